@@ -1,0 +1,70 @@
+%% The seed's asynchronous Postgres driver (pg_async), served by the TypeScript node.
+%%
+%% Same API as pg_sync; as in the seed, each reply travels as a message
+%% {Port, {data, Term}} that the caller receives (Term is the reply itself, no
+%% binary_to_term needed). The caller monitors the session while it waits, so a
+%% session that is gone answers {error, Msg} instead of leaving the caller hanging.
+-module(pg_async).
+
+-export([connect/1, connect/2, disconnect/1, select/2, select/3]).
+-export([return_port_data/1]).
+
+-define(COMMAND, '$ts_cnode_pg').
+
+connect(ConnectStr) ->
+    connect(ConnectStr, []).
+
+connect(ConnectStr, Opts) ->
+    case some_driver:call({pg_connect_async, ConnectStr, Opts}) of
+        {ok, Port} when is_pid(Port) ->
+            MRef = erlang:monitor(process, Port),
+            case return_port_data(Port, MRef, ts_cnode:call_timeout()) of
+                ok -> {ok, Port};
+                Error -> Error
+            end;
+        {error, _} = Error -> Error;
+        {exit, Reason} -> {error, pg_query:driver_exit_message(Reason)};
+        Other -> {error, pg_query:unexpected(Other)}
+    end.
+
+disconnect(Port) when is_pid(Port) ->
+    _ = command(Port, disconnect, ts_cnode:call_timeout()),
+    ok;
+disconnect(_Port) ->
+    ok.
+
+select(Port, Query) ->
+    request(Port, fun(Q) -> {select, Q} end, Query).
+
+select(Port, Query, Params) ->
+    request(Port, fun(Q) -> {select, Q, Params} end, Query).
+
+request(Port, Make, Query) when is_pid(Port) ->
+    case pg_query:prepare(Query) of
+        {ok, Q} -> command(Port, Make(Q), ts_cnode:query_timeout());
+        {error, _} = Error -> Error
+    end;
+request(_Port, _Make, _Query) ->
+    {error, "no connection to the server\n"}.
+
+command(Port, Command, Timeout) ->
+    MRef = erlang:monitor(process, Port),
+    Port ! {?COMMAND, self(), Command},
+    return_port_data(Port, MRef, Timeout).
+
+%% The seed's receive, for callers that sent a command themselves.
+return_port_data(Port) ->
+    MRef = erlang:monitor(process, Port),
+    return_port_data(Port, MRef, ts_cnode:query_timeout()).
+
+return_port_data(Port, MRef, Timeout) ->
+    receive
+        {Port, {data, Data}} ->
+            erlang:demonitor(MRef, [flush]),
+            Data;
+        {'DOWN', MRef, process, _, Reason} ->
+            {error, ts_cnode:exit_message(Reason)}
+    after Timeout ->
+        erlang:demonitor(MRef, [flush]),
+        {error, "timeout expired\n"}
+    end.

@@ -1,0 +1,50 @@
+%% Helpers shared by pg_sync and pg_async: query text preparation and error texts.
+-module(pg_query).
+
+-export([prepare/1, driver_exit_message/1, unexpected/1]).
+
+%% A query as the session wants it: a UTF-8 binary when the caller gave text.
+%% A list of bytes that forms valid UTF-8 is taken as UTF-8 (what the seed's port_control
+%% passed on, and what results come back as); any other string is taken as code points.
+%% Anything else is passed on unchanged, for the node to refuse with {error, Msg}.
+-spec prepare(term()) -> {ok, term()} | {error, string()}.
+prepare(Query) ->
+    Q = to_utf8(Query),
+    Max = ts_cnode:max_query_bytes(),
+    case Q of
+        B when is_binary(B), byte_size(B) > Max ->
+            {error, lists:flatten(io_lib:format(
+                      "query is too large: ~B bytes, the limit is ~B (ts_cnode max_query_bytes)\n",
+                      [byte_size(B), Max]))};
+        _ ->
+            {ok, Q}
+    end.
+
+to_utf8(B) when is_binary(B) -> B;
+to_utf8(L) when is_list(L) ->
+    try iolist_to_binary(L) of
+        B ->
+            case unicode:characters_to_binary(B, utf8, utf8) of
+                B -> B;
+                _ -> from_code_points(L)
+            end
+    catch
+        error:badarg -> from_code_points(L)
+    end;
+to_utf8(Other) -> Other.
+
+from_code_points(L) ->
+    case unicode:characters_to_binary(L) of
+        B when is_binary(B) -> B;
+        _ -> L
+    end.
+
+driver_exit_message({noproc, {Name, Node}}) ->
+    lists:flatten(io_lib:format("ts-cnode driver ~s is not running on ~s\n", [Name, Node]));
+driver_exit_message(noproc) ->
+    "ts-cnode driver is not running\n";
+driver_exit_message(Reason) ->
+    ts_cnode:exit_message(Reason).
+
+unexpected(Term) ->
+    lists:flatten(io_lib:format("unexpected reply from ts-cnode: ~0p\n", [Term])).

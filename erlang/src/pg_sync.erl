@@ -1,0 +1,52 @@
+%% The seed's synchronous Postgres driver (pg_sync), served by the TypeScript node.
+%%
+%% Same API and results as the seed's linked-in driver:
+%%   connect(ConnStr) -> {ok, Port} | {error, Msg}
+%%   select(Port, Query) -> {ok, [ColumnNames | Rows]} | {ok, CmdTuples} | {error, Msg}
+%%   disconnect(Port) -> ok
+%% Names and values are strings (the bytes PQgetvalue gives), NULL is [], CmdTuples is
+%% the affected-row count as a string ("1", or [] when there is none), Msg is libpq's
+%% error text. Port is a session process on the TypeScript node, linked to the caller:
+%% when the caller dies, its connection closes.
+%%
+%% Beyond the seed: connect(ConnStr, [binary]) gives binaries, NULL as null and counts
+%% as integers; select(Port, Query, Params) runs one statement with $1.. parameters.
+-module(pg_sync).
+
+-export([connect/1, connect/2, disconnect/1, select/2, select/3]).
+
+connect(ConnectStr) ->
+    connect(ConnectStr, []).
+
+connect(ConnectStr, Opts) ->
+    case some_driver:call({pg_connect, ConnectStr, Opts}) of
+        {ok, Port} -> {ok, Port};
+        {error, _} = Error -> Error;
+        {exit, Reason} -> {error, pg_query:driver_exit_message(Reason)};
+        Other -> {error, pg_query:unexpected(Other)}
+    end.
+
+disconnect(Port) when is_pid(Port) ->
+    _ = ts_cnode:call(Port, disconnect, ts_cnode:call_timeout()),
+    ok;
+disconnect(_Port) ->
+    ok.
+
+select(Port, Query) ->
+    request(Port, fun(Q) -> {select, Q} end, Query).
+
+select(Port, Query, Params) ->
+    request(Port, fun(Q) -> {select, Q, Params} end, Query).
+
+request(Port, Make, Query) when is_pid(Port) ->
+    case pg_query:prepare(Query) of
+        {ok, Q} ->
+            case ts_cnode:call(Port, Make(Q), ts_cnode:query_timeout()) of
+                {exit, Reason} -> {error, ts_cnode:exit_message(Reason)};
+                Reply -> Reply
+            end;
+        {error, _} = Error ->
+            Error
+    end;
+request(_Port, _Make, _Query) ->
+    {error, "no connection to the server\n"}.
