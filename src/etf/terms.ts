@@ -137,11 +137,15 @@ export class Fun {
 
 /** EXPORT_EXT: `fun M:F/A`. */
 export class ExportFun {
+  // `function` is a reserved word as a parameter name, so it is assigned by hand.
+  readonly function: Atom
   constructor(
     readonly module: Atom,
-    readonly function: Atom,
+    fn: Atom,
     readonly arity: number,
-  ) {}
+  ) {
+    this.function = fn
+  }
 }
 
 export type Term =
