@@ -1,0 +1,241 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { atom, Pid, termEquals, Tuple, type Term } from '../etf/terms.js'
+import { MalformedFrameError } from './errors.js'
+import { DEFAULT_FLAGS, DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, MANDATORY_25 } from './flags.js'
+import { Framer } from './framer.js'
+import { DistReader, DistWriter, PASS_THROUGH } from './header.js'
+
+/** The frames (length prefix removed) in the Buffers a DistWriter produced. */
+function frames(out: Buffer[]): Buffer[] {
+  const f = new Framer({ maxFrameSize: 1 << 30 })
+  f.push(Buffer.concat(out))
+  const res: Buffer[] = []
+  for (let m = f.next(); m !== undefined; m = f.next()) res.push(m)
+  assert.is(f.buffered, 0)
+  return res
+}
+
+function readAll(r: DistReader, fs: Buffer[]) {
+  const msgs = []
+  for (const f of fs) {
+    const m = r.read(f)
+    if (m) msgs.push(m)
+  }
+  return msgs
+}
+
+const me = atom('ts@host')
+const pid = new Pid(me, 42, 0, 7)
+const control = new Tuple([6, pid, atom(''), atom('net_kernel')])
+const payload: Term = new Tuple([atom('$gen_call'), new Tuple([pid, atom('tag')]), new Tuple([atom('is_auth'), me])])
+
+test('pass-through frames (no header features agreed): 112, 131 Control, 131 Payload', () => {
+  const w = new DistWriter({ flags: MANDATORY_25 })
+  const fs = frames(w.encode(control, payload))
+  assert.is(fs.length, 1)
+  assert.is(fs[0][0], PASS_THROUGH)
+  assert.is(fs[0][1], 131)
+  const [m] = readAll(new DistReader(), fs)
+  assert.ok(termEquals(m.control, control))
+  assert.ok(termEquals(m.payload!, payload))
+  const [c] = readAll(new DistReader(), frames(w.encode(new Tuple([1, pid, pid]))))
+  assert.is(c.payload, undefined)
+})
+
+test('a header without atom cache when only FRAGMENTS is agreed: 131, 68, 0', () => {
+  const w = new DistWriter({ flags: MANDATORY_25 | DFLAG_FRAGMENTS })
+  const fs = frames(w.encode(control, payload))
+  assert.equal([...fs[0].subarray(0, 3)], [131, 68, 0])
+  const [m] = readAll(new DistReader(), fs)
+  assert.ok(termEquals(m.payload!, payload))
+})
+
+test('atom cache: the first message carries new entries, later ones only references', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const r = new DistReader()
+  const f1 = frames(w.encode(control, payload))
+  const f2 = frames(w.encode(control, payload))
+  assert.ok(f1[0].includes(Buffer.from('net_kernel')))
+  assert.not.ok(f2[0].includes(Buffer.from('net_kernel')), 'second message must not repeat the atom text')
+  assert.ok(f2[0].length < f1[0].length)
+  for (const f of [f1, f2]) {
+    const [m] = readAll(r, f)
+    assert.ok(termEquals(m.control, control))
+    assert.ok(termEquals(m.payload!, payload))
+  }
+  // A fresh reader has no entries: the second message alone refers to nothing it knows.
+  assert.throws(() => new DistReader().read(f2[0]), (e: unknown) => e instanceof MalformedFrameError)
+})
+
+test('atom cache off by option: header with no references', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, atomCache: false })
+  const fs = frames(w.encode(control, payload))
+  assert.equal([...fs[0].subarray(0, 3)], [131, 68, 0])
+})
+
+test('more atoms than references and slot collisions: the rest go inline, round trip stays exact', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const r = new DistReader()
+  const many = Array.from({ length: 600 }, (_, i) => atom(`atom_${i}`))
+  const some = many.filter((_, i) => i % 3 === 0)
+  for (const body of [many, some, many.slice().reverse(), many]) {
+    const [m] = readAll(r, frames(w.encode(new Tuple([2, atom(''), pid]), body)))
+    assert.ok(termEquals(m.payload!, body))
+  }
+})
+
+test('long atoms (over 255 UTF-8 bytes) set LongAtoms and round-trip', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const r = new DistReader()
+  const long = atom('€'.repeat(200))
+  const body = [long, atom('short'), long]
+  const [m] = readAll(r, frames(w.encode(new Tuple([2, atom(''), pid]), body)))
+  assert.ok(termEquals(m.payload!, body))
+  const [m2] = readAll(r, frames(w.encode(new Tuple([2, atom(''), pid]), [long])))
+  assert.ok(termEquals(m2.payload!, [long]))
+})
+
+test('a message that fails to encode leaves the atom cache in step', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const r = new DistReader()
+  const bad = [atom('only_in_failed_message'), (() => 1) as unknown as Term]
+  assert.throws(() => w.encode(new Tuple([2, atom(''), pid]), bad))
+  const good = [atom('only_in_failed_message'), 1]
+  const [m] = readAll(r, frames(w.encode(new Tuple([2, atom(''), pid]), good)))
+  assert.ok(termEquals(m.payload!, good))
+})
+
+test('fragments: split at fragmentSize with ids counting down; large binaries are views, never copies', () => {
+  const big = Buffer.alloc(300_000)
+  for (let i = 0; i < big.length; i++) big[i] = i % 251
+  const body = new Tuple([atom('data'), big, [1, 2, 3]])
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 10_000 })
+  const out = w.encode(control, body)
+  assert.ok(out.some((b) => b.buffer === big.buffer), 'the binary goes out by reference')
+  const copied = out.filter((b) => b.buffer !== big.buffer).reduce((n, b) => n + b.length, 0)
+  assert.ok(copied < 10_000, `only headers and small terms are copied, not ${copied} bytes`)
+  const fs = frames(out)
+  assert.is(fs.length, 31)
+  assert.is(fs[0][1], 69)
+  const seq = fs[0].readBigUInt64BE(2)
+  fs.forEach((f, k) => {
+    if (k > 0) assert.is(f[1], 70)
+    assert.is(f.readBigUInt64BE(2), seq)
+    assert.is(f.readBigUInt64BE(10), BigInt(fs.length - k))
+    assert.ok(f.length <= 10_000 + 18 + 64)
+  })
+  const r = new DistReader()
+  const got = readAll(r, fs)
+  assert.is(got.length, 1)
+  assert.ok(termEquals(got[0].payload!, body))
+  assert.is(r.pendingSequences, 0)
+})
+
+test('fragments: the first fragment holds the whole control message even when it is larger', () => {
+  const bigCtl = new Tuple([2, atom(''), pid, Array.from({ length: 500 }, (_, i) => i * 1000)])
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 100 })
+  const fs = frames(w.encode(bigCtl, Buffer.alloc(1000, 1)))
+  assert.ok(fs[0].length > 2000)
+  const [m] = readAll(new DistReader(), fs)
+  assert.ok(termEquals(m.control, bigCtl))
+})
+
+test('fragments: interleaved sequences (and plain messages between them) are reassembled', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 64 })
+  const a = Array.from({ length: 100 }, (_, i) => i)
+  const b = Array.from({ length: 150 }, (_, i) => `s${i}`)
+  const fa = frames(w.encode(control, a))
+  const fb = frames(w.encode(control, b))
+  const fc = frames(w.encode(new Tuple([1, pid, pid])))
+  assert.ok(fa.length > 3 && fb.length > 3)
+  const mixed: Buffer[] = []
+  for (let i = 0; i < Math.max(fa.length, fb.length); i++) {
+    if (i < fa.length) mixed.push(fa[i])
+    if (i < fb.length) mixed.push(fb[i])
+    if (i === 2) mixed.push(...fc)
+  }
+  const got = readAll(new DistReader(), mixed)
+  assert.is(got.length, 3)
+  assert.ok(termEquals(got[0].control, new Tuple([1, pid, pid])))
+  assert.ok(termEquals(got[1].payload!, a))
+  assert.ok(termEquals(got[2].payload!, b))
+})
+
+test('the fragment example of the External Term Format document decodes', () => {
+  const frag1 = Buffer.from([
+    131, 69, 0, 0, 2, 168, 0, 0, 5, 83, 0, 0, 0, 0, 0, 0, 0, 2,
+    5, 4, 137, 9, 10, 5, 236, 3, 114, 101, 103, 9, 4, 99, 97, 108, 108,
+    238, 13, 115, 101, 116, 95, 103, 101, 116, 95, 115, 116, 97, 116, 101,
+    104, 4, 97, 6, 103, 82, 0, 0, 0, 0, 85, 0, 0, 0, 0, 2, 82, 1, 82, 2,
+    104, 3, 82, 3, 103, 82, 0, 0, 0, 0, 245, 0, 0, 0, 2, 2,
+    104, 2, 82, 4, 109, 0, 0, 0, 128, ...new Array(103).fill(0),
+  ])
+  const frag2 = Buffer.from([131, 70, 0, 0, 2, 168, 0, 0, 5, 83, 0, 0, 0, 0, 0, 0, 0, 1, ...new Array(25).fill(0)])
+  const r = new DistReader()
+  // The two references without NewCacheEntryFlag point at entries earlier headers set.
+  const node = atom('a@host')
+  r.cache.entries[4 * 256 + 10] = node
+  r.cache.entries[5] = atom('')
+  assert.is(r.read(frag1), undefined)
+  const m = r.read(frag2)!
+  assert.ok(termEquals(m.control, new Tuple([6, new Pid(node, 85, 0, 2), atom(''), atom('reg')])))
+  const expected = new Tuple([
+    atom('call'),
+    new Pid(node, 245, 2, 2),
+    new Tuple([atom('set_get_state'), Buffer.alloc(128)]),
+  ])
+  assert.ok(termEquals(m.payload!, expected))
+  assert.is(r.cache.entries[256 + 236], atom('reg'))
+  assert.is(r.cache.entries[9], atom('call'))
+})
+
+test('malformed frames are MalformedFrameError', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 16 })
+  const fs = frames(w.encode(control, Array.from({ length: 40 }, (_, i) => i)))
+  const seq = (f: Buffer, id: bigint) => {
+    const c = Buffer.from(f)
+    c.writeBigUInt64BE(id, 10)
+    return c
+  }
+  const cases: Array<[string, () => void]> = [
+    ['empty', () => new DistReader().read(Buffer.alloc(0))],
+    ['bad magic', () => new DistReader().read(Buffer.from([130, 68, 0]))],
+    ['unknown type', () => new DistReader().read(Buffer.from([131, 71, 0]))],
+    ['truncated refs', () => new DistReader().read(Buffer.from([131, 68, 3, 0x88]))],
+    ['truncated atom text', () => new DistReader().read(Buffer.from([131, 68, 1, 0x08, 0, 5, 97]))],
+    ['empty cache entry', () => new DistReader().read(Buffer.from([131, 68, 1, 0x00, 7, 106]))],
+    ['continuation without start', () => new DistReader().read(fs[1])],
+    ['fragment out of order', () => {
+      const r = new DistReader()
+      r.read(fs[0])
+      r.read(fs[2])
+    }],
+    ['sequence started twice', () => {
+      const r = new DistReader()
+      r.read(fs[0])
+      r.read(fs[0])
+    }],
+    ['fragment id 0', () => new DistReader().read(seq(fs[0], 0n))],
+    ['garbage after payload', () => new DistReader().read(Buffer.from([131, 68, 0, 104, 1, 97, 1, 106, 106]))],
+    ['bad term', () => new DistReader().read(Buffer.from([131, 68, 0, 250]))],
+    ['bad pass-through', () => new DistReader().read(Buffer.from([112, 131]))],
+    ['reassembly over the limit', () => {
+      const r = new DistReader({ maxMessageSize: 100 })
+      for (const f of fs) r.read(f)
+    }],
+  ]
+  for (const [what, f] of cases)
+    assert.throws(f, (e: unknown) => e instanceof MalformedFrameError, what)
+})
+
+test('a frame split off a larger chunk: decoded large binaries are views into the frame', () => {
+  const big = Buffer.alloc(5000, 9)
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const frame = Buffer.concat(w.encode(control, big)).subarray(4)
+  const m = new DistReader().read(frame)!
+  assert.ok(Buffer.isBuffer(m.payload))
+  assert.is((m.payload as Buffer).buffer, frame.buffer)
+})
+
+test.run()

@@ -1,0 +1,414 @@
+// Message framing after the handshake: OTP erts "External Term Format", section "Distribution Header"
+// (normal header 131,68 with the atom cache; fragments 131,69 / 131,70) and "Distribution Protocol",
+// "Protocol between Connected Nodes" (pass-through 'p' frames when neither header feature was agreed).
+//
+//   131, 68, NumberOfAtomCacheRefs, Flags (N/2+1 bytes, none when N = 0), AtomCacheRefs, Control, [Payload]
+//   131, 69, SequenceId:64, FragmentId:64, NumberOfAtomCacheRefs, Flags, AtomCacheRefs, Control, [Payload...]
+//   131, 70, SequenceId:64, FragmentId:64, [...Payload]
+//   Flag nibble per ref: NewCacheEntryFlag (bit 3) | SegmentIndex (bits 0-2); nibble N: LongAtoms (bit 0).
+
+import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions } from '../etf/index.js'
+import { atom, type Atom, type Term } from '../etf/terms.js'
+import { MalformedFrameError } from './errors.js'
+import { DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, hasFlag } from './flags.js'
+
+export const VERSION_MAGIC = 131
+export const DIST_HEADER = 68
+export const DIST_FRAG_HEADER = 69
+export const DIST_FRAG_CONT = 70
+/** The pass-through frame type used when no distribution header was agreed. */
+export const PASS_THROUGH = 112
+
+/** 8 segments of 256 entries. */
+export const ATOM_CACHE_SIZE = 2048
+/** At most 255 atom cache references per message (the count is one byte). */
+export const MAX_ATOM_CACHE_REFS = 255
+/** OTP cuts fragments at 64 KiB. */
+export const DEFAULT_FRAGMENT_SIZE = 64 * 1024
+const MAX_ATOM_CHARS = 255
+
+/** One decoded message: the control term and the payload term after it, if any. */
+export interface DistMessage {
+  control: Term
+  payload: Term | undefined
+}
+
+// --- incoming --------------------------------------------------------------------------------
+
+/** The receive side of the atom cache of one connection: written only by the peer's headers. */
+export class AtomCacheIn {
+  readonly entries: Array<Atom | undefined> = new Array(ATOM_CACHE_SIZE).fill(undefined)
+}
+
+function nibble(flags: Buffer, start: number, i: number): number {
+  const b = flags[start + (i >> 1)]
+  return i & 1 ? b >> 4 : b & 0x0f
+}
+
+/**
+ * Reads NumberOfAtomCacheRefs, Flags and AtomCacheRefs at `pos`, applying new entries to the cache.
+ * Returns the atoms this message's ATOM_CACHE_REF indexes name, and the offset after the header.
+ */
+export function readAtomCacheRefs(frame: Buffer, pos: number, cache: AtomCacheIn): { atoms: Atom[]; end: number } {
+  const need = (n: number, what: string) => {
+    if (pos + n > frame.length) throw new MalformedFrameError(`distribution header truncated in ${what} at offset ${pos}`)
+  }
+  need(1, 'NumberOfAtomCacheRefs')
+  const n = frame[pos++]
+  if (n === 0) return { atoms: [], end: pos }
+  const flagBytes = (n >> 1) + 1
+  need(flagBytes, 'Flags')
+  const flagsAt = pos
+  pos += flagBytes
+  const longAtoms = (nibble(frame, flagsAt, n) & 1) === 1
+  const atoms: Atom[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const f = nibble(frame, flagsAt, i)
+    need(1, 'InternalSegmentIndex')
+    const ix = (f & 7) * 256 + frame[pos++]
+    if (f & 8) {
+      need(longAtoms ? 2 : 1, 'atom length')
+      const len = longAtoms ? frame.readUInt16BE(pos) : frame[pos]
+      pos += longAtoms ? 2 : 1
+      need(len, 'AtomText')
+      // DFLAG_UTF8_ATOMS is mandatory, so AtomText is UTF-8.
+      const text = frame.toString('utf8', pos, pos + len)
+      pos += len
+      if ([...text].length > MAX_ATOM_CHARS) throw new MalformedFrameError(`atom cache entry longer than ${MAX_ATOM_CHARS} characters`)
+      const a = atom(text)
+      cache.entries[ix] = a
+      atoms[i] = a
+    } else {
+      const a = cache.entries[ix]
+      if (a === undefined) throw new MalformedFrameError(`atom cache reference to empty entry ${ix}`)
+      atoms[i] = a
+    }
+  }
+  return { atoms, end: pos }
+}
+
+export interface DistReaderOptions {
+  /** Largest reassembled fragmented message, in bytes (bounded memory). Default 64 MiB. */
+  maxMessageSize?: number
+  /** Most fragmented sequences in progress at once. Default 1024. */
+  maxSequences?: number
+  /** Passed to the term decoder (depth, atom length, binary copy threshold...). */
+  decode?: Omit<DecodeOptions, 'atomCache'>
+}
+
+interface Sequence {
+  atoms: Atom[]
+  parts: Buffer[]
+  size: number
+  /** FragmentId expected next. */
+  next: bigint
+}
+
+/**
+ * The receive side of one connection: turns frames (tick-free, length prefix removed) into messages.
+ * Keeps the atom cache and the fragment sequences in progress, which may interleave.
+ */
+export class DistReader {
+  readonly cache = new AtomCacheIn()
+  private readonly sequences = new Map<bigint, Sequence>()
+  private readonly maxMessageSize: number
+  private readonly maxSequences: number
+  private readonly decodeOpts: Omit<DecodeOptions, 'atomCache'>
+
+  constructor(opts: DistReaderOptions = {}) {
+    this.maxMessageSize = opts.maxMessageSize ?? 64 * 1024 * 1024
+    this.maxSequences = opts.maxSequences ?? 1024
+    this.decodeOpts = opts.decode ?? {}
+  }
+
+  /** Fragmented messages whose last fragment has not arrived yet. */
+  get pendingSequences(): number {
+    return this.sequences.size
+  }
+
+  /** The message a frame completes, or undefined for a fragment that is not the last. */
+  read(frame: Buffer): DistMessage | undefined {
+    if (frame.length === 0) throw new MalformedFrameError('empty frame')
+    if (frame[0] === PASS_THROUGH) return this.passThrough(frame)
+    if (frame[0] !== VERSION_MAGIC || frame.length < 2)
+      throw new MalformedFrameError(`frame starts with ${frame[0]}, not 131 or 112`)
+    switch (frame[1]) {
+      case DIST_HEADER: {
+        const { atoms, end } = readAtomCacheRefs(frame, 2, this.cache)
+        return this.decodeBody(frame.subarray(end), atoms)
+      }
+      case DIST_FRAG_HEADER: {
+        if (frame.length < 18) throw new MalformedFrameError('fragment header truncated')
+        const seq = frame.readBigUInt64BE(2)
+        const frag = frame.readBigUInt64BE(10)
+        // The header is applied now, in arrival order, as erts does: later headers may use its entries.
+        const { atoms, end } = readAtomCacheRefs(frame, 18, this.cache)
+        if (frag === 0n) throw new MalformedFrameError('fragment id 0')
+        if (this.sequences.has(seq)) throw new MalformedFrameError(`fragment sequence ${seq} started twice`)
+        const body = frame.subarray(end)
+        if (frag === 1n) return this.decodeBody(body, atoms)
+        if (this.sequences.size >= this.maxSequences)
+          throw new MalformedFrameError(`more than ${this.maxSequences} fragmented messages in progress`)
+        this.checkSize(body.length)
+        this.sequences.set(seq, { atoms, parts: [body], size: body.length, next: frag - 1n })
+        return undefined
+      }
+      case DIST_FRAG_CONT: {
+        if (frame.length < 18) throw new MalformedFrameError('fragment continuation truncated')
+        const seq = frame.readBigUInt64BE(2)
+        const frag = frame.readBigUInt64BE(10)
+        const s = this.sequences.get(seq)
+        if (!s) throw new MalformedFrameError(`continuation of unknown fragment sequence ${seq}`)
+        if (frag !== s.next) throw new MalformedFrameError(`fragment ${frag} of sequence ${seq}, expected ${s.next}`)
+        const data = frame.subarray(18)
+        s.size += data.length
+        this.checkSize(s.size)
+        s.parts.push(data)
+        if (frag > 1n) {
+          s.next = frag - 1n
+          return undefined
+        }
+        this.sequences.delete(seq)
+        return this.decodeBody(Buffer.concat(s.parts, s.size), s.atoms)
+      }
+      default:
+        throw new MalformedFrameError(`unknown distribution header type ${frame[1]}`)
+    }
+  }
+
+  private checkSize(n: number): void {
+    if (n > this.maxMessageSize)
+      throw new MalformedFrameError(`fragmented message exceeds the maximum of ${this.maxMessageSize} bytes`)
+  }
+
+  private decodeBody(body: Buffer, atoms: Atom[]): DistMessage {
+    const opts: DecodeOptions = { ...this.decodeOpts, atomCache: atoms }
+    const c = wrap(() => decodeTerm(body, 0, opts), 'control message')
+    if (c.end === body.length) return { control: c.term, payload: undefined }
+    const p = wrap(() => decodeTerm(body, c.end, opts), 'payload')
+    if (p.end !== body.length) throw new MalformedFrameError(`${body.length - p.end} bytes after the payload`)
+    return { control: c.term, payload: p.term }
+  }
+
+  private passThrough(frame: Buffer): DistMessage {
+    const c = wrap(() => decodeVersioned(frame, 1, this.decodeOpts), 'control message')
+    if (c.end === frame.length) return { control: c.term, payload: undefined }
+    const p = wrap(() => decodeVersioned(frame, c.end, this.decodeOpts), 'payload')
+    if (p.end !== frame.length) throw new MalformedFrameError(`${frame.length - p.end} bytes after the payload`)
+    return { control: c.term, payload: p.term }
+  }
+}
+
+function wrap<T>(f: () => T, what: string): T {
+  try {
+    return f()
+  } catch (e) {
+    throw new MalformedFrameError(`cannot decode ${what}: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+// --- outgoing --------------------------------------------------------------------------------
+
+/** FNV-1a over the UTF-16 units of the name: any stable spread over the 2048 slots will do. */
+function slotOf(name: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) & (ATOM_CACHE_SIZE - 1)
+}
+
+/**
+ * The send side of the atom cache of one connection: our picture of the peer's receive cache. Each
+ * message collects its references in a MessageRefs; the cache changes only when the message is committed
+ * (after it encoded without error), so a failed encode cannot leave the two caches out of step.
+ */
+export class AtomCacheOut {
+  readonly slots: Array<Atom | undefined> = new Array(ATOM_CACHE_SIZE).fill(undefined)
+  begin(): MessageRefs {
+    return new MessageRefs(this)
+  }
+}
+
+export class MessageRefs {
+  readonly atoms: Atom[] = []
+  readonly slots: number[] = []
+  readonly isNew: boolean[] = []
+  private readonly index = new Map<Atom, number>()
+  private readonly taken = new Set<number>()
+
+  constructor(private readonly cache: AtomCacheOut) {}
+
+  /** The AtomCacheReferenceIndex for `a` in this message, or undefined to write the atom inline. */
+  readonly ref = (a: Atom): number | undefined => {
+    const i = this.index.get(a)
+    if (i !== undefined) return i
+    if (this.atoms.length >= MAX_ATOM_CACHE_REFS) return undefined
+    const slot = slotOf(a.name)
+    // Two atoms of one message in one slot would overwrite each other: the second goes inline.
+    if (this.taken.has(slot)) return undefined
+    this.taken.add(slot)
+    const n = this.atoms.length
+    this.atoms.push(a)
+    this.slots.push(slot)
+    this.isNew.push(this.cache.slots[slot] !== a)
+    this.index.set(a, n)
+    return n
+  }
+
+  /** Header bytes after 131,68 (or after the fragment ids): NumberOfAtomCacheRefs, Flags, AtomCacheRefs. */
+  encode(): Buffer {
+    const n = this.atoms.length
+    if (n === 0) return Buffer.of(0)
+    const texts = this.atoms.map((a, i) => (this.isNew[i] ? Buffer.from(a.name, 'utf8') : undefined))
+    const longAtoms = texts.some((t) => t !== undefined && t.length > 255)
+    let size = 1 + (n >> 1) + 1
+    for (const t of texts) size += 1 + (t === undefined ? 0 : (longAtoms ? 2 : 1) + t.length)
+    const b = Buffer.alloc(size)
+    b[0] = n
+    const setNibble = (i: number, v: number) => {
+      b[1 + (i >> 1)] |= i & 1 ? v << 4 : v
+    }
+    for (let i = 0; i < n; i++) setNibble(i, (this.isNew[i] ? 8 : 0) | (this.slots[i] >> 8))
+    setNibble(n, longAtoms ? 1 : 0)
+    let pos = 1 + (n >> 1) + 1
+    for (let i = 0; i < n; i++) {
+      b[pos++] = this.slots[i] & 0xff
+      const t = texts[i]
+      if (t === undefined) continue
+      if (longAtoms) {
+        b.writeUInt16BE(t.length, pos)
+        pos += 2
+      } else b[pos++] = t.length
+      t.copy(b, pos)
+      pos += t.length
+    }
+    return b
+  }
+
+  commit(): void {
+    for (let i = 0; i < this.atoms.length; i++) if (this.isNew[i]) this.cache.slots[this.slots[i]] = this.atoms[i]
+  }
+}
+
+export interface DistWriterOptions {
+  /** The flags both sides agreed on. */
+  flags: bigint
+  /** Payload bytes per fragment (the first fragment also holds the whole control message). Default 64 KiB. */
+  fragmentSize?: number
+  /** Use the atom cache on outgoing messages when DFLAG_DIST_HDR_ATOM_CACHE was agreed. Default true. */
+  atomCache?: boolean
+  /** Binaries longer than this go to the socket by reference. Default 64. */
+  largeBinaryThreshold?: number
+}
+
+/**
+ * The send side of one connection: turns a control term and payload into the frames to write, each
+ * starting with its 4-byte length. Large binaries stay separate Buffers (by reference); fragments are
+ * views (subarray) of the encoded chunks, never copies.
+ */
+export class DistWriter {
+  readonly cache = new AtomCacheOut()
+  private readonly header: boolean
+  private readonly fragments: boolean
+  private readonly useCache: boolean
+  private readonly fragmentSize: number
+  private readonly threshold: number
+  private nextSequence = 1n
+
+  constructor(opts: DistWriterOptions) {
+    this.useCache = hasFlag(opts.flags, DFLAG_DIST_HDR_ATOM_CACHE) && opts.atomCache !== false
+    this.fragments = hasFlag(opts.flags, DFLAG_FRAGMENTS)
+    this.header = hasFlag(opts.flags, DFLAG_DIST_HDR_ATOM_CACHE) || this.fragments
+    this.fragmentSize = Math.max(1, opts.fragmentSize ?? DEFAULT_FRAGMENT_SIZE)
+    this.threshold = opts.largeBinaryThreshold ?? 64
+  }
+
+  /** The frames for one message, in order; write them all, in one cork()/uncork(). */
+  encode(control: Term, payload?: Term): Buffer[] {
+    if (!this.header) return this.passThrough(control, payload)
+    const refs = this.useCache ? this.cache.begin() : undefined
+    const w = new Writer(256, this.threshold)
+    const eo = refs ? { largeBinaryThreshold: this.threshold, atomCacheRef: refs.ref } : { largeBinaryThreshold: this.threshold }
+    encodeTerm(w, control, eo)
+    const ctlLen = w.length
+    if (payload !== undefined) encodeTerm(w, payload, eo)
+    const bodyLen = w.length
+    const body = w.finish()
+    const cacheRefs = refs ? refs.encode() : Buffer.of(0)
+    refs?.commit()
+
+    if (!this.fragments || bodyLen <= this.fragmentSize) {
+      const head = Buffer.allocUnsafe(4 + 2 + cacheRefs.length)
+      head.writeUInt32BE(2 + cacheRefs.length + bodyLen, 0)
+      head[4] = VERSION_MAGIC
+      head[5] = DIST_HEADER
+      cacheRefs.copy(head, 6)
+      return [head, ...body]
+    }
+    return this.fragment(body, bodyLen, ctlLen, cacheRefs)
+  }
+
+  private fragment(body: Buffer[], bodyLen: number, ctlLen: number, cacheRefs: Buffer): Buffer[] {
+    const first = Math.max(this.fragmentSize, ctlLen)
+    const count = 1 + Math.ceil((bodyLen - first) / this.fragmentSize)
+    const seq = this.nextSequence++
+    const out: Buffer[] = []
+    const cursor = new ChunkCursor(body)
+    for (let k = 0; k < count; k++) {
+      const fragId = BigInt(count - k)
+      const n = k === 0 ? first : Math.min(this.fragmentSize, bodyLen - first - (k - 1) * this.fragmentSize)
+      const hdrLen = k === 0 ? 18 + cacheRefs.length : 18
+      const head = Buffer.allocUnsafe(4 + hdrLen)
+      head.writeUInt32BE(hdrLen + n, 0)
+      head[4] = VERSION_MAGIC
+      head[5] = k === 0 ? DIST_FRAG_HEADER : DIST_FRAG_CONT
+      head.writeBigUInt64BE(seq, 6)
+      head.writeBigUInt64BE(fragId, 14)
+      if (k === 0) cacheRefs.copy(head, 22)
+      out.push(head)
+      cursor.take(n, out)
+    }
+    return out
+  }
+
+  private passThrough(control: Term, payload?: Term): Buffer[] {
+    const w = new Writer(256, this.threshold)
+    const eo = { largeBinaryThreshold: this.threshold }
+    const lenAt = w.reserve(4)
+    w.u8(PASS_THROUGH)
+    w.u8(VERSION_MAGIC)
+    encodeTerm(w, control, eo)
+    if (payload !== undefined) {
+      w.u8(VERSION_MAGIC)
+      encodeTerm(w, payload, eo)
+    }
+    w.patchU32(lenAt, w.length - 4)
+    return w.finish()
+  }
+}
+
+/** Walks a chunk list handing out the next n bytes as views. */
+class ChunkCursor {
+  private i = 0
+  private off = 0
+  constructor(private readonly chunks: Buffer[]) {}
+  take(n: number, out: Buffer[]): void {
+    while (n > 0) {
+      const c = this.chunks[this.i]
+      if (c.length === 0) {
+        this.i++
+        continue
+      }
+      const m = Math.min(c.length - this.off, n)
+      out.push(this.off === 0 && m === c.length ? c : c.subarray(this.off, this.off + m))
+      this.off += m
+      n -= m
+      if (this.off === c.length) {
+        this.i++
+        this.off = 0
+      }
+    }
+  }
+}
