@@ -1,0 +1,48 @@
+// Erlang-like printing of terms for error messages and logs (bounded: deep or long terms are cut with "...").
+import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, Pid, Port, Ref, Tuple, type Term } from '../etf/terms.js'
+
+const PLAIN_ATOM = /^[a-z][a-zA-Z0-9_@]*$/
+
+function atomText(a: Atom): string {
+  return PLAIN_ATOM.test(a.name) ? a.name : `'${a.name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+}
+
+/** `io_lib:format("~p")`-like text for a term, at most `maxDepth` levels and `maxItems` elements per level. */
+export function formatTerm(t: unknown, maxDepth = 8, maxItems = 20): string {
+  const go = (t: unknown, depth: number): string => {
+    if (depth > maxDepth) return '...'
+    const seq = (items: readonly unknown[]): string => {
+      const parts = items.slice(0, maxItems).map((x) => go(x, depth + 1))
+      if (items.length > maxItems) parts.push('...')
+      return parts.join(',')
+    }
+    if (t instanceof Atom) return atomText(t)
+    if (typeof t === 'boolean') return String(t)
+    if (typeof t === 'number' || typeof t === 'bigint') return String(t)
+    if (t instanceof Float) return t.toString()
+    if (typeof t === 'string') return JSON.stringify(t.length > 200 ? t.slice(0, 200) + '...' : t)
+    if (Buffer.isBuffer(t)) {
+      const printable = t.length <= 200 && [...t].every((b) => (b >= 0x20 && b < 0x7f) || b === 9 || b === 10 || b === 13)
+      if (printable) return `<<${JSON.stringify(t.toString('latin1'))}>>`
+      const shown = [...t.subarray(0, maxItems)].join(',')
+      return `<<${shown}${t.length > maxItems ? ',...' : ''}>>`
+    }
+    if (t instanceof BitBinary) return `<<...:${(t.data.length - 1) * 8 + t.bits}>>`
+    if (Array.isArray(t)) return `[${seq(t)}]`
+    if (t instanceof ImproperList) return `[${seq(t.elements)}|${go(t.tail, depth + 1)}]`
+    if (t instanceof Tuple) return `{${seq(t.elements)}}`
+    if (t instanceof Map) {
+      const entries = [...t.entries()]
+      const parts = entries.slice(0, maxItems).map(([k, v]) => `${go(k, depth + 1)} => ${go(v, depth + 1)}`)
+      if (entries.length > maxItems) parts.push('...')
+      return `#{${parts.join(',')}}`
+    }
+    if (t instanceof Pid || t instanceof Port || t instanceof Ref) return t.toString()
+    if (t instanceof ExportFun) return `fun ${atomText(t.module)}:${atomText(t.function)}/${t.arity}`
+    if (t instanceof Fun) return `#Fun<${t.module.name}.${t.index}>`
+    if (t === undefined) return 'undefined'
+    if (t === null) return 'null'
+    return String(t)
+  }
+  return go(t, 0)
+}
