@@ -1,0 +1,405 @@
+// Query results as the seeds' Erlang terms, and query text / parameters from Erlang terms.
+// Wire messages written here follow the PostgreSQL frontend/backend protocol ("Message Formats":
+// Parse, Bind, Describe, Execute, Sync); results arrive through pg's Submittable interface as text,
+// exactly what libpq's PQgetvalue gives, never parsed into JS dates or numbers.
+import type { Connection, Submittable } from 'pg'
+import { Float, ImproperList, Tuple, atom, isAtom, listToString, tuple, type Term } from '../etf/terms.js'
+import { BadRequestError } from './errors.js'
+import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError } from './pgerror.js'
+
+/** How a session encodes results: the seed's strings, or binaries (connect/2 option `binary`). */
+export interface ResultMode {
+  /** Values and names as binaries, NULL as `null`, counts as integers. */
+  binary: boolean
+  /** Strings as Unicode code points instead of the UTF-8 bytes libpq hands out (option `unicode`). */
+  unicode: boolean
+}
+
+export const SEED_MODE: ResultMode = Object.freeze({ binary: false, unicode: false })
+
+const OK = atom('ok')
+const ERROR = atom('error')
+const NULL = atom('null')
+const BYTEA_OID = 17
+
+/** connect/2 options: a list of `binary`, `list`, `unicode`. */
+export function parseConnectOptions(opts: Term): ResultMode {
+  const list = opts === '' ? [] : opts
+  if (!Array.isArray(list)) throw new BadRequestError(`connect options must be a list, got ${show(opts)}`)
+  const mode = { binary: false, unicode: false }
+  for (const o of list) {
+    if (isAtom(o, 'binary')) mode.binary = true
+    else if (isAtom(o, 'list')) mode.binary = false
+    else if (isAtom(o, 'unicode')) mode.unicode = true
+    else throw new BadRequestError(`unknown connect option ${show(o)} (expected binary, list or unicode)`)
+  }
+  return mode
+}
+
+/** A string as the seed returns it: UTF-8 bytes as a charlist (ASCII needs no work). */
+export function utf8ByteString(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1')
+}
+
+/** The text the session gives back for a string (names, values, error messages) in `mode`. */
+export function textTerm(s: string, mode: ResultMode): Term {
+  if (s === '') return []
+  return mode.unicode ? s : utf8ByteString(s)
+}
+
+/**
+ * Text sent by Erlang (a query, a string parameter) as a JS string: a binary is UTF-8; a charlist whose
+ * code points are all bytes and form valid UTF-8 is taken as UTF-8 (the seed's convention); any other
+ * charlist is code points; iolists are flattened. Anything else is a BadRequestError.
+ */
+export function termText(t: Term, what: string): string {
+  if (Buffer.isBuffer(t)) return t.toString('utf8')
+  if (typeof t === 'string') return bytesAsUtf8(t)
+  if (Array.isArray(t)) {
+    const s = listToString(t)
+    if (s !== undefined) return bytesAsUtf8(s)
+    return bytesAsUtf8(flattenIolist(t, what))
+  }
+  throw new BadRequestError(`${what} must be a string or a binary, got ${show(t)}`)
+}
+
+function bytesAsUtf8(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(s) || /[^\x00-\xff]/.test(s)) return s
+  const bytes = Buffer.from(s, 'latin1')
+  const decoded = bytes.toString('utf8')
+  return Buffer.byteLength(decoded, 'utf8') === bytes.length && !decoded.includes('\ufffd') ? decoded : s
+}
+
+function flattenIolist(t: Term[], what: string): string {
+  const parts: Buffer[] = []
+  const walk = (x: Term, depth: number): void => {
+    if (depth > 100) throw new BadRequestError(`${what} is nested too deeply`)
+    if (Buffer.isBuffer(x)) parts.push(x)
+    else if (typeof x === 'string') parts.push(Buffer.from(x, 'latin1'))
+    else if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 255) parts.push(Buffer.of(x))
+    else if (Array.isArray(x)) for (const y of x) walk(y, depth + 1)
+    else if (x instanceof ImproperList && Buffer.isBuffer(x.tail)) {
+      walk(x.elements, depth + 1)
+      parts.push(x.tail)
+    } else throw new BadRequestError(`${what} must be a string or a binary, got ${show(t)}`)
+  }
+  walk(t, 0)
+  return Buffer.concat(parts).toString('latin1')
+}
+
+/** One parameter of select/3, ready for Bind: a Buffer goes in binary format, by reference. */
+export type ParamValue = string | Buffer | null
+
+/**
+ * select/3 parameters: binaries are sent as they are, in binary format (right for bytea and text);
+ * strings, integers and floats as text; `null`/`undefined` as SQL NULL; true/false as booleans.
+ */
+export function paramValues(params: Term): ParamValue[] {
+  const list = params === '' ? [] : params
+  if (typeof list === 'string') return Array.from(list, (c) => String(c.codePointAt(0)))
+  if (!Array.isArray(list)) throw new BadRequestError(`parameters must be a list, got ${show(params)}`)
+  if (list.length > 65535) throw new BadRequestError(`too many parameters: ${list.length} (at most 65535)`)
+  return list.map((p, i) => paramValue(p, i + 1))
+}
+
+function paramValue(p: Term, n: number): ParamValue {
+  if (Buffer.isBuffer(p)) return p
+  if (typeof p === 'string') return bytesAsUtf8(p)
+  if (typeof p === 'number') return Number.isFinite(p) ? String(p) : p > 0 ? 'Infinity' : p < 0 ? '-Infinity' : 'NaN'
+  if (typeof p === 'bigint') return p.toString()
+  if (typeof p === 'boolean') return p ? 'true' : 'false'
+  if (p instanceof Float) return String(p.value)
+  if (isAtom(p, 'null') || isAtom(p, 'undefined')) return null
+  if (Array.isArray(p)) return termText(p, `parameter $${n}`)
+  throw new BadRequestError(`parameter $${n} must be a string, binary, number, boolean or null, got ${show(p)}`)
+}
+
+/**
+ * PQcmdTuples: the row count of a command tag for INSERT, UPDATE, DELETE, SELECT (CREATE TABLE AS,
+ * SELECT INTO), MERGE, MOVE, FETCH and COPY; '' for any other command.
+ */
+export function cmdTuples(tag: string): string {
+  let rest: string
+  if (tag.startsWith('INSERT ')) {
+    const sp = tag.indexOf(' ', 7)
+    if (sp < 0) return ''
+    rest = tag.slice(sp + 1)
+  } else if (tag.startsWith('SELECT ') || tag.startsWith('DELETE ') || tag.startsWith('UPDATE ')) rest = tag.slice(7)
+  else if (tag.startsWith('FETCH ') || tag.startsWith('MERGE ')) rest = tag.slice(6)
+  else if (tag.startsWith('MOVE ') || tag.startsWith('COPY ')) rest = tag.slice(5)
+  else return ''
+  return /^\d+$/.test(rest) ? rest : ''
+}
+
+/** bytea's text output (hex `\x..` or the old escape format) to its bytes. */
+export function byteaBytes(text: string): Buffer {
+  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex')
+  const out = Buffer.allocUnsafe(text.length)
+  let n = 0
+  for (let i = 0; i < text.length; ) {
+    if (text[i] === '\\') {
+      if (text[i + 1] === '\\') {
+        out[n++] = 0x5c
+        i += 2
+      } else {
+        out[n++] = parseInt(text.slice(i + 1, i + 4), 8)
+        i += 4
+      }
+    } else out[n++] = text.charCodeAt(i++)
+  }
+  return out.subarray(0, n)
+}
+
+interface FieldInfo {
+  name: string
+  dataTypeID: number
+}
+
+/**
+ * Collects the results of one PQexec-style request and encodes the one libpq would return: the last
+ * result, or the first error. Rows are encoded as they arrive; nothing is parsed into JS values.
+ */
+export class ResultEncoder {
+  private fields: FieldInfo[] | undefined
+  private rows: Term[] = []
+  private last: Term | undefined
+
+  constructor(readonly mode: ResultMode) {}
+
+  rowDescription(fields: readonly FieldInfo[]): void {
+    this.fields = fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }))
+    this.rows = [this.fields.map((f) => this.name(f.name))]
+  }
+
+  dataRow(values: readonly (string | null)[]): void {
+    const fields = this.fields
+    if (!fields) return
+    const row = new Array<Term>(values.length)
+    for (let i = 0; i < values.length; i++) row[i] = this.value(values[i], fields[i])
+    this.rows.push(row)
+  }
+
+  commandComplete(tag: string): void {
+    if (this.fields) {
+      this.last = tuple(OK, this.rows)
+      this.fields = undefined
+      this.rows = []
+      return
+    }
+    const n = cmdTuples(tag)
+    if (this.mode.binary) this.last = tuple(OK, n === '' ? NULL : Number(n))
+    else this.last = tuple(OK, n === '' ? [] : n)
+  }
+
+  /** A row-returning statement cut short (a portal suspended): the rows so far are its result. */
+  flushRows(): void {
+    if (this.fields) this.commandComplete('')
+  }
+
+  /** PGRES_EMPTY_QUERY: the seed encodes PQerrorMessage, which is empty then. */
+  emptyQuery(): void {
+    this.last = tuple(ERROR, [])
+  }
+
+  /** The term for the request: the last result, or {ok, []} if the server sent nothing at all. */
+  result(): Term {
+    this.flushRows()
+    return this.last ?? this.emptyResult()
+  }
+
+  error(text: string): Term {
+    return tuple(ERROR, textTerm(text, { binary: false, unicode: this.mode.unicode }))
+  }
+
+  private emptyResult(): Term {
+    return this.mode.binary ? tuple(OK, NULL) : tuple(OK, [])
+  }
+
+  private name(s: string): Term {
+    return this.mode.binary ? Buffer.from(s, 'utf8') : textTerm(s, this.mode)
+  }
+
+  private value(v: string | null, f: FieldInfo | undefined): Term {
+    if (v === null) return this.mode.binary ? NULL : []
+    if (!this.mode.binary) return textTerm(v, this.mode)
+    if (f?.dataTypeID === BYTEA_OID) return byteaBytes(v)
+    return Buffer.from(v, 'utf8')
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The query itself, as a pg Submittable
+
+/** The error pg reports when the socket goes away mid-query, and the libpq text for it. */
+function errorText(err: unknown, query: string): string {
+  if (err && typeof err === 'object' && 'severity' in err && typeof (err as { message?: unknown }).message === 'string') {
+    const e = err as unknown as { message: string } & Record<string, string | undefined>
+    return formatServerError(
+      {
+        severity: e.severity,
+        message: e.message,
+        detail: e.detail,
+        hint: e.hint,
+        position: e.position,
+        internalPosition: e.internalPosition,
+        internalQuery: e.internalQuery,
+        where: e.where,
+      },
+      query,
+    )
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  if (/terminated|ECONNRESET|EPIPE|closed/i.test(message)) return SERVER_CLOSED_CONNECTION
+  if (/not queryable|not connected/i.test(message)) return NO_CONNECTION
+  return `${message}\n`
+}
+
+// Constant protocol messages: Describe portal '', Execute portal '' with no row limit, Sync.
+const DESCRIBE_PORTAL = Buffer.from([0x44, 0, 0, 0, 6, 0x50, 0])
+const EXECUTE_ALL = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0])
+const SYNC = Buffer.from([0x53, 0, 0, 0, 4])
+
+/**
+ * The Parse and Bind messages for an unnamed statement with `params`, as a list of chunks: the large
+ * Buffer parameters appear by reference (written with the socket's writev, never copied here).
+ */
+export function extendedQueryChunks(text: string, params: readonly ParamValue[], largeThreshold = 64): Buffer[] {
+  const textBytes = Buffer.byteLength(text, 'utf8')
+  // Parse: 'P' Int32 len, String name '', String query, Int16 0 parameter types
+  const parse = Buffer.allocUnsafe(1 + 4 + 1 + textBytes + 1 + 2)
+  parse[0] = 0x50
+  parse.writeInt32BE(parse.length - 1, 1)
+  parse[5] = 0
+  parse.write(text, 6, 'utf8')
+  parse[6 + textBytes] = 0
+  parse.writeInt16BE(0, 7 + textBytes)
+
+  // Bind: 'B' Int32 len, String portal '', String statement '', Int16 n, Int16[n] formats,
+  //       Int16 n, n × (Int32 len | -1, Byte[len]), Int16 0 result formats (all text)
+  const chunks: Buffer[] = [parse]
+  const n = params.length
+  const encoded: (Buffer | null)[] = params.map((p) => (p === null ? null : typeof p === 'string' ? Buffer.from(p, 'utf8') : p))
+  let total = 4 + 1 + 1 + 2 + 2 * n + 2 + 4 * n + 2
+  for (const b of encoded) if (b) total += b.length
+  let head = Buffer.allocUnsafe(1 + 4 + 2 + 2 + 2 * n + 2)
+  head[0] = 0x42
+  head.writeInt32BE(total, 1)
+  head[5] = 0
+  head[6] = 0
+  head.writeInt16BE(n, 7)
+  for (let i = 0; i < n; i++) head.writeInt16BE(Buffer.isBuffer(params[i]) ? 1 : 0, 9 + 2 * i)
+  head.writeInt16BE(n, 9 + 2 * n)
+  let pending: Buffer[] = [head]
+  let pendingLen = head.length
+  const flushPending = () => {
+    if (pending.length === 1) chunks.push(pending[0])
+    else if (pending.length > 1) chunks.push(Buffer.concat(pending, pendingLen))
+    pending = []
+    pendingLen = 0
+  }
+  const push = (b: Buffer) => {
+    if (b.length > largeThreshold) {
+      flushPending()
+      chunks.push(b)
+    } else {
+      pending.push(b)
+      pendingLen += b.length
+    }
+  }
+  for (const b of encoded) {
+    const len = Buffer.allocUnsafe(4)
+    len.writeInt32BE(b ? b.length : -1, 0)
+    push(len)
+    if (b && b.length > 0) push(b)
+  }
+  head = Buffer.alloc(2)
+  push(head)
+  flushPending()
+  return chunks
+}
+
+/**
+ * One request on a pg Client: select/2 runs `text` with the simple query protocol (several statements
+ * allowed, as PQexec); select/3 runs one statement with parameters (as PQexecParams). `done` gets the
+ * reply term once, when the server is ready for the next query or the connection failed.
+ */
+export class TermQuery implements Submittable {
+  private readonly enc: ResultEncoder
+  private finished = false
+
+  constructor(
+    readonly text: string,
+    readonly params: readonly ParamValue[] | undefined,
+    mode: ResultMode,
+    private readonly done: (reply: Term) => void,
+  ) {
+    this.enc = new ResultEncoder(mode)
+  }
+
+  submit(connection: Connection): void {
+    if (this.params === undefined) {
+      connection.query(this.text)
+      return
+    }
+    const stream = connection.stream as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void }
+    stream.cork?.()
+    try {
+      for (const c of extendedQueryChunks(this.text, this.params)) stream.write(c)
+      stream.write(DESCRIBE_PORTAL)
+      stream.write(EXECUTE_ALL)
+      stream.write(SYNC)
+    } finally {
+      stream.uncork?.()
+    }
+  }
+
+  handleRowDescription(msg: { fields: FieldInfo[] }): void {
+    this.enc.rowDescription(msg.fields)
+  }
+
+  handleDataRow(msg: { fields: (string | null)[] }): void {
+    this.enc.dataRow(msg.fields)
+  }
+
+  handleCommandComplete(msg: { text: string }): void {
+    this.enc.commandComplete(msg.text)
+  }
+
+  handleEmptyQuery(): void {
+    this.enc.emptyQuery()
+  }
+
+  handlePortalSuspended(): void {
+    this.enc.flushRows()
+  }
+
+  handleCopyInResponse(connection: Connection & { sendCopyFail?: (m: string) => void }): void {
+    connection.sendCopyFail?.('COPY FROM STDIN is not supported by ts-cnode')
+  }
+
+  handleCopyData(): void {}
+
+  handleError(err: unknown): void {
+    this.finish(this.enc.error(errorText(err, this.text)))
+  }
+
+  handleReadyForQuery(): void {
+    this.finish(this.enc.result())
+  }
+
+  private finish(reply: Term): void {
+    if (this.finished) return
+    this.finished = true
+    this.done(reply)
+  }
+}
+
+function show(t: Term): string {
+  if (t instanceof Tuple) return `{${t.elements.map(show).join(',')}}`
+  if (Array.isArray(t)) return t.length > 8 ? '[...]' : `[${t.map(show).join(',')}]`
+  if (Buffer.isBuffer(t)) return `<<${t.length} bytes>>`
+  if (typeof t === 'string') return JSON.stringify(t.length > 40 ? t.slice(0, 40) + '...' : t)
+  return String(t)
+}
