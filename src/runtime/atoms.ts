@@ -7,6 +7,8 @@ export const KILLED = atom('killed')
 export const NOPROC = atom('noproc')
 export const NOCONNECTION = atom('noconnection')
 export const EXIT = atom('EXIT')
+/** The exception class `exit` (lower case), as in erpc's {Ref, exit, Reason}. */
+export const EXIT_CLASS = atom('exit')
 export const DOWN = atom('DOWN')
 export const PROCESS = atom('process')
 export const ALIAS = atom('alias')

@@ -6,7 +6,7 @@ import {
   ERPC,
   ERROR,
   EXECUTE_CALL,
-  EXIT as EXIT_ATOM,
+  EXIT_CLASS,
   GEN_CALL,
   GEN_CAST,
   NOCONNECTION,
@@ -355,7 +355,7 @@ function erpcResult(reason: Term, res: Ref, node: Atom): Term {
     if (reason.length === 3) {
       if (kind === RETURN) return reason.get(2)
       if (kind === THROW) throw new ErlangThrow(reason.get(2))
-      if (kind === EXIT_ATOM) throw new ErlangExit(reason.get(2))
+      if (kind === EXIT_CLASS) throw new ErlangExit(reason.get(2))
       if (kind === ERROR) {
         const e = reason.get(2)
         if (e instanceof Tuple && e.length === 2 && e.get(0) === ERPC) throw new RpcError(e.get(1))

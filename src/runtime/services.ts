@@ -4,7 +4,7 @@
 // - net_kernel: {is_auth, Node} → yes (net_adm:ping)
 // - an io server used as the group leader of what we spawn elsewhere, and of spawned calls here
 import { Atom, Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
-import { ERPC, ERROR, EXECUTE_CALL, EXECUTE_CAST, EXIT, OK, RETURN, THROW, UNDEF } from './atoms.js'
+import { ERPC, ERROR, EXECUTE_CALL, EXECUTE_CAST, EXIT, EXIT_CLASS, OK, RETURN, THROW, UNDEF } from './atoms.js'
 import type { FunctionRegistry, Outcome } from './functions.js'
 import { reply, spawnGenServer, type From, type GenServerCallbacks } from './genserver.js'
 import type { Process, ProcessFn } from './process.js'
@@ -47,7 +47,6 @@ export function erpcReason(ref: Term, o: Outcome): Term {
       return tuple(ref, ERROR, o.reason, o.stack)
   }
 }
-const EXIT_CLASS = atom('exit')
 
 /** What rpc.erl's execute_call/3 returns for an outcome (the reply of rex). */
 export function rexReply(o: Outcome): Term {

@@ -1,0 +1,179 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { silentLogger } from '../logger.js'
+import { CallExitError, NoProcError, TimeoutError } from './errors.js'
+import { reply, type From, type GenServerCallbacks } from './genserver.js'
+import { Runtime } from './runtime.js'
+
+const A = atom
+const newRt = () => new Runtime({ node: 'ts@host', creation: 1, logger: silentLogger })
+const tick = () => new Promise<void>((r) => setImmediate(r))
+
+const counter: GenServerCallbacks<number, number> = {
+  init: (start) => start,
+  handleCall: (req, _from, n) => {
+    if (req === A('get')) return { reply: n }
+    if (req === A('inc')) return { reply: n + 1, state: n + 1 }
+    if (req === A('stop')) return { stop: A('normal'), reply: A('stopping') }
+    if (req === A('crash')) throw new Error('crashed in handleCall')
+    return { reply: tuple(A('error'), A('unknown')) }
+  },
+  handleCast: (req, n) => (req === A('inc') ? { state: n + 1 } : undefined),
+  handleInfo: (msg, n) => (typeof msg === 'number' ? { state: n + msg } : undefined),
+}
+
+test('call, cast and info reach the callbacks in order; state threads through', async () => {
+  const rt = newRt()
+  await rt.startGenServer(counter, { args: 10, name: 'counter' })
+  assert.is(await rt.call('counter', A('inc')), 11)
+  rt.cast('counter', A('inc'))
+  rt.send('counter', 5)
+  assert.is(await rt.call('counter', A('get')), 17)
+  assert.is(await rt.call(tuple(A('counter'), A('ts@host')), A('get')), 17)
+})
+
+test('init failure rejects the start with the thrown error and the process exits', async () => {
+  const rt = newRt()
+  const err = await rt
+    .startGenServer({
+      init: () => {
+        throw new RangeError('no config')
+      },
+    })
+    .catch((e) => e)
+  assert.instance(err, RangeError)
+})
+
+test('a call to an unknown name is NoProcError; to a dead pid too', async () => {
+  const rt = newRt()
+  const e = await rt.call('nobody', A('x')).catch((x) => x)
+  assert.instance(e, NoProcError)
+  assert.is(e.code, 'ERR_NOPROC')
+  const p = rt.spawn(() => {})
+  await p.done
+  assert.instance(await rt.call(p.pid, A('x')).catch((x) => x), NoProcError)
+})
+
+test('a server that crashes during a call gives CallExitError with its exit reason', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer(counter, { args: 0 })
+  const e = await rt.call(s.pid, A('crash')).catch((x) => x)
+  assert.instance(e, CallExitError)
+  assert.is(e.code, 'ERR_CALL_EXIT')
+  const reason = e.reason as Tuple
+  assert.is(reason.get(0), A('js_error'))
+  assert.is((reason.get(1) as Buffer).toString(), 'Error: crashed in handleCall')
+})
+
+test('stop with a reply: the caller gets the reply, terminate runs, the server exits with the reason', async () => {
+  const rt = newRt()
+  const terminated: Term[] = []
+  const s = await rt.startGenServer({ ...counter, terminate: (reason, n) => void terminated.push(reason, n) }, { args: 3 })
+  assert.is(await rt.call(s.pid, A('stop')), A('stopping'))
+  assert.is(await s.done, A('normal'))
+  assert.equal(terminated, [A('normal'), 3])
+})
+
+test('deferred replies: noreply now, reply(from, value) later, out of order', async () => {
+  const rt = newRt()
+  const waiting: From[] = []
+  const s = await rt.startGenServer<null>({
+    init: () => null,
+    handleCall: (req, from) => {
+      if (req === A('release')) {
+        for (const [i, f] of waiting.reverse().entries()) reply(rt, f, i)
+        return { reply: waiting.length }
+      }
+      waiting.push(from)
+      return { noreply: true }
+    },
+  })
+  const a = rt.call(s.pid, A('wait'))
+  const b = rt.call(s.pid, A('wait'))
+  await tick()
+  assert.is(await rt.call(s.pid, A('release')), 2)
+  assert.is(await b, 0)
+  assert.is(await a, 1)
+})
+
+test('call timeout: TimeoutError, and a late reply does not leak into the caller mailbox', async () => {
+  const rt = newRt()
+  let late: From | undefined
+  const s = await rt.startGenServer<null>({
+    init: () => null,
+    handleCall: (_req, from) => {
+      late = from
+      return { noreply: true }
+    },
+  })
+  await rt.withProcess(async (self) => {
+    const e = await self.call(s.pid, A('slow'), { timeout: 10 }).catch((x) => x)
+    assert.instance(e, TimeoutError)
+    reply(s, late!, A('too late'))
+    await tick()
+    assert.is(self.mailbox.size, 0, 'the alias was deactivated with the monitor')
+  })
+})
+
+test('a caller dying mid-call is harmless: the server carries on', async () => {
+  const rt = newRt()
+  let from: From | undefined
+  const s = await rt.startGenServer<null>({
+    init: () => null,
+    handleCall: (req, f) => {
+      if (req === A('ping')) return { reply: A('pong') }
+      from = f
+      return { noreply: true }
+    },
+  })
+  const caller = rt.spawn((self) => self.call(s.pid, A('hang')))
+  await tick()
+  rt.exit(caller.pid, A('kill'))
+  await caller.done
+  reply(s, from!, A('nobody listens'))
+  assert.is(await rt.call(s.pid, A('ping')), A('pong'))
+})
+
+test('Erlang-style calls by hand: [alias | Ref] tags reply to the alias; plain ref tags to the pid', async () => {
+  const rt = newRt()
+  await rt.startGenServer(counter, { args: 1, name: 'c' })
+  const got = await rt.withProcess(async (self) => {
+    const ref = self.monitor('c', { alias: 'demonitor' })
+    const tag = new ImproperList([A('alias')], ref)
+    self.send('c', tuple(A('$gen_call'), tuple(self.pid, tag), A('get')))
+    const r1 = await self.receive()
+    self.demonitor(ref, { flush: true })
+    const plain = self.makeRef()
+    self.send('c', tuple(A('$gen_call'), tuple(self.pid, plain), A('inc')))
+    const r2 = await self.receive()
+    return [r1, tuple(tag, 1), r2, tuple(plain, 2)]
+  })
+  assert.ok(termEquals(got[0], got[1]))
+  assert.ok(termEquals(got[2], got[3]))
+})
+
+test('gen_server linked to a trapping parent: the parent exit stops it through terminate', async () => {
+  const rt = newRt()
+  const terminated: Term[] = []
+  const parent = rt.spawn((self) => self.receive())
+  const s = await rt.startGenServer<null>(
+    { init: () => null, terminate: (r) => void terminated.push(r) },
+    { link: parent, trapExit: true },
+  )
+  rt.exit(parent.pid, A('shutdown'))
+  assert.is(await s.done, A('shutdown'))
+  assert.equal(terminated, [A('shutdown')])
+})
+
+test('terminate also runs when the server is killed', async () => {
+  const rt = newRt()
+  const terminated: Term[] = []
+  const s = await rt.startGenServer<string>({ init: () => 'st', terminate: (r, st) => void terminated.push(r, st) })
+  rt.exit(s.pid, A('kill'))
+  await s.done
+  await tick()
+  assert.equal(terminated, [A('killed'), 'st'])
+})
+
+test.run()
