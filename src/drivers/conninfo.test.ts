@@ -124,7 +124,8 @@ test('validation errors carry libpq text', () => {
   assert.is(errorOf(() => resolve('gssencmode=x')), 'invalid gssencmode value: "x"\n')
   assert.is(errorOf(() => resolve('channel_binding=x')), 'invalid channel_binding value: "x"\n')
   assert.is(errorOf(() => resolve('target_session_attrs=x')), 'invalid target_session_attrs value: "x"\n')
-  assert.is(errorOf(() => resolve('connect_timeout=x')), 'invalid integer value "x" for connection option "connect_timeout"\n')
+  assert.is(resolve('connect_timeout=x').attemptError, 'invalid integer value "x" for connection option "connect_timeout"\n')
+  assert.is(resolve('keepalives=y').attemptError, 'invalid integer value "y" for connection option "keepalives"\n')
 })
 
 test('what the pg package cannot do is refused plainly, not ignored', () => {

@@ -304,6 +304,11 @@ export interface ResolvedConninfo {
   sslMaxProtocolVersion?: string
   channelBinding: 'disable' | 'prefer' | 'require'
   replication?: string
+  /**
+   * A problem libpq only notices once it tries a server (an unparsable connect_timeout or keepalives
+   * value): reported with the first address's "connection to server ... failed: " prefix.
+   */
+  attemptError?: string
   /** Every option after defaults, for diagnostics and for keywords not mapped above. */
   all: Map<string, string>
 }
@@ -383,17 +388,22 @@ export function resolveConninfo(conninfo: string, ro: ResolveOptions = {}): Reso
   if (enc !== undefined && !/^(utf-?8|unicode|auto)$/i.test(enc))
     fail(`client_encoding "${enc}" is not supported by ts-cnode (the pg package speaks UTF8 only)`)
 
-  let connectTimeout = 0
-  const ct = all.get('connect_timeout')
-  if (ct !== undefined && ct !== '') {
-    connectTimeout = parseIntParam(ct, 'connect_timeout')
-    if (connectTimeout > 0 && connectTimeout < 2) connectTimeout = 2
-    if (connectTimeout < 0) connectTimeout = 0
+  let attemptError: string | undefined
+  const intOption = (key: string): number | undefined => {
+    const v = all.get(key)
+    if (v === undefined || v === '') return undefined
+    try {
+      return parseIntParam(v, key)
+    } catch (e) {
+      attemptError ??= (e as Error).message
+      return undefined
+    }
   }
-  const ka = all.get('keepalives')
-  const keepalives = ka === undefined || ka === '' ? true : parseIntParam(ka, 'keepalives') !== 0
-  const kai = all.get('keepalives_idle')
-  const keepalivesIdle = kai === undefined || kai === '' ? undefined : parseIntParam(kai, 'keepalives_idle')
+  let connectTimeout = intOption('connect_timeout') ?? 0
+  if (connectTimeout > 0 && connectTimeout < 2) connectTimeout = 2
+  if (connectTimeout < 0) connectTimeout = 0
+  const keepalives = (intOption('keepalives') ?? 1) !== 0
+  const keepalivesIdle = intOption('keepalives_idle')
 
   return {
     targets,
@@ -416,6 +426,7 @@ export function resolveConninfo(conninfo: string, ro: ResolveOptions = {}): Reso
     sslMaxProtocolVersion: nonEmpty(all.get('ssl_max_protocol_version')),
     channelBinding: channelBinding as ResolvedConninfo['channelBinding'],
     replication: nonEmpty(all.get('replication')),
+    attemptError,
     all,
   }
 }
