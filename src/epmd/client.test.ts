@@ -24,7 +24,7 @@ async function fakeEpmd(serve: (s: net.Socket, req: Buffer) => void | Promise<vo
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
     s.on('error', () => {})
-    let buf = Buffer.alloc(0)
+    let buf: Buffer = Buffer.alloc(0)
     let served = false
     s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d])

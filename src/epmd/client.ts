@@ -95,7 +95,7 @@ function exchange(
       return
     }
     let connected = !(socket instanceof net.Socket && socket.connecting)
-    let buf = Buffer.alloc(0)
+    let buf: Buffer = Buffer.alloc(0)
     let settled = false
 
     const finish = (err: EpmdError | undefined, result?: Exchange) => {

@@ -262,7 +262,7 @@ test('onCreation is called on re-registration; reconnect: false ends with close'
   const creations: number[] = []
   const reg = await register({ name: 'cb', port: 1, epmdPort: port, minBackoff: 10, onCreation: (c) => creations.push(c) })
   const once = await register({ name: 'once', port: 2, epmdPort: port, reconnect: false })
-  const onceClosed = new Promise((r) => once.once('close', r))
+  const onceClosed = new Promise<void>((r) => once.once('close', () => r()))
   const again = new Promise((r) => reg.once('registered', r))
   await srv.close()
   srv = await startEpmdServer({ port })
@@ -279,7 +279,7 @@ test('aborting the signal closes an established registration', () =>
   withServer(async (srv) => {
     const ac = new AbortController()
     const reg = await register({ name: 'abortme', port: 1, epmdPort: srv.port, signal: ac.signal })
-    const closed = new Promise((r) => reg.once('close', r))
+    const closed = new Promise<void>((r) => reg.once('close', () => r()))
     ac.abort()
     await closed
     await eventually(() => srv.lookup('abortme') === undefined, 'unregistered')

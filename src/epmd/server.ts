@@ -119,7 +119,7 @@ export class EpmdServer extends EventEmitter<EpmdServerEvents> {
       return
     }
     this.sockets.add(socket)
-    let buf = Buffer.alloc(0)
+    let buf: Buffer = Buffer.alloc(0)
     let state: 'request' | 'replied' | 'registered' = 'request'
     let reg: Registration | undefined
     const timer = setTimeout(() => socket.destroy(), this.opts.packetTimeout)
