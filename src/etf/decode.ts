@@ -1,0 +1,793 @@
+// ETF decoder — erts User's Guide, "External Term Format".
+// Iterative (an explicit stack), so hostile nesting cannot exhaust the JS stack; every declared length is
+// checked against the bytes that remain before anything is allocated.
+import { isUtf8 } from 'node:buffer'
+import { inflateSync } from 'node:zlib'
+import {
+  Atom,
+  BitBinary,
+  ExportFun,
+  Float,
+  Fun,
+  ImproperList,
+  Pid,
+  Port,
+  Ref,
+  Tuple,
+  atom,
+  type Term,
+} from './terms.js'
+import {
+  DecodeError,
+  LimitExceededError,
+  TruncatedTermError,
+  UnsupportedTagError,
+} from './errors.js'
+import {
+  ATOM_CACHE_REF,
+  ATOM_EXT,
+  ATOM_UTF8_EXT,
+  BINARY_EXT,
+  BIT_BINARY_EXT,
+  COMPRESSED,
+  EXPORT_EXT,
+  FLOAT_EXT,
+  FLOAT_EXT_LENGTH,
+  FUN_EXT,
+  INTEGER_EXT,
+  LARGE_BIG_EXT,
+  LARGE_TUPLE_EXT,
+  LIST_EXT,
+  LOCAL_EXT,
+  MAP_EXT,
+  MAX_ATOM_CHARACTERS,
+  MAX_BIG_BYTES,
+  MAX_REFERENCE_WORDS,
+  NEWER_REFERENCE_EXT,
+  NEW_FLOAT_EXT,
+  NEW_FUN_EXT,
+  NEW_PID_EXT,
+  NEW_PORT_EXT,
+  NEW_REFERENCE_EXT,
+  NIL_EXT,
+  PID_EXT,
+  PORT_EXT,
+  REFERENCE_EXT,
+  SMALL_ATOM_EXT,
+  SMALL_ATOM_UTF8_EXT,
+  SMALL_BIG_EXT,
+  SMALL_INTEGER_EXT,
+  SMALL_TUPLE_EXT,
+  STRING_EXT,
+  V4_PORT_EXT,
+  VERSION_MAGIC,
+} from './tags.js'
+
+export interface DecodeOptions {
+  /** Deepest nesting of tuples, lists, maps and fun environments accepted. Default 10,000. */
+  maxDepth?: number
+  /** Longest atom accepted, in characters. Default 255 (Erlang's own limit). */
+  maxAtomLength?: number
+  /** Largest declared uncompressed size of a COMPRESSED term. Default 64 MiB. */
+  maxUncompressedSize?: number
+  /** Binaries of at most this many bytes are copied; longer ones are views into the input. Default 64. */
+  copyThreshold?: number
+  /** Resolves ATOM_CACHE_REF (inside a distribution header). Absent: ATOM_CACHE_REF is refused. */
+  atomCache?: ReadonlyArray<Atom | undefined>
+}
+
+export const DEFAULT_MAX_DEPTH = 10_000
+export const DEFAULT_MAX_ATOM_LENGTH = MAX_ATOM_CHARACTERS
+export const DEFAULT_MAX_UNCOMPRESSED_SIZE = 64 * 1024 * 1024
+export const DEFAULT_COPY_THRESHOLD = 64
+
+// Node's Buffer has these fast paths; @types/node does not declare them.
+interface FastSlices {
+  latin1Slice(start: number, end: number): string
+  utf8Slice(start: number, end: number): string
+}
+
+const A_TRUE = atom('true')
+const A_FALSE = atom('false')
+
+// --- atom lookup by bytes --------------------------------------------------------------------
+// A direct-mapped cache keyed by the atom's bytes skips string creation and interning for the
+// atoms every message repeats. Entries hold their Atom strongly; the table is bounded.
+const AC_SIZE = 4096
+const AC_MASK = AC_SIZE - 1
+const AC_MAX_BYTES = 48
+const acKey: (Uint8Array | undefined)[] = new Array(AC_SIZE).fill(undefined)
+const acAtom: (Atom | undefined)[] = new Array(AC_SIZE).fill(undefined)
+const acChars = new Int32Array(AC_SIZE)
+/** 0: all bytes ASCII (same atom in either encoding); 1: latin1 with high bytes; 2: UTF-8 with high bytes. */
+const acEnc = new Uint8Array(AC_SIZE)
+
+function decodeAtomBytes(
+  buf: Buffer,
+  start: number,
+  len: number,
+  utf8: boolean,
+  maxChars: number,
+  at: number,
+): Atom {
+  let slot = -1
+  if (len <= AC_MAX_BYTES) {
+    let h = len
+    for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[start + i], 0x01000193)
+    slot = (h ^ (h >>> 15)) & AC_MASK
+    const key = acKey[slot]
+    if (key !== undefined && key.length === len) {
+      let i = 0
+      while (i < len && key[i] === buf[start + i]) i++
+      if (i === len) {
+        const enc = acEnc[slot]
+        if ((enc === 0 || enc === (utf8 ? 2 : 1)) && acChars[slot] <= maxChars) return acAtom[slot]!
+      }
+    }
+  }
+  let ascii = true
+  for (let i = 0; i < len; i++)
+    if (buf[start + i] > 0x7f) {
+      ascii = false
+      break
+    }
+  let name: string
+  let chars = len
+  if (ascii) {
+    name = (buf as unknown as FastSlices).latin1Slice(start, start + len)
+  } else if (utf8) {
+    if (!isUtf8(buf.subarray(start, start + len))) throw new DecodeError('atom is not valid UTF-8', at)
+    chars = 0
+    for (let i = 0; i < len; i++) if ((buf[start + i] & 0xc0) !== 0x80) chars++
+    name = (buf as unknown as FastSlices).utf8Slice(start, start + len)
+  } else {
+    name = (buf as unknown as FastSlices).latin1Slice(start, start + len)
+  }
+  if (chars > maxChars)
+    throw new LimitExceededError(`atom of ${chars} characters exceeds maxAtomLength ${maxChars}`, at)
+  const a = atom(name)
+  if (slot >= 0) {
+    acKey[slot] = Uint8Array.prototype.slice.call(buf, start, start + len)
+    acAtom[slot] = a
+    acChars[slot] = chars
+    acEnc[slot] = ascii ? 0 : utf8 ? 2 : 1
+  }
+  return a
+}
+
+// --- decoder state ---------------------------------------------------------------------------
+// The explicit stack lives in module-level arrays reused across calls (decoding never re-enters).
+const K_LIST = 0
+const K_LIST_TAIL = 1
+const K_TUPLE = 2
+const K_MAP = 3
+const K_FUN = 4
+
+const stKind: number[] = []
+const stCont: unknown[] = []
+const stIdx: number[] = []
+const stN: number[] = []
+const stAux: unknown[] = []
+
+/** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports). */
+let gPos = 0
+
+interface FunHead {
+  start: number
+  size: number
+  arity: number
+  uniq: Buffer
+  index: number
+  module: Atom
+  oldIndex: number | bigint
+  oldUniq: number | bigint
+  pid: Pid
+}
+
+const truncated = (what: string, at: number, need: number, left: number): TruncatedTermError =>
+  new TruncatedTermError(`${what}: need ${need} bytes, ${left} left`, at)
+
+const u32 = (b: Buffer, p: number): number =>
+  ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0
+
+const i32 = (b: Buffer, p: number): number =>
+  (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
+
+const copyOf = (buf: Buffer, start: number, len: number): Buffer => {
+  const d = Buffer.allocUnsafe(len)
+  if (len <= 64) for (let i = 0; i < len; i++) d[i] = buf[start + i]
+  else buf.copy(d, 0, start, start + len)
+  return d
+}
+
+/** An atom in a position that must be an atom (node names, module and function names). Sets gPos. */
+function readAtom(buf: Buffer, pos: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Atom {
+  if (pos >= end) throw truncated('atom tag', pos, 1, 0)
+  const tag = buf[pos]
+  let len: number
+  let start: number
+  let utf8: boolean
+  switch (tag) {
+    case SMALL_ATOM_UTF8_EXT:
+    case SMALL_ATOM_EXT:
+      if (pos + 2 > end) throw truncated('atom length', pos + 1, 1, end - pos - 1)
+      len = buf[pos + 1]
+      start = pos + 2
+      utf8 = tag === SMALL_ATOM_UTF8_EXT
+      break
+    case ATOM_UTF8_EXT:
+    case ATOM_EXT:
+      if (pos + 3 > end) throw truncated('atom length', pos + 1, 2, end - pos - 1)
+      len = (buf[pos + 1] << 8) | buf[pos + 2]
+      start = pos + 3
+      utf8 = tag === ATOM_UTF8_EXT
+      break
+    case ATOM_CACHE_REF: {
+      if (pos + 2 > end) throw truncated('ATOM_CACHE_REF index', pos + 1, 1, 0)
+      const a = cacheLookup(cache, buf[pos + 1], pos)
+      gPos = pos + 2
+      return a
+    }
+    default:
+      throw new DecodeError(`expected an atom, found tag ${tag}`, pos)
+  }
+  checkAtomBytes(len, utf8, maxChars, pos)
+  if (start + len > end) throw truncated('atom text', start, len, end - start)
+  gPos = start + len
+  return decodeAtomBytes(buf, start, len, utf8, maxChars, pos)
+}
+
+function checkAtomBytes(len: number, utf8: boolean, maxChars: number, at: number): void {
+  // A character is at most 4 bytes of UTF-8, 1 of latin1: refuse before touching the text.
+  if (len > (utf8 ? maxChars * 4 : maxChars))
+    throw new LimitExceededError(`atom of ${len} bytes exceeds maxAtomLength ${maxChars}`, at)
+}
+
+function cacheLookup(cache: ReadonlyArray<Atom | undefined> | undefined, i: number, at: number): Atom {
+  if (cache === undefined)
+    throw new UnsupportedTagError(ATOM_CACHE_REF, 'ATOM_CACHE_REF outside a distribution header', at)
+  const a = cache[i]
+  if (!(a instanceof Atom)) throw new DecodeError(`ATOM_CACHE_REF ${i} is not in the atom cache`, at)
+  return a
+}
+
+/** SMALL_INTEGER_EXT or INTEGER_EXT (fun indexes and uniqs, export arities). Sets gPos. */
+function readSmallInt(buf: Buffer, pos: number, end: number): number {
+  if (pos >= end) throw truncated('integer tag', pos, 1, 0)
+  const tag = buf[pos]
+  if (tag === SMALL_INTEGER_EXT) {
+    if (pos + 2 > end) throw truncated('SMALL_INTEGER_EXT', pos + 1, 1, 0)
+    gPos = pos + 2
+    return buf[pos + 1]
+  }
+  if (tag === INTEGER_EXT) {
+    if (pos + 5 > end) throw truncated('INTEGER_EXT', pos + 1, 4, end - pos - 1)
+    gPos = pos + 5
+    return i32(buf, pos + 1)
+  }
+  throw new DecodeError(`expected SMALL_INTEGER_EXT or INTEGER_EXT, found tag ${tag}`, pos)
+}
+
+/** PID_EXT or NEW_PID_EXT, tag at pos. Sets gPos. */
+function readPid(buf: Buffer, pos: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Pid {
+  if (pos >= end) throw truncated('pid tag', pos, 1, 0)
+  const tag = buf[pos]
+  if (tag !== NEW_PID_EXT && tag !== PID_EXT) throw new DecodeError(`expected a pid, found tag ${tag}`, pos)
+  const node = readAtom(buf, pos + 1, end, maxChars, cache)
+  let p = gPos
+  // NEW_PID_EXT: Node, ID:32, Serial:32, Creation:32 — PID_EXT: the same with Creation:8
+  const need = tag === NEW_PID_EXT ? 12 : 9
+  if (p + need > end) throw truncated('pid', p, need, end - p)
+  const id = u32(buf, p)
+  const serial = u32(buf, p + 4)
+  const creation = tag === NEW_PID_EXT ? u32(buf, p + 8) : buf[p + 8]
+  gPos = p + need
+  return new Pid(node, id, serial, creation)
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+const TWO_32 = 4294967296
+
+/** Magnitude of n little-endian bytes at p, as a number when safe, else a bigint. */
+function bigMagnitude(buf: Buffer, p: number, n: number, negative: boolean): number | bigint {
+  while (n > 0 && buf[p + n - 1] === 0) n-- // leading zeros of the magnitude are legal, drop them
+  if (n <= 6) {
+    let v = 0
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + buf[p + i]
+    return negative ? -v : v
+  }
+  if (n <= 8) {
+    const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0
+    let hi = 0
+    for (let i = n - 1; i >= 4; i--) hi = hi * 256 + buf[p + i]
+    if (hi < 0x200000) {
+      const v = hi * TWO_32 + lo
+      return negative ? -v : v
+    }
+    const v = (BigInt(hi) << 32n) | BigInt(lo)
+    return negative ? -v : v
+  }
+  let hex: string
+  if (n <= 64) {
+    hex = ''
+    for (let i = n - 1; i >= 0; i--) hex += HEX[buf[p + i]]
+  } else {
+    const rev = Buffer.allocUnsafe(n)
+    for (let i = 0; i < n; i++) rev[i] = buf[p + n - 1 - i]
+    hex = rev.toString('hex')
+  }
+  const v = BigInt('0x' + hex)
+  return negative ? -v : v
+}
+
+// FLOAT_EXT: "%.20e"-style text, NUL-terminated inside its 31 bytes; the emulator also takes ',' as the point.
+const FLOAT_TEXT = /^[+-]?\d+[.,]\d+(?:[eE][+-]?\d+)?$/
+
+function oldFloat(buf: Buffer, p: number, at: number): number {
+  let e = p
+  const stop = p + FLOAT_EXT_LENGTH
+  while (e < stop && buf[e] !== 0) e++
+  if (e === stop) throw new DecodeError('FLOAT_EXT text is not NUL-terminated', at)
+  const text = (buf as unknown as FastSlices).latin1Slice(p, e)
+  if (!FLOAT_TEXT.test(text)) throw new DecodeError('FLOAT_EXT text is not a float', at)
+  const v = Number(text.replace(',', '.'))
+  if (!Number.isFinite(v)) throw new DecodeError('FLOAT_EXT is not finite', at)
+  return v
+}
+
+/** [elements...] followed by a tail that is not NIL: merge list tails (Erlang reads them as one list). */
+function withTail(elements: Term[], tail: Term): Term {
+  if (Array.isArray(tail)) return tail.length === 0 ? elements : elements.concat(tail)
+  if (typeof tail === 'string') {
+    for (let i = 0; i < tail.length; i++) elements.push(tail.charCodeAt(i))
+    return elements
+  }
+  if (tail instanceof ImproperList) return new ImproperList(elements.concat(tail.elements), tail.tail)
+  return new ImproperList(elements, tail)
+}
+
+/**
+ * The decoder proper: one term starting at pos (no version byte), reading at most up to `end`.
+ * Returns the term; the position after it is left in gPos.
+ */
+function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | undefined): Term {
+  const maxDepth = opts?.maxDepth ?? DEFAULT_MAX_DEPTH
+  const maxChars = opts?.maxAtomLength ?? DEFAULT_MAX_ATOM_LENGTH
+  const copyThreshold = opts?.copyThreshold ?? DEFAULT_COPY_THRESHOLD
+  const cache = opts?.atomCache
+  let sp = 0
+  let value: Term
+  try {
+    outer: for (;;) {
+      if (pos >= end) throw truncated('tag', pos, 1, 0)
+      const at = pos
+      const tag = buf[pos++]
+      switch (tag) {
+        case SMALL_INTEGER_EXT:
+          if (pos >= end) throw truncated('SMALL_INTEGER_EXT', pos, 1, 0)
+          value = buf[pos++]
+          break
+        case INTEGER_EXT:
+          if (pos + 4 > end) throw truncated('INTEGER_EXT', pos, 4, end - pos)
+          value = i32(buf, pos)
+          pos += 4
+          break
+        case SMALL_ATOM_UTF8_EXT:
+        case SMALL_ATOM_EXT:
+        case ATOM_UTF8_EXT:
+        case ATOM_EXT:
+        case ATOM_CACHE_REF: {
+          const a = readAtom(buf, at, end, maxChars, cache)
+          pos = gPos
+          value = a === A_TRUE ? true : a === A_FALSE ? false : a
+          break
+        }
+        case STRING_EXT: {
+          // STRING_EXT: Length:16, Characters (each a byte)
+          if (pos + 2 > end) throw truncated('STRING_EXT length', pos, 2, end - pos)
+          const n = (buf[pos] << 8) | buf[pos + 1]
+          pos += 2
+          if (pos + n > end) throw truncated('STRING_EXT', pos, n, end - pos)
+          value = (buf as unknown as FastSlices).latin1Slice(pos, pos + n)
+          pos += n
+          break
+        }
+        case BINARY_EXT: {
+          // BINARY_EXT: Len:32, Data
+          if (pos + 4 > end) throw truncated('BINARY_EXT length', pos, 4, end - pos)
+          const n = u32(buf, pos)
+          pos += 4
+          if (n > end - pos) throw truncated('BINARY_EXT', pos, n, end - pos)
+          value = n > copyThreshold ? buf.subarray(pos, pos + n) : copyOf(buf, pos, n)
+          pos += n
+          break
+        }
+        case NIL_EXT:
+          value = []
+          break
+        case SMALL_TUPLE_EXT:
+        case LARGE_TUPLE_EXT: {
+          let n: number
+          if (tag === SMALL_TUPLE_EXT) {
+            if (pos >= end) throw truncated('SMALL_TUPLE_EXT arity', pos, 1, 0)
+            n = buf[pos++]
+          } else {
+            if (pos + 4 > end) throw truncated('LARGE_TUPLE_EXT arity', pos, 4, end - pos)
+            n = u32(buf, pos)
+            pos += 4
+          }
+          if (n === 0) {
+            value = new Tuple([])
+            break
+          }
+          if (n > end - pos) throw truncated('tuple elements', pos, n, end - pos)
+          if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          stKind[sp] = K_TUPLE
+          stCont[sp] = n <= 65536 ? new Array(n) : []
+          stIdx[sp] = 0
+          stN[sp] = n
+          sp++
+          continue outer
+        }
+        case LIST_EXT: {
+          // LIST_EXT: Length:32, Elements, Tail
+          if (pos + 4 > end) throw truncated('LIST_EXT length', pos, 4, end - pos)
+          const n = u32(buf, pos)
+          pos += 4
+          if (n === 0) continue outer // no elements: the list is its tail
+          if (n >= end - pos) throw truncated('list elements and tail', pos, n + 1, end - pos)
+          if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          stKind[sp] = K_LIST
+          stCont[sp] = n <= 65536 ? new Array(n) : []
+          stIdx[sp] = 0
+          stN[sp] = n
+          sp++
+          continue outer
+        }
+        case MAP_EXT: {
+          // MAP_EXT: Arity:32, then Arity key/value pairs
+          if (pos + 4 > end) throw truncated('MAP_EXT arity', pos, 4, end - pos)
+          const n = u32(buf, pos)
+          pos += 4
+          if (n === 0) {
+            value = new Map()
+            break
+          }
+          if (n * 2 > end - pos) throw truncated('map pairs', pos, n * 2, end - pos)
+          if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          stKind[sp] = K_MAP
+          stCont[sp] = new Map()
+          stIdx[sp] = 0
+          stN[sp] = n * 2
+          sp++
+          continue outer
+        }
+        case NEW_FLOAT_EXT: {
+          if (pos + 8 > end) throw truncated('NEW_FLOAT_EXT', pos, 8, end - pos)
+          const v = buf.readDoubleBE(pos)
+          if (!Number.isFinite(v)) throw new DecodeError('NEW_FLOAT_EXT is not finite', at)
+          pos += 8
+          value = Number.isInteger(v) ? new Float(v) : v
+          break
+        }
+        case FLOAT_EXT: {
+          if (pos + FLOAT_EXT_LENGTH > end) throw truncated('FLOAT_EXT', pos, FLOAT_EXT_LENGTH, end - pos)
+          const v = oldFloat(buf, pos, at)
+          pos += FLOAT_EXT_LENGTH
+          value = Number.isInteger(v) ? new Float(v) : v
+          break
+        }
+        case SMALL_BIG_EXT:
+        case LARGE_BIG_EXT: {
+          // SMALL_BIG_EXT: n:8, Sign:8, d(0)..d(n-1) little-endian; LARGE_BIG_EXT: n:32, ...
+          let n: number
+          if (tag === SMALL_BIG_EXT) {
+            if (pos + 2 > end) throw truncated('SMALL_BIG_EXT header', pos, 2, end - pos)
+            n = buf[pos++]
+          } else {
+            if (pos + 5 > end) throw truncated('LARGE_BIG_EXT header', pos, 5, end - pos)
+            n = u32(buf, pos)
+            pos += 4
+            if (n > MAX_BIG_BYTES)
+              throw new LimitExceededError(`bignum of ${n} bytes exceeds the emulator's ${MAX_BIG_BYTES}`, at)
+          }
+          const negative = buf[pos++] !== 0
+          if (n > end - pos) throw truncated('bignum digits', pos, n, end - pos)
+          value = bigMagnitude(buf, pos, n, negative)
+          pos += n
+          break
+        }
+        case BIT_BINARY_EXT: {
+          // BIT_BINARY_EXT: Len:32, Bits:8 (used bits of the last byte, 1..8), Data
+          if (pos + 5 > end) throw truncated('BIT_BINARY_EXT header', pos, 5, end - pos)
+          const n = u32(buf, pos)
+          const bits = buf[pos + 4]
+          pos += 5
+          if (n > end - pos) throw truncated('BIT_BINARY_EXT', pos, n, end - pos)
+          if (n === 0 || bits === 0 || bits > 8)
+            throw new DecodeError(`BIT_BINARY_EXT with ${n} bytes and ${bits} bits in the last`, at)
+          if (bits === 8) {
+            value = n > copyThreshold ? buf.subarray(pos, pos + n) : copyOf(buf, pos, n)
+          } else {
+            const mask = (0xff << (8 - bits)) & 0xff
+            const last = buf[pos + n - 1]
+            let data: Buffer
+            if ((last & ~mask) !== 0) {
+              // Bits past the end are not part of the value (Erlang ignores them): normalise a copy.
+              data = copyOf(buf, pos, n)
+              data[n - 1] = last & mask
+            } else data = n > copyThreshold ? buf.subarray(pos, pos + n) : copyOf(buf, pos, n)
+            value = new BitBinary(data, bits)
+          }
+          pos += n
+          break
+        }
+        case NEW_PID_EXT:
+        case PID_EXT:
+          value = readPid(buf, at, end, maxChars, cache)
+          pos = gPos
+          break
+        case NEW_PORT_EXT:
+        case PORT_EXT:
+        case V4_PORT_EXT: {
+          // Node, then ID:32 Creation:32 (NEW_PORT_EXT), ID:32 Creation:8 (PORT_EXT), ID:64 Creation:32 (V4_PORT_EXT)
+          const node = readAtom(buf, pos, end, maxChars, cache)
+          pos = gPos
+          const need = tag === NEW_PORT_EXT ? 8 : tag === PORT_EXT ? 5 : 12
+          if (pos + need > end) throw truncated('port', pos, need, end - pos)
+          let id: bigint
+          let creation: number
+          if (tag === V4_PORT_EXT) {
+            id = buf.readBigUInt64BE(pos)
+            creation = u32(buf, pos + 8)
+          } else {
+            id = BigInt(u32(buf, pos))
+            creation = tag === NEW_PORT_EXT ? u32(buf, pos + 4) : buf[pos + 4]
+          }
+          pos += need
+          value = new Port(node, id, creation)
+          break
+        }
+        case REFERENCE_EXT: {
+          // REFERENCE_EXT: Node, ID:32, Creation:8
+          const node = readAtom(buf, pos, end, maxChars, cache)
+          pos = gPos
+          if (pos + 5 > end) throw truncated('REFERENCE_EXT', pos, 5, end - pos)
+          value = new Ref(node, buf[pos + 4], [u32(buf, pos)])
+          pos += 5
+          break
+        }
+        case NEW_REFERENCE_EXT:
+        case NEWER_REFERENCE_EXT: {
+          // Len:16, Node, Creation (8 bits in NEW_, 32 in NEWER_), ID:32 * Len
+          if (pos + 2 > end) throw truncated('reference length', pos, 2, end - pos)
+          const n = (buf[pos] << 8) | buf[pos + 1]
+          if (n > MAX_REFERENCE_WORDS)
+            throw new DecodeError(`reference with ${n} id words (at most ${MAX_REFERENCE_WORDS})`, at)
+          const node = readAtom(buf, pos + 2, end, maxChars, cache)
+          pos = gPos
+          const cbytes = tag === NEWER_REFERENCE_EXT ? 4 : 1
+          if (pos + cbytes + 4 * n > end) throw truncated('reference', pos, cbytes + 4 * n, end - pos)
+          const creation = cbytes === 4 ? u32(buf, pos) : buf[pos]
+          pos += cbytes
+          const ids = new Array<number>(n)
+          for (let i = 0; i < n; i++) ids[i] = u32(buf, pos + 4 * i)
+          pos += 4 * n
+          value = new Ref(node, creation, ids)
+          break
+        }
+        case EXPORT_EXT: {
+          // EXPORT_EXT: Module (atom), Function (atom), Arity (SMALL_INTEGER_EXT)
+          const module = readAtom(buf, pos, end, maxChars, cache)
+          const fn = readAtom(buf, gPos, end, maxChars, cache)
+          const arity = readSmallInt(buf, gPos, end)
+          if (arity < 0 || arity > 255) throw new DecodeError(`EXPORT_EXT arity ${arity}`, at)
+          pos = gPos
+          value = new ExportFun(module, fn, arity)
+          break
+        }
+        case NEW_FUN_EXT: {
+          // NEW_FUN_EXT: Size:32, Arity:8, Uniq:16 bytes, Index:32, NumFree:32, Module, OldIndex, OldUniq, Pid, FreeVars
+          const start = pos
+          if (pos + 29 > end) throw truncated('NEW_FUN_EXT header', pos, 29, end - pos)
+          const size = u32(buf, pos)
+          if (size > end - start) throw truncated('NEW_FUN_EXT', start, size, end - start)
+          const arity = buf[pos + 4]
+          const uniq = copyOf(buf, pos + 5, 16)
+          const index = u32(buf, pos + 21)
+          const numFree = u32(buf, pos + 25)
+          const module = readAtom(buf, pos + 29, end, maxChars, cache)
+          const oldIndex = readSmallInt(buf, gPos, end)
+          const oldUniq = readSmallInt(buf, gPos, end)
+          const pid = readPid(buf, gPos, end, maxChars, cache)
+          pos = gPos
+          if (numFree === 0) {
+            if (pos !== start + size) throw new DecodeError('NEW_FUN_EXT size does not match its contents', at)
+            value = new Fun(arity, uniq, index, module, oldIndex, oldUniq, pid, [])
+            break
+          }
+          if (numFree > end - pos) throw truncated('NEW_FUN_EXT free variables', pos, numFree, end - pos)
+          if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          const head: FunHead = { start, size, arity, uniq, index, module, oldIndex, oldUniq, pid }
+          stKind[sp] = K_FUN
+          stCont[sp] = numFree <= 65536 ? new Array(numFree) : []
+          stIdx[sp] = 0
+          stN[sp] = numFree
+          stAux[sp] = head
+          sp++
+          continue outer
+        }
+        case LOCAL_EXT:
+          throw new UnsupportedTagError(tag, 'LOCAL_EXT is node-local and refused off-node', at)
+        case FUN_EXT:
+          throw new UnsupportedTagError(tag, 'FUN_EXT is obsolete (not decoded since OTP 23)', at)
+        case COMPRESSED:
+          throw new DecodeError('COMPRESSED is only allowed right after the version byte', at)
+        default:
+          throw new DecodeError(`unknown tag ${tag}`, at)
+      }
+
+      // A complete value: hand it to the enclosing containers, closing every one it completes.
+      for (;;) {
+        if (sp === 0) {
+          gPos = pos
+          return value
+        }
+        const top = sp - 1
+        switch (stKind[top]) {
+          case K_TUPLE: {
+            const a = stCont[top] as Term[]
+            const i = stIdx[top]
+            a[i] = value
+            if (i + 1 < stN[top]) {
+              stIdx[top] = i + 1
+              continue outer
+            }
+            value = new Tuple(a)
+            break
+          }
+          case K_LIST: {
+            const a = stCont[top] as Term[]
+            const i = stIdx[top]
+            a[i] = value
+            if (i + 1 < stN[top]) {
+              stIdx[top] = i + 1
+              continue outer
+            }
+            if (pos < end && buf[pos] === NIL_EXT) {
+              pos++
+              value = a
+              break
+            }
+            stKind[top] = K_LIST_TAIL
+            continue outer
+          }
+          case K_LIST_TAIL:
+            value = withTail(stCont[top] as Term[], value)
+            break
+          case K_MAP: {
+            const i = stIdx[top]
+            if ((i & 1) === 0) {
+              stAux[top] = value
+              stIdx[top] = i + 1
+              continue outer
+            }
+            const m = stCont[top] as Map<Term, Term>
+            const size = m.size
+            m.set(stAux[top] as Term, value)
+            // Duplicate keys make Erlang refuse the map; identical primitives/atoms are caught here.
+            if (m.size === size) throw new DecodeError('duplicate map key', pos)
+            if (i + 1 < stN[top]) {
+              stIdx[top] = i + 1
+              continue outer
+            }
+            value = m
+            break
+          }
+          case K_FUN: {
+            const a = stCont[top] as Term[]
+            const i = stIdx[top]
+            a[i] = value
+            if (i + 1 < stN[top]) {
+              stIdx[top] = i + 1
+              continue outer
+            }
+            const h = stAux[top] as FunHead
+            if (pos !== h.start + h.size)
+              throw new DecodeError('NEW_FUN_EXT size does not match its contents', h.start - 1)
+            value = new Fun(h.arity, h.uniq, h.index, h.module, h.oldIndex, h.oldUniq, h.pid, a)
+            break
+          }
+        }
+        stCont[top] = undefined
+        stAux[top] = undefined
+        sp = top
+      }
+    }
+  } catch (e) {
+    for (let i = 0; i < sp; i++) {
+      stCont[i] = undefined
+      stAux[i] = undefined
+    }
+    if (e instanceof DecodeError) throw e
+    // Anything else (an engine limit such as a Map or BigInt too large) is still bad input.
+    throw new DecodeError(`undecodable term (${(e as Error)?.message ?? String(e)})`, pos, { cause: e })
+  }
+}
+
+function checkStart(buf: Buffer, offset: number): void {
+  if (!Buffer.isBuffer(buf)) throw new DecodeError('input is not a Buffer', 0)
+  if (!Number.isInteger(offset) || offset < 0 || offset > buf.length)
+    throw new DecodeError(`start offset ${offset} outside a ${buf.length}-byte buffer`, 0)
+}
+
+/** One term WITHOUT the version byte, starting at offset; `end` is the offset after it. */
+export function decodeTerm(buf: Buffer, offset: number, opts?: DecodeOptions): { term: Term; end: number } {
+  checkStart(buf, offset)
+  const term = decodeAt(buf, offset, buf.length, opts)
+  return { term, end: gPos }
+}
+
+/** 131, then a term (or COMPRESSED), starting at offset; `end` is the offset after it. */
+export function decodeVersioned(buf: Buffer, offset: number, opts?: DecodeOptions): { term: Term; end: number } {
+  checkStart(buf, offset)
+  const len = buf.length
+  if (offset >= len) throw new TruncatedTermError('version byte: need 1 bytes, 0 left', offset)
+  if (buf[offset] !== VERSION_MAGIC)
+    throw new DecodeError(`expected version byte ${VERSION_MAGIC}, found ${buf[offset]}`, offset)
+  if (offset + 1 < len && buf[offset + 1] === COMPRESSED) return decompressed(buf, offset + 1, opts)
+  const term = decodeAt(buf, offset + 1, len, opts)
+  return { term, end: gPos }
+}
+
+/** COMPRESSED: UncompressedSize:32, zlib stream. The stream is inflated into at most the declared size. */
+function decompressed(buf: Buffer, at: number, opts: DecodeOptions | undefined): { term: Term; end: number } {
+  const limit = opts?.maxUncompressedSize ?? DEFAULT_MAX_UNCOMPRESSED_SIZE
+  if (at + 5 > buf.length) throw truncated('COMPRESSED size', at + 1, 4, buf.length - at - 1)
+  const size = u32(buf, at + 1)
+  if (size > limit)
+    throw new LimitExceededError(`COMPRESSED declares ${size} bytes, over maxUncompressedSize ${limit}`, at)
+  if (size === 0) throw new DecodeError('COMPRESSED declares 0 bytes', at)
+  const zstart = at + 5
+  let inflated: Buffer
+  let consumed: number
+  try {
+    const r = inflateSync(buf.subarray(zstart), { maxOutputLength: size, info: true }) as unknown as {
+      buffer: Buffer
+      engine: { bytesWritten: number }
+    }
+    inflated = r.buffer
+    consumed = r.engine.bytesWritten
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+      throw new LimitExceededError(`COMPRESSED inflates past its declared ${size} bytes`, zstart, { cause: e })
+    if (code === 'Z_BUF_ERROR') throw new TruncatedTermError('COMPRESSED zlib stream is cut short', zstart, { cause: e })
+    throw new DecodeError(`COMPRESSED zlib stream is corrupt (${(e as Error)?.message})`, zstart, { cause: e })
+  }
+  if (inflated.length !== size)
+    throw new DecodeError(`COMPRESSED inflates to ${inflated.length} bytes, declared ${size}`, zstart)
+  let term: Term
+  try {
+    term = decodeAt(inflated, 0, size, opts)
+  } catch (e) {
+    throw relocate(e as DecodeError, zstart)
+  }
+  if (gPos !== size) throw new DecodeError(`${size - gPos} bytes left over inside COMPRESSED data`, zstart)
+  return { term, end: zstart + consumed }
+}
+
+/** Offsets inside inflated data are not offsets of the input: re-point the error (same class) at the stream. */
+function relocate(e: DecodeError, at: number): DecodeError {
+  const reason = `in COMPRESSED data at offset ${e.offset}: ${e.reason}`
+  if (e instanceof UnsupportedTagError) return new UnsupportedTagError(e.tag, reason, at)
+  const Class = e.constructor as typeof DecodeError
+  return new Class(reason, at, { cause: e })
+}
+
+/** Erlang's binary_to_term/1: 131 first, then one term that uses the whole buffer. */
+export function binaryToTerm(buf: Buffer, opts?: DecodeOptions): Term {
+  const { term, end } = decodeVersioned(buf, 0, opts)
+  if (end !== buf.length) throw new DecodeError(`${buf.length - end} bytes after the term`, end)
+  return term
+}
