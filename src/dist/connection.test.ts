@@ -1,0 +1,203 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { once } from 'node:events'
+import { atom, Pid, termEquals, Tuple } from '../etf/terms.js'
+import type { Logger } from '../logger.js'
+import { Connection, type ConnectionOptions } from './connection.js'
+import type { ControlMessage } from './control.js'
+import { duplexPair, type DuplexEnd } from './duplex-pair.js'
+import { ConnectionClosedError, WriteQueueFullError } from './errors.js'
+import { DEFAULT_FLAGS } from './flags.js'
+import { DistWriter } from './header.js'
+
+const A = atom('a@h')
+const B = atom('b@h')
+const pa = new Pid(A, 1, 0, 1)
+const pb = new Pid(B, 1, 0, 1)
+
+function logger(): Logger & { lines: string[] } {
+  const lines: string[] = []
+  const rec = (level: string) => (m: string) => void lines.push(`${level}: ${m}`)
+  return { lines, debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') }
+}
+
+function pair(opts: Partial<ConnectionOptions> = {}) {
+  const [x, y] = duplexPair()
+  const base = { flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger(), ...opts }
+  const a = new Connection({ ...base, socket: x, peer: B })
+  const b = new Connection({ ...base, socket: y, peer: A })
+  return { a, b, x, y }
+}
+
+function collect(c: Connection): ControlMessage[] {
+  const got: ControlMessage[] = []
+  c.on('control', (m) => got.push(m))
+  return got
+}
+
+// In-memory streams hold no handle and the tick timer is unref'd: keep the event loop alive during tests.
+const keepAlive = setInterval(() => {}, 1000)
+test.after(() => clearInterval(keepAlive))
+
+const until = async (cond: () => boolean) => {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5))
+}
+
+test('messages arrive in order, decoded to ControlMessage', async () => {
+  const { a, b } = pair()
+  const got = collect(b)
+  for (let i = 0; i < 1000; i++) a.send({ kind: 'SEND_SENDER', from: pa, to: pb, message: i })
+  a.send({ kind: 'REG_SEND', from: pa, toName: atom('x'), message: new Tuple([atom('big'), Buffer.alloc(200_000, 1)]) })
+  await until(() => got.length === 1001)
+  assert.ok(got.slice(0, 1000).every((m, i) => m.kind === 'SEND_SENDER' && m.message === i))
+  const last = got[1000]
+  assert.ok(last.kind === 'REG_SEND' && termEquals(last.message, new Tuple([atom('big'), Buffer.alloc(200_000, 1)])))
+  a.close()
+})
+
+test('the handshake tail is read first', async () => {
+  const [x, y] = duplexPair()
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const enc = Buffer.concat(w.encode(new Tuple([1, pb, pa])))
+  const c = new Connection({ socket: y, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, tail: enc })
+  const got = collect(c)
+  await until(() => got.length === 1)
+  assert.is(got[0].kind, 'LINK')
+  c.close()
+  x.destroy()
+})
+
+test('one message with several fragments goes out in one corked write', async () => {
+  const { a, b, x } = pair({ fragmentSize: 1000 })
+  const got = collect(b)
+  const before = x.writevCalls
+  a.send({ kind: 'SEND', to: pb, message: Buffer.alloc(50_000, 3) })
+  await until(() => got.length === 1)
+  assert.is(x.writevCalls - before, 1)
+  a.close()
+})
+
+test('an idle connection ticks; a silent peer is declared down with net_tick_timeout', async () => {
+  const [x, y] = duplexPair()
+  const log = logger()
+  const c = new Connection({ socket: x, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, netTicktime: 0.2, logger: log })
+  const seen: Buffer[] = []
+  y.on('data', (d: Buffer) => seen.push(d))
+  const [reason] = await once(c, 'close')
+  assert.is(reason, 'net_tick_timeout')
+  assert.ok(seen.length > 0 && Buffer.concat(seen).equals(Buffer.alloc(Buffer.concat(seen).length)), 'only ticks were sent')
+  assert.ok(log.lines.some((l) => l.startsWith('info:') && l.includes('b@h')))
+  y.destroy()
+})
+
+test('two ticking sides keep each other alive', async () => {
+  const { a, b } = pair({ netTicktime: 0.1 })
+  let closed = false
+  a.on('close', () => (closed = true))
+  b.on('close', () => (closed = true))
+  await new Promise((r) => setTimeout(r, 400))
+  assert.not.ok(closed)
+  a.close()
+})
+
+test('a malformed frame closes that connection only, with the reason logged', async () => {
+  const { a: good, b: goodPeer } = pair()
+  const [x, y] = duplexPair()
+  const log = logger()
+  const c = new Connection({ socket: x, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, logger: log })
+  y.write(Buffer.from([0, 0, 0, 3, 131, 99, 0]))
+  const [reason] = await once(c, 'close')
+  assert.match(reason, /ERR_DIST_MALFORMED_FRAME/)
+  assert.ok(log.lines.some((l) => l.startsWith('warn:') && l.includes('b@h')))
+  const got = collect(goodPeer)
+  good.send({ kind: 'LINK', from: pa, to: pb })
+  await until(() => got.length === 1)
+  good.close()
+})
+
+test('an oversized frame closes the connection before its body is buffered', async () => {
+  const [x, y] = duplexPair()
+  const c = new Connection({ socket: x, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, maxFrameSize: 1000, logger: logger() })
+  y.write(Buffer.from([0, 0, 0x10, 0]))
+  const [reason] = await once(c, 'close')
+  assert.match(reason, /ERR_DIST_FRAME_TOO_LARGE/)
+})
+
+test('a malformed control tuple closes the connection', async () => {
+  const [x, y] = duplexPair()
+  const c = new Connection({ socket: x, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  y.write(Buffer.concat(w.encode(new Tuple([99, pa]))))
+  const [reason] = await once(c, 'close')
+  assert.match(reason, /ERR_DIST_MALFORMED_CONTROL/)
+})
+
+test('backpressure: send() turns false, whenWritable() waits for the reader, the hard limit throws', async () => {
+  const [x, y] = duplexPair({ highWaterMark: 16 * 1024 })
+  const c = new Connection({
+    socket: x,
+    peer: B,
+    flags: DEFAULT_FLAGS,
+    peerCreation: 1,
+    highWaterMark: 100_000,
+    maxQueueSize: 1_000_000,
+    logger: logger(),
+  })
+  // y is not read: nothing drains.
+  const chunk = Buffer.alloc(50_000, 1)
+  let sent = 0
+  while (c.send({ kind: 'SEND', to: pb, message: chunk })) sent++
+  assert.ok(sent < 10)
+  assert.ok(c.pendingBytes >= 100_000)
+  let writable = false
+  const w = c.whenWritable().then(() => (writable = true))
+  await new Promise((r) => setTimeout(r, 20))
+  assert.not.ok(writable)
+  assert.throws(
+    () => {
+      for (let i = 0; i < 100; i++) c.send({ kind: 'SEND', to: pb, message: chunk })
+    },
+    (e: unknown) => e instanceof WriteQueueFullError,
+  )
+  const r = new Connection({ socket: y, peer: A, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
+  const got = collect(r)
+  await w
+  assert.ok(writable)
+  await until(() => got.length > sent)
+  c.close()
+})
+
+test('close: both sides see it; send() throws and whenWritable() rejects afterwards', async () => {
+  const { a, b } = pair()
+  const bClosed = once(b, 'close')
+  a.close('bye')
+  const [reason] = await bClosed
+  assert.is(reason, 'connection_closed')
+  assert.ok(a.closed)
+  assert.throws(() => a.send({ kind: 'LINK', from: pa, to: pb }), (e: unknown) => e instanceof ConnectionClosedError)
+  try {
+    await a.whenWritable()
+    assert.unreachable()
+  } catch (e) {
+    assert.instance(e, ConnectionClosedError)
+    assert.is((e as ConnectionClosedError).reason, 'bye')
+  }
+})
+
+test('a throwing control listener is logged and the connection stays up', async () => {
+  const log = logger()
+  const { a, b } = pair({ logger: log })
+  let n = 0
+  b.on('control', () => {
+    n++
+    if (n === 1) throw new Error('listener bug')
+  })
+  a.send({ kind: 'LINK', from: pa, to: pb })
+  a.send({ kind: 'LINK', from: pa, to: pb })
+  await until(() => n === 2)
+  assert.not.ok(b.closed)
+  assert.ok(log.lines.some((l) => l.startsWith('error:') && l.includes('listener bug')))
+  a.close()
+})
+
+test.run()

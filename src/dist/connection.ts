@@ -1,0 +1,241 @@
+// One established distribution connection: OTP erts "Distribution Protocol", section "Protocol between
+// Connected Nodes" — 4-byte framed messages, ticks (empty frames) to keep it alive, a peer that stays silent
+// for net_ticktime is declared down (as net_kernel's ticker does), backpressure on the write side.
+
+import { EventEmitter } from 'node:events'
+import type { Duplex } from 'node:stream'
+import type { DecodeOptions } from '../etf/index.js'
+import type { Atom } from '../etf/terms.js'
+import { defaultLogger, type Logger } from '../logger.js'
+import { decodeControl, encodeControl, type ControlMessage } from './control.js'
+import { ConnectionClosedError, WriteQueueFullError } from './errors.js'
+import { Framer } from './framer.js'
+import { DistReader, DistWriter } from './header.js'
+
+export const DEFAULT_NET_TICKTIME = 60
+export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
+export const DEFAULT_MAX_QUEUE_SIZE = 128 * 1024 * 1024
+
+/** A tick: a frame of length zero. Built once. */
+const TICK_FRAME = Buffer.alloc(4)
+
+export interface ConnectionOptions {
+  socket: Duplex
+  peer: Atom
+  /** The flags both sides agreed on. */
+  flags: bigint
+  /** The flags the peer offered (PUBLISHED set: a visible node). Default: `flags`. */
+  peerFlags?: bigint
+  peerCreation: number
+  /** Bytes that arrived with the end of the handshake. */
+  tail?: Buffer
+  /** Seconds (net_ticktime): a tick goes out after a quarter of it without writing; a peer silent this long is down. */
+  netTicktime?: number
+  maxFrameSize?: number
+  /** Largest reassembled fragmented message. Default: maxFrameSize. */
+  maxMessageSize?: number
+  fragmentSize?: number
+  /** Use the atom cache on outgoing messages when it was agreed. Default true. */
+  atomCache?: boolean
+  /** send() returns false once this many bytes wait to be written. Default 1 MiB. */
+  highWaterMark?: number
+  /** send() throws WriteQueueFullError past this many waiting bytes (a sender ignoring backpressure). */
+  maxQueueSize?: number
+  decode?: Omit<DecodeOptions, 'atomCache'>
+  logger?: Logger
+}
+
+export interface ConnectionEvents {
+  control: [msg: ControlMessage]
+  close: [reason: string]
+}
+
+export class Connection extends EventEmitter<ConnectionEvents> {
+  readonly peer: Atom
+  readonly flags: bigint
+  readonly peerFlags: bigint
+  readonly peerCreation: number
+  private readonly socket: Duplex
+  private readonly framer: Framer
+  private readonly reader: DistReader
+  private readonly writer: DistWriter
+  private readonly log: Logger
+  private readonly tickMs: number
+  private readonly timeoutMs: number
+  private readonly highWaterMark: number
+  private readonly maxQueueSize: number
+  private readonly timer: NodeJS.Timeout
+  private lastRead = Date.now()
+  private wroteSinceTick = false
+  /** Frames waiting for 'drain' after the socket said write() === false. */
+  private queue: Buffer[] = []
+  private queueBytes = 0
+  private blocked = false
+  private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
+  private closedReason: string | undefined
+
+  constructor(opts: ConnectionOptions) {
+    super()
+    this.peer = opts.peer
+    this.flags = opts.flags
+    this.peerFlags = opts.peerFlags ?? opts.flags
+    this.peerCreation = opts.peerCreation
+    this.socket = opts.socket
+    this.log = opts.logger ?? defaultLogger
+    const maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.framer = new Framer({ maxFrameSize })
+    this.reader = new DistReader({ maxMessageSize: opts.maxMessageSize ?? maxFrameSize, decode: opts.decode })
+    this.writer = new DistWriter({ flags: opts.flags, fragmentSize: opts.fragmentSize, atomCache: opts.atomCache })
+    const ticktime = opts.netTicktime ?? DEFAULT_NET_TICKTIME
+    this.timeoutMs = ticktime * 1000
+    this.tickMs = Math.max(1, Math.floor(this.timeoutMs / 4))
+    this.highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK
+    this.maxQueueSize = opts.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE
+
+    const s = this.socket as Duplex & { setNoDelay?: (v: boolean) => void }
+    s.setNoDelay?.(true)
+    s.on('data', this.onData)
+    s.on('drain', this.onDrain)
+    s.on('end', () => this.close('connection_closed'))
+    s.on('close', () => this.close('connection_closed'))
+    s.on('error', (e: Error & { code?: string }) => this.close(`socket error: ${e.code ?? e.message}`))
+    this.timer = setInterval(this.onTick, this.tickMs)
+    this.timer.unref()
+    // Reading starts once the creator has had the chance to attach its 'control' listener.
+    const tail = opts.tail
+    queueMicrotask(() => {
+      if (tail && tail.length > 0) this.onData(tail)
+      if (this.closedReason === undefined) s.resume()
+    })
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined
+  }
+
+  /** Bytes accepted by send() and not yet handed to the operating system. */
+  get pendingBytes(): number {
+    return this.queueBytes + this.socket.writableLength
+  }
+
+  /**
+   * Encodes and writes one control message (with its payload). Returns false once the bytes waiting to be
+   * written are above the high-water mark: the caller should then wait for whenWritable().
+   */
+  send(msg: ControlMessage): boolean {
+    if (this.closedReason !== undefined) throw new ConnectionClosedError(this.peer.name, this.closedReason)
+    // Checked before encoding: once encoded, a message has updated the atom cache and must go out.
+    if (this.pendingBytes > this.maxQueueSize)
+      throw new WriteQueueFullError(this.peer.name, this.pendingBytes, this.maxQueueSize)
+    const { control, payload } = encodeControl(msg, this.flags, this.peer.name)
+    this.write(this.writer.encode(control, payload))
+    return this.pendingBytes < this.highWaterMark
+  }
+
+  /** Resolves once the bytes waiting to be written are below the high-water mark; rejects if the connection closes. */
+  whenWritable(): Promise<void> {
+    if (this.closedReason !== undefined)
+      return Promise.reject(new ConnectionClosedError(this.peer.name, this.closedReason))
+    if (this.pendingBytes < this.highWaterMark) return Promise.resolve()
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  close(reason = 'closed'): void {
+    if (this.closedReason !== undefined) return
+    this.closedReason = reason
+    clearInterval(this.timer)
+    this.queue = []
+    this.queueBytes = 0
+    this.socket.on('error', () => {})
+    this.socket.destroy()
+    const err = new ConnectionClosedError(this.peer.name, reason)
+    for (const w of this.waiters.splice(0)) w.reject(err)
+    this.emit('close', reason)
+  }
+
+  private write(frames: Buffer[]): void {
+    this.wroteSinceTick = true
+    if (this.blocked) {
+      for (const f of frames) {
+        this.queue.push(f)
+        this.queueBytes += f.length
+      }
+      return
+    }
+    const s = this.socket
+    s.cork()
+    let ok = true
+    for (const f of frames) ok = s.write(f)
+    s.uncork()
+    if (!ok) this.blocked = true
+  }
+
+  private onDrain = (): void => {
+    if (this.closedReason !== undefined) return
+    this.blocked = false
+    if (this.queue.length > 0) {
+      const s = this.socket
+      s.cork()
+      let i = 0
+      while (i < this.queue.length) {
+        const f = this.queue[i++]
+        this.queueBytes -= f.length
+        if (!s.write(f)) {
+          this.blocked = true
+          break
+        }
+      }
+      s.uncork()
+      this.queue = this.queue.slice(i)
+    }
+    if (this.pendingBytes < this.highWaterMark) for (const w of this.waiters.splice(0)) w.resolve()
+  }
+
+  private onTick = (): void => {
+    if (Date.now() - this.lastRead > this.timeoutMs) {
+      this.log.info(`node ${this.peer.name} not responding for ${this.timeoutMs / 1000} s: connection removed`)
+      this.close('net_tick_timeout')
+      return
+    }
+    // dist_util:need_to_tick: only when nothing was written since the last tick and nothing waits.
+    if (!this.wroteSinceTick && !this.blocked && this.socket.writableLength === 0) this.socket.write(TICK_FRAME)
+    this.wroteSinceTick = false
+  }
+
+  private onData = (chunk: Buffer): void => {
+    if (this.closedReason !== undefined) return
+    this.lastRead = Date.now()
+    let msg: ControlMessage
+    try {
+      this.framer.push(chunk)
+    } catch (e) {
+      return this.malformed(e)
+    }
+    for (;;) {
+      try {
+        const frame = this.framer.next()
+        if (frame === undefined) return
+        if (frame.length === 0) continue
+        const m = this.reader.read(frame)
+        if (m === undefined) continue
+        msg = decodeControl(m.control, m.payload)
+      } catch (e) {
+        return this.malformed(e)
+      }
+      try {
+        this.emit('control', msg)
+      } catch (e) {
+        // A throwing listener is the listener's bug, not the peer's: report it and keep the connection.
+        this.log.error(`'control' listener threw on a message from ${this.peer.name}: ${(e as Error)?.stack ?? e}`)
+      }
+      if (this.closedReason !== undefined) return
+    }
+  }
+
+  private malformed(e: unknown): void {
+    const reason = `${(e as { code?: string }).code ?? 'ERR'}: ${(e as Error).message}`
+    this.log.warn(`closing connection to ${this.peer.name}: ${reason}`)
+    this.close(reason)
+  }
+}
