@@ -223,6 +223,8 @@ export interface RegisterOptions {
   signal?: AbortSignal
   /** Called with the creation of every successful registration after the first (also emitted as 'registered'). */
   onCreation?: (creation: number) => void
+  /** Called when the EPMD connection drops (also emitted as 'lost'). */
+  onLost?: (reason: EpmdError) => void
   connect?: EpmdConnect
 }
 
@@ -315,7 +317,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private onDrop(socket: Duplex): void {
     if (this.socket !== socket || this.closed) return
     this.socket = undefined
-    this.emit('lost', new EpmdClosedError(`EPMD at ${this.opts.epmdHost}:${this.opts.epmdPort} closed the registration of '${this.opts.name}'`))
+    const reason = new EpmdClosedError(
+      `EPMD at ${this.opts.epmdHost}:${this.opts.epmdPort} closed the registration of '${this.opts.name}'`,
+    )
+    this.opts.onLost?.(reason)
+    this.emit('lost', reason)
     if (!this.opts.reconnect) {
       this.closed = true
       this.opts.signal?.removeEventListener('abort', this.onAbort)

@@ -260,7 +260,15 @@ test('onCreation is called on re-registration; reconnect: false ends with close'
   let srv = await startEpmdServer({ port: 0 })
   const port = srv.port
   const creations: number[] = []
-  const reg = await register({ name: 'cb', port: 1, epmdPort: port, minBackoff: 10, onCreation: (c) => creations.push(c) })
+  const losses: Error[] = []
+  const reg = await register({
+    name: 'cb',
+    port: 1,
+    epmdPort: port,
+    minBackoff: 10,
+    onCreation: (c) => creations.push(c),
+    onLost: (e) => losses.push(e),
+  })
   const once = await register({ name: 'once', port: 2, epmdPort: port, reconnect: false })
   const onceClosed = new Promise<void>((r) => once.once('close', () => r()))
   const again = new Promise((r) => reg.once('registered', r))
@@ -270,6 +278,8 @@ test('onCreation is called on re-registration; reconnect: false ends with close'
   await onceClosed
   assert.is(creations.length, 1)
   assert.is(creations[0], reg.creation)
+  assert.is(losses.length, 1)
+  assert.is((losses[0] as EpmdError).code, 'ERR_EPMD_CLOSED')
   assert.equal(await names('127.0.0.1', port), [{ name: 'cb', port: 1 }])
   await reg.close()
   await srv.close()

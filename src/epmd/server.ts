@@ -3,9 +3,9 @@
 
 import { EventEmitter } from 'node:events'
 import * as net from 'node:net'
+import { defaultEpmdPort } from './client.js'
 import { EpmdError, EpmdListenError } from './errors.js'
 import {
-  EPMD_PORT,
   encodeReply,
   MAX_REQUEST_LENGTH,
   parseRequest,
@@ -256,11 +256,6 @@ function isLocalPeer(socket: net.Socket): boolean {
   if (v4 === '::1' || /^127\./.test(v4)) return true
   const self = socket.localAddress
   return self !== undefined && (self === peer || (self.startsWith('::ffff:') ? self.slice(7) : self) === v4)
-}
-
-function defaultEpmdPort(): number {
-  const n = Number(process.env.ERL_EPMD_PORT)
-  return Number.isInteger(n) && n > 0 && n <= 0xffff ? n : EPMD_PORT
 }
 
 /**
