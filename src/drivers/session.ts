@@ -1,0 +1,202 @@
+// A pg session: the port of the seed's pg_sync / pg_async drivers. One process with its own pg Client
+// (the port-level lock), linked to its owner so the connection closes when the owner dies. Requests
+// queue in pg's own query queue; replies go out as each result completes, so the process never waits
+// on Postgres and the event loop is never blocked.
+//
+// Requests (gen_server:call, answered with the seed's terms):
+//   {select, Query} | {select, Query, Params} | disconnect | info
+// The same commands as messages, for pg_async; the reply is the message {SessionPid, {data, Reply}}:
+//   {'$ts_cnode_pg', FromPid, Command}
+import type pg from 'pg'
+import { Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
+import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
+import { BadRequestError } from './errors.js'
+import { PgConnectError, connectPg } from './pg-connect.js'
+import { NO_CONNECTION } from './pgerror.js'
+import { TermQuery, paramValues, termText, textTerm, type ResultMode } from './pg-result.js'
+
+const OK = atom('ok')
+const ERROR = atom('error')
+const DATA = atom('data')
+const NORMAL = atom('normal')
+const SELECT = atom('select')
+const DISCONNECT = atom('disconnect')
+const INFO = atom('info')
+/** The tag of a pg_async command message (pg_async.erl's ?COMMAND). */
+export const PG_ASYNC_COMMAND = atom('$ts_cnode_pg')
+
+export interface SessionLimits {
+  /** A query longer than this many bytes is refused with {error, Msg} (default 64 MiB). */
+  maxQueryBytes: number
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxQueryBytes: 64 * 1024 * 1024 }
+
+export interface SessionArgs {
+  owner: Pid
+  conninfo: string
+  mode: ResultMode
+  /** pg_sync: answer this call when the connection is made or failed; pg_async: send {Self, {data, ...}}. */
+  connectReply: { kind: 'sync'; from: From } | { kind: 'async' }
+  limits: SessionLimits
+  env?: NodeJS.ProcessEnv
+  /** Told when the session ends (the driver's live-session count). */
+  onEnd?: () => void
+}
+
+type Status = 'connecting' | 'open' | 'failed'
+
+interface Waiting {
+  command: Term
+  answer: (reply: Term) => void
+}
+
+interface SessionState {
+  args: SessionArgs
+  status: Status
+  client?: pg.Client
+  /** Requests that arrived while connecting, answered in order once the connection is settled. */
+  waiting: Waiting[]
+  queries: number
+}
+
+/** Spawns a session process for `args.owner`. It links to the owner before doing anything else. */
+export function spawnSession(rt: Runtime, args: SessionArgs): Process {
+  return spawnGenServer<SessionState, SessionArgs>(rt, sessionServer, { args })
+}
+
+const CONNECT_DONE = atom('$ts_cnode_pg_connected')
+
+const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
+  init(args, ctx) {
+    const { self } = ctx
+    self.link(args.owner)
+    const state: SessionState = { args, status: 'connecting', waiting: [], queries: 0 }
+    // The owner's death aborts self.signal, which ends a connection still being made.
+    connectPg(args.conninfo, { signal: self.signal, env: args.env }).then(
+      (client) => {
+        if (!self.alive) {
+          void client.end().catch(() => {})
+          return
+        }
+        state.client = client
+        self.send(self.pid, tuple(CONNECT_DONE, OK))
+      },
+      (e: unknown) => {
+        if (!self.alive) return
+        const text = e instanceof PgConnectError ? e.message : `${e instanceof Error ? e.message : String(e)}\n`
+        self.send(self.pid, tuple(CONNECT_DONE, tuple(ERROR, errorText(text, state))))
+      },
+    )
+    return state
+  },
+
+  handleCall(request, from, state, ctx) {
+    const answer = (reply: Term) => ctx.reply(from, reply)
+    if (request === DISCONNECT) {
+      closeClient(state)
+      return { stop: NORMAL, reply: OK }
+    }
+    if (state.status === 'connecting') {
+      state.waiting.push({ command: request, answer })
+      return { noreply: true }
+    }
+    run(request, state, answer)
+    return { noreply: true }
+  },
+
+  handleInfo(msg, state, ctx) {
+    if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === CONNECT_DONE) return connected(msg.get(1), state, ctx)
+    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === PG_ASYNC_COMMAND && msg.get(1) instanceof Pid) {
+      const to = msg.get(1) as Pid
+      const self = ctx.self
+      const answer = (reply: Term) => {
+        if (self.alive) self.send(to, tuple(self.pid, tuple(DATA, reply)))
+      }
+      const command = msg.get(2)
+      if (command === DISCONNECT) {
+        closeClient(state)
+        answer(OK)
+        return { stop: NORMAL }
+      }
+      if (state.status === 'connecting') state.waiting.push({ command, answer })
+      else run(command, state, answer)
+    }
+    return undefined
+  },
+
+  terminate(_reason, state) {
+    closeClient(state)
+    state.args.onEnd?.()
+  },
+}
+
+function connected(result: Term, state: SessionState, ctx: GenServerContext) {
+  const ok = result === OK
+  state.status = ok ? 'open' : 'failed'
+  const reply = ok ? tuple(OK, ctx.self.pid) : result
+  const cr = state.args.connectReply
+  if (cr.kind === 'sync') ctx.reply(cr.from, reply)
+  else ctx.self.send(state.args.owner, tuple(ctx.self.pid, tuple(DATA, ok ? OK : result)))
+  for (const w of state.waiting.splice(0)) {
+    if (ok) run(w.command, state, w.answer)
+    else w.answer(tuple(ERROR, errorText(NO_CONNECTION, state)))
+  }
+  // A session whose connection failed has nothing to offer: it ends (normally, so the owner lives on).
+  return ok ? undefined : { stop: NORMAL }
+}
+
+function run(command: Term, state: SessionState, answer: (reply: Term) => void): void {
+  const fail = (text: string) => answer(tuple(ERROR, errorText(text, state)))
+  if (command === INFO) {
+    answer(
+      new Map<Term, Term>([
+        [atom('backend_pid'), (state.client as { processID?: number } | undefined)?.processID ?? atom('undefined')],
+        [atom('status'), atom(state.status)],
+        [atom('queries'), state.queries],
+        [atom('mode'), state.args.mode.binary ? atom('binary') : atom('list')],
+      ]),
+    )
+    return
+  }
+  if (!(command instanceof Tuple) || command.get(0) !== SELECT || (command.length !== 2 && command.length !== 3)) {
+    fail(`ts-cnode: unknown request to a pg session\n`)
+    return
+  }
+  const client = state.client
+  if (state.status !== 'open' || client === undefined) {
+    fail(NO_CONNECTION)
+    return
+  }
+  let text: string
+  let params
+  try {
+    text = termText(command.get(1), 'query')
+    if (text.length > state.args.limits.maxQueryBytes || Buffer.byteLength(text, 'utf8') > state.args.limits.maxQueryBytes)
+      throw new BadRequestError(
+        `query is too large: ${Buffer.byteLength(text, 'utf8')} bytes, the limit is ${state.args.limits.maxQueryBytes}`,
+      )
+    if (text.includes('\0')) throw new BadRequestError('query contains a NUL character')
+    params = command.length === 3 ? paramValues(command.get(2)) : undefined
+  } catch (e) {
+    if (e instanceof BadRequestError) {
+      fail(`ts-cnode: ${e.message}\n`)
+      return
+    }
+    throw e
+  }
+  state.queries++
+  client.query(new TermQuery(text, params, state.args.mode, answer))
+}
+
+/** Error texts follow the session's string convention (UTF-8 bytes unless `unicode`). */
+function errorText(text: string, state: SessionState): Term {
+  return textTerm(text, { binary: false, unicode: state.args.mode.unicode })
+}
+
+function closeClient(state: SessionState): void {
+  const c = state.client
+  state.client = undefined
+  state.status = 'failed'
+  if (c) void c.end().catch(() => {})
+}
