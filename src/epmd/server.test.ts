@@ -4,7 +4,7 @@ import * as net from 'node:net'
 import { dump, names, portPlease, register, type Registration } from './client.js'
 import { EpmdError, EpmdListenError, EpmdRegisterError } from './errors.js'
 import { encodeRequest, parseReply, type EpmdReply, type EpmdRequest, type EpmdRequestKind } from './messages.js'
-import { startEpmdServer, type EpmdServer } from './server.js'
+import { ensureEpmd, startEpmdServer, type EpmdServer } from './server.js'
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
@@ -315,5 +315,23 @@ test('a connection that never completes its request is closed after packetTimeou
     },
     { packetTimeout: 100 },
   ))
+
+test('ensureEpmd starts a server only when no EPMD answers on the port', async () => {
+  const probe = await startEpmdServer({ port: 0 })
+  const port = probe.port
+  assert.is(await ensureEpmd({ port }), undefined, 'an EPMD already answers')
+  await probe.close()
+  const started = await ensureEpmd({ port })
+  assert.ok(started)
+  try {
+    assert.is(started.port, port)
+    assert.is(await ensureEpmd({ port }), undefined)
+    const r = await register({ name: 'ensured', port: 9, epmdPort: port })
+    assert.equal(await names('127.0.0.1', port), [{ name: 'ensured', port: 9 }])
+    await r.close()
+  } finally {
+    await started.close()
+  }
+})
 
 test.run()

@@ -3,8 +3,8 @@
 
 import { EventEmitter } from 'node:events'
 import * as net from 'node:net'
-import { defaultEpmdPort } from './client.js'
-import { EpmdError, EpmdListenError } from './errors.js'
+import { defaultEpmdPort, names } from './client.js'
+import { EpmdConnectError, EpmdError, EpmdListenError } from './errors.js'
 import {
   encodeReply,
   MAX_REQUEST_LENGTH,
@@ -285,4 +285,29 @@ export async function startEpmdServer(options: EpmdServerOptions = {}): Promise<
     packetTimeout: options.packetTimeout ?? CLOSE_TIMEOUT_MS,
     maxRequestLength: Math.min(options.maxRequestLength ?? MAX_REQUEST_LENGTH, MAX_REQUEST_LENGTH),
   })
+}
+
+/**
+ * Start an embedded EPMD only when none answers on the port: resolves the new server, or undefined when
+ * an EPMD already answers there (also when another process wins the race to listen). The probe is a
+ * NAMES_REQ to 127.0.0.1, or to `host` when it is a specific address.
+ */
+export async function ensureEpmd(options: EpmdServerOptions & { probeTimeout?: number } = {}): Promise<EpmdServer | undefined> {
+  const port = options.port ?? defaultEpmdPort()
+  const host = options.host ?? '127.0.0.1'
+  const probeHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  if (port !== 0) {
+    try {
+      await names(probeHost, port, { timeout: options.probeTimeout ?? 2000 })
+      return undefined
+    } catch (e) {
+      if (!(e instanceof EpmdConnectError)) throw e
+    }
+  }
+  try {
+    return await startEpmdServer({ ...options, port })
+  } catch (e) {
+    if (e instanceof EpmdListenError && (e.cause as { code?: string } | undefined)?.code === 'EADDRINUSE') return undefined
+    throw e
+  }
 }
