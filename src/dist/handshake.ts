@@ -273,6 +273,8 @@ class Channel {
   private failure: Error | undefined
   private timer: NodeJS.Timeout | undefined
   peer: string | undefined
+  /** What we wait for, to say more than "closed" when the peer hangs up. */
+  waitingFor = 'send_name'
 
   constructor(
     private readonly socket: Duplex,
@@ -291,7 +293,15 @@ class Channel {
     this.framer.push(chunk)
     this.deliver()
   }
-  private onEnd = (): void => this.fail(new HandshakeClosedError('connection closed during handshake', this.peer))
+  private onEnd = (): void =>
+    this.fail(
+      new HandshakeClosedError(
+        this.waitingFor === 'challenge_ack'
+          ? 'connection closed by the peer after our challenge reply: it refused our digest (a different cookie?)'
+          : `connection closed during handshake, waiting for ${this.waitingFor}`,
+        this.peer,
+      ),
+    )
   private onError = (err: Error): void =>
     this.fail(new HandshakeClosedError(`socket error during handshake: ${err.message}`, this.peer, { cause: err }))
   private onAbort = (): void =>
@@ -391,6 +401,7 @@ export function initiateHandshake(socket: Duplex, opts: InitiateOptions): Promis
     if (opts.nameMe ? !isValidNodeName(opts.name, true) : !isValidNodeName(opts.name))
       throw new HandshakeProtocolError(`invalid own node name '${opts.name}'`)
     ch.send(encodeSendName(offered, opts.nameMe ? 0 : opts.creation, opts.name))
+    ch.waitingFor = 'status'
 
     let name = opts.name
     let ourCreation = opts.creation
@@ -422,6 +433,7 @@ export function initiateHandshake(socket: Duplex, opts: InitiateOptions): Promis
       throw new HandshakeStatusError(text, ch.peer)
     }
 
+    ch.waitingFor = 'challenge'
     const c = parseChallenge(await ch.recv(), ch.peer)
     if (opts.peer !== undefined && c.name !== opts.peer)
       throw new HandshakeProtocolError(`challenge came from '${c.name}', not '${opts.peer}'`, ch.peer)
@@ -432,6 +444,7 @@ export function initiateHandshake(socket: Duplex, opts: InitiateOptions): Promis
 
     const ours = genChallenge()
     ch.send(encodeChallengeReply(ours, genDigest(c.challenge, opts.cookie)))
+    ch.waitingFor = 'challenge_ack'
     const ack = await ch.recv()
     if (ack[0] !== TAG_CHALLENGE_ACK || ack.length !== 17)
       throw new HandshakeProtocolError(`expected challenge_ack, got tag ${ack[0]} (${ack.length} bytes)`, c.name)
@@ -501,6 +514,7 @@ export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<Ha
       ch.send(encodeStatus(decision))
       if (decision === 'nok' || decision === 'not_allowed') throw new HandshakeStatusError(decision, ch.peer)
       if (decision === 'alive') {
+        ch.waitingFor = 'status true/false'
         const r = await ch.recv()
         const answer = r[0] === TAG_STATUS ? r.toString('latin1', 1) : undefined
         if (answer === 'false') throw new HandshakeStatusError('alive', ch.peer)
@@ -511,6 +525,7 @@ export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<Ha
 
     const ours = genChallenge()
     ch.send(encodeChallenge(offered, ours, opts.creation, opts.name))
+    ch.waitingFor = hello.version === 5 ? 'complement' : 'challenge_reply'
 
     let peerFlags = hello.flags
     if (hello.version === 5) {
@@ -520,6 +535,7 @@ export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<Ha
       peerFlags = expandFlags(hello.flags | (BigInt(cm.readUInt32BE(1)) << 32n))
       peerCreation = cm.readUInt32BE(5)
       check(peerFlags, ~0n)
+      ch.waitingFor = 'challenge_reply'
     }
 
     const reply = await ch.recv()

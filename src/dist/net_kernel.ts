@@ -1,0 +1,63 @@
+// The part of kernel's net_kernel that net_adm:ping/1 talks to: a gen_server call
+// {'$gen_call', {From, Tag}, {is_auth, Node}} sent to the registered name net_kernel, answered {Tag, yes}.
+// Replies go as gen:reply/2 sends them: to the alias when Tag is [alias | Alias] (OTP 24+ calls), else to From.
+
+import { atom, ImproperList, isAtom, isTuple, Pid, Ref, Tuple, type Atom, type Term } from '../etf/terms.js'
+import type { Connection } from './connection.js'
+import type { ControlMessage } from './control.js'
+import { DFLAG_ALIAS, hasFlag } from './flags.js'
+
+export const NET_KERNEL = atom('net_kernel')
+const GEN_CALL = atom('$gen_call')
+const IS_AUTH = atom('is_auth')
+const ALIAS = atom('alias')
+const YES = atom('yes')
+
+/** The alias in a gen_server call tag: `[alias | Alias]` or `[[alias | Alias] | _]`; undefined for a plain tag. */
+export function aliasOfTag(tag: Term): Ref | undefined {
+  const direct = (t: Term): Ref | undefined =>
+    t instanceof ImproperList && t.elements.length === 1 && isAtom(t.elements[0], 'alias') && t.tail instanceof Ref
+      ? t.tail
+      : undefined
+  const d = direct(tag)
+  if (d) return d
+  if (Array.isArray(tag) && tag.length > 0) return direct(tag[0])
+  if (tag instanceof ImproperList && tag.elements.length > 0) return direct(tag.elements[0])
+  return undefined
+}
+
+/** Sends a gen_server reply `{Tag, Reply}` for a call from `from`, as gen:reply/2 does. */
+export function sendGenReply(conn: Connection, self: Pid, from: Pid, tag: Term, reply: Term): void {
+  const message = new Tuple([tag, reply])
+  const alias = aliasOfTag(tag)
+  if (alias && hasFlag(conn.flags, DFLAG_ALIAS)) conn.send({ kind: 'ALIAS_SEND', from: self, alias, message })
+  else conn.send({ kind: 'SEND_SENDER', from: self, to: from, message })
+}
+
+/** A gen_server call in a message: `{'$gen_call', {From, Tag}, Request}`. */
+export function parseGenCall(message: Term): { from: Pid; tag: Term; request: Term } | undefined {
+  if (!isTuple(message, 3) || message.get(0) !== GEN_CALL) return undefined
+  const fromTag = message.get(1)
+  if (!isTuple(fromTag, 2) || !(fromTag.get(0) instanceof Pid)) return undefined
+  return { from: fromTag.get(0) as Pid, tag: fromTag.get(1), request: message.get(2) }
+}
+
+/**
+ * Answers `{is_auth, Node}` calls to net_kernel on `conn` (the connection exists, so the peer proved the
+ * cookie: the answer is yes). Returns true when it handled the message, false to let others see it.
+ */
+export function handleNetKernel(msg: ControlMessage, conn: Connection, self: { pid: Pid; nodeName: Atom }): boolean {
+  if (msg.kind !== 'REG_SEND' || msg.toName !== NET_KERNEL) return false
+  const call = parseGenCall(msg.message)
+  if (!call || !isTuple(call.request, 2) || call.request.get(0) !== IS_AUTH) return false
+  if (conn.closed) return true
+  sendGenReply(conn, self.pid, call.from, call.tag, YES)
+  return true
+}
+
+/** The net_kernel request net_adm:ping/1 sends: `{'$gen_call', {Self, Tag}, {is_auth, OurNode}}`. */
+export function isAuthCall(self: Pid, tag: Term, ourNode: Atom): Tuple {
+  return new Tuple([GEN_CALL, new Tuple([self, tag]), new Tuple([IS_AUTH, ourNode])])
+}
+
+export { ALIAS as ALIAS_ATOM, YES as YES_ATOM }
