@@ -22,7 +22,7 @@ test.after.each(async () => {
 
 /** Managers that find each other without EPMD: lookup answers from this table. */
 const ports = new Map<string, number>()
-async function node(name: string, opts: Partial<DistManagerOptions> = {}): Promise<DistManager & { log: ReturnType<typeof logger> }> {
+async function node(name: string, opts: Partial<DistManagerOptions> = {}): Promise<DistManager & { logs: ReturnType<typeof logger> }> {
   const log = logger()
   const m = new DistManager({
     name: `${name}@127.0.0.1`,
@@ -32,8 +32,8 @@ async function node(name: string, opts: Partial<DistManagerOptions> = {}): Promi
     lookup: async (alive) => ports.get(alive),
     logger: log,
     ...opts,
-  }) as DistManager & { log: ReturnType<typeof logger> }
-  m.log = log
+  }) as DistManager & { logs: ReturnType<typeof logger> }
+  m.logs = log
   await m.start()
   started.push(m)
   ports.set(name, m.port)
@@ -65,7 +65,7 @@ test('ping both ways: pong, nodeup on both sides, nodes() lists the peer', async
   assert.is(await b.ping(a.nodeName), 'pong')
   assert.equal(a.nodes(), [b.nodeName])
   assert.equal(b.nodes(), [a.nodeName])
-  assert.ok(a.log.lines.some((l) => l.startsWith('info:') && l.includes('b1@127.0.0.1 up')))
+  assert.ok(a.logs.lines.some((l) => l.startsWith('info:') && l.includes('b1@127.0.0.1 up')))
 })
 
 test('concurrent connect() calls share one connection', async () => {
@@ -96,10 +96,10 @@ test('wrong cookie: pang, refusal logged with the peer name, a good peer is stil
   const bad = await node('bad3', { cookie: 'wrong' })
   const good = await node('good3')
   assert.is(await bad.ping(a.nodeName), 'pang')
-  assert.ok(a.log.lines.some((l) => l.startsWith('info:') && l.includes('bad3@127.0.0.1') && /cookie/.test(l)))
+  assert.ok(a.logs.lines.some((l) => l.startsWith('info:') && l.includes('bad3@127.0.0.1') && /cookie/.test(l)))
   assert.is(await a.ping(bad.nodeName), 'pang')
-  assert.ok(bad.log.lines.some((l) => l.startsWith('info:') && l.includes('a3@127.0.0.1') && /cookie/.test(l)))
-  assert.ok(a.log.lines.some((l) => l.includes('connection to bad3@127.0.0.1 failed') && /cookie/.test(l)))
+  assert.ok(bad.logs.lines.some((l) => l.startsWith('info:') && l.includes('a3@127.0.0.1') && /cookie/.test(l)))
+  assert.ok(a.logs.lines.some((l) => l.includes('connection to bad3@127.0.0.1 failed') && /cookie/.test(l)))
   assert.is(await good.ping(a.nodeName), 'pong')
   assert.equal(a.nodes(), [good.nodeName])
 })
