@@ -43,10 +43,13 @@ export function parseGenCall(message: Term): { from: Pid; tag: Term; request: Te
 }
 
 /**
- * Answers `{is_auth, Node}` calls to net_kernel on `conn` (the connection exists, so the peer proved the
+ * Answers `{is_auth, Node}` calls (and takes the monitors gen:call puts on net_kernel) to net_kernel on `conn` (the connection exists, so the peer proved the
  * cookie: the answer is yes). Returns true when it handled the message, false to let others see it.
  */
 export function handleNetKernel(msg: ControlMessage, conn: Connection, self: { pid: Pid; nodeName: Atom }): boolean {
+  // gen:call monitors the server first: net_kernel lives as long as the connection, so the monitor is
+  // accepted silently (it ends with the connection, which the peer sees as noconnection).
+  if ((msg.kind === 'MONITOR_P' || msg.kind === 'DEMONITOR_P') && msg.to === NET_KERNEL) return true
   if (msg.kind !== 'REG_SEND' || msg.toName !== NET_KERNEL) return false
   const call = parseGenCall(msg.message)
   if (!call || !isTuple(call.request, 2) || call.request.get(0) !== IS_AUTH) return false
