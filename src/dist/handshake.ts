@@ -439,6 +439,9 @@ export function initiateHandshake(socket: Duplex, opts: InitiateOptions): Promis
       throw new HandshakeProtocolError(`challenge came from '${c.name}', not '${opts.peer}'`, ch.peer)
     if (!isValidNodeName(c.name)) throw new HandshakeProtocolError(`invalid peer name '${c.name}'`, ch.peer)
     ch.peer = c.name
+    // As dist_util:do_setnode/1 insists: an acceptor that named us echoes NAME_ME in its challenge.
+    if (opts.nameMe && (c.flags & DFLAG_NAME_ME) === 0n)
+      throw new HandshakeProtocolError('the acceptor named us but its challenge lacks DFLAG_NAME_ME', c.name)
     const missing = missingFlags(c.flags, required)
     if (missing.length > 0) throw new MissingFlagsError(missing, c.name)
 
@@ -524,7 +527,9 @@ export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<Ha
     }
 
     const ours = genChallenge()
-    ch.send(encodeChallenge(offered, ours, opts.creation, opts.name))
+    // dist_util:publish_flag/3: a NAME_ME peer gets NAME_ME echoed in place of PUBLISHED; it checks for it.
+    const challengeFlags = hello.nameMe ? (offered & ~DFLAG_PUBLISHED) | DFLAG_NAME_ME : offered
+    ch.send(encodeChallenge(challengeFlags, ours, opts.creation, opts.name))
     ch.waitingFor = hello.version === 5 ? 'complement' : 'challenge_reply'
 
     let peerFlags = hello.flags
@@ -550,7 +555,7 @@ export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<Ha
     return {
       role: 'acceptor',
       peer: atom(peerName),
-      flags: offered & peerFlags,
+      flags: challengeFlags & peerFlags & ~DFLAG_NAME_ME,
       peerFlags: peerFlags & ~DFLAG_NAME_ME,
       creation: peerCreation ?? 0,
       name: atom(opts.name),
