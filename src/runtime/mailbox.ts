@@ -106,7 +106,9 @@ export class Mailbox implements AsyncIterable<Term> {
     }
   }
 
-  /** Selective receive; see Matcher. */
+  /** Selective receive; see Matcher. A predicate yields the message; a matcher returning values yields those. */
+  receive(match?: (msg: Term) => boolean | undefined, opts?: ReceiveOptions): Promise<Term>
+  receive<T>(match: (msg: Term) => T | false | undefined, opts?: ReceiveOptions): Promise<T>
   receive<T = Term>(match?: Matcher<T>, opts: ReceiveOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(this.closedWith)
     const m = match as Matcher<unknown> | undefined

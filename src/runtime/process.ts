@@ -119,9 +119,11 @@ export class Process {
   // --- messages ------------------------------------------------------------------------------
 
   /** Selective receive (see Matcher): non-matching messages stay queued in order. */
+  receive(match?: (msg: Term) => boolean | undefined, opts?: ReceiveOptions): Promise<Term>
+  receive<T>(match: (msg: Term) => T | false | undefined, opts?: ReceiveOptions): Promise<T>
   receive<T = Term>(match?: Matcher<T>, opts?: ReceiveOptions): Promise<T> {
     if (!this._alive) return Promise.reject(new ProcessExitedError(this._reason as Term))
-    return this.mailbox.receive(match, opts)
+    return this.mailbox.receive(match as (msg: Term) => T | false | undefined, opts)
   }
 
   send(dest: Dest, msg: Term): void {
@@ -295,7 +297,7 @@ export class Process {
       monitor: true,
       reply: 'error_only',
     })
-    const match: Matcher<{ spawnError: Term } | { down: Term }> = (m) => {
+    const match = (m: Term): { spawnError: Term } | { down: Term } | undefined => {
       if (!(m instanceof Tuple)) return undefined
       if (m.length === 4 && m.get(0) === SPAWN_REPLY && refIs(m.get(1), reqId) && m.get(2) === ERROR)
         return { spawnError: m.get(3) }

@@ -335,11 +335,6 @@ test('rex answers {call, M, F, A, GL} with rpc.erl result shapes', async () => {
   assert.ok(termEquals(features, tuple(A('features_reply'), A('b@host'), [A('erpc')])))
 })
 
-test('net_kernel answers is_auth with yes', async () => {
-  const { a } = setup()
-  assert.is(await a.call(tuple(A('net_kernel'), A('b@host')), tuple(A('is_auth'), A('a@host'))), A('yes'))
-})
-
 test('spawn_request of a registered function: it runs as the process, with link and monitor', async () => {
   const { a, b } = setup()
   b.registerFunction('worker', 'run', async ([tag], { self }) => {
@@ -376,6 +371,21 @@ test('process exit sends DEMONITOR_P for the monitors it held on other nodes', a
   b.exit(target.pid, A('x'))
   await tick()
   assert.not.ok(net.kinds().includes('MONITOR_P_EXIT'))
+})
+
+test('ALTACT_SIG_SEND (OTP 28): messages to a pid, a name, an alias; the EXIT flag carries an exit signal', async () => {
+  const { a, b } = setup()
+  const box: Term[] = []
+  const p = collector(a, box, { name: 'alt' })
+  const alias = p.alias()
+  const from = b.system.pid
+  a.handleControl({ kind: 'ALTACT_SIG_SEND', flags: 0, from, to: p.pid, message: 1 })
+  a.handleControl({ kind: 'ALTACT_SIG_SEND', flags: 1, from, to: A('alt'), message: 2, token: A('tok') })
+  a.handleControl({ kind: 'ALTACT_SIG_SEND', flags: 4, from, to: alias, message: 3 })
+  await tick()
+  assert.equal(box, [1, 2, 3])
+  a.handleControl({ kind: 'ALTACT_SIG_SEND', flags: 16 | 4, from, to: alias, message: A('alt_exit') })
+  assert.is(await p.done, A('alt_exit'))
 })
 
 test('bad control messages are dropped without throwing', () => {

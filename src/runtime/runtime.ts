@@ -51,7 +51,7 @@ export interface RuntimeOptions {
   node: Atom | string
   creation: number
   logger?: Logger
-  /** Start rex, net_kernel and the io server, and serve spawn requests (default true). */
+  /** Start rex and the io server, and serve spawn requests (default true). */
   services?: boolean
   /** The registry of functions callable from Erlang (default: a new one). */
   functions?: FunctionRegistry
@@ -104,6 +104,9 @@ export type SpawnResolver = (req: {
   args: Term[]
   from: Pid
 }) => ProcessFn | Atom
+
+/** ERTS_DOP_ALTACT_SIG_FLG_EXIT (erts dist.h): the ALTACT_SIG_SEND payload is an exit reason. */
+const ALTACT_SIG_FLG_EXIT = 1 << 4
 
 const MAX_PID_ID = 0x7fff // 15 bits, as erl_interface: every OTP release accepts it
 const MAX_PID_SERIAL = 0x1fff
@@ -820,8 +823,14 @@ export class Runtime {
         if (msg.alias instanceof Ref && this.isLocalRef(msg.alias)) this.deliverAlias(msg.alias, msg.message)
         return
       case 'ALTACT_SIG_SEND': {
+        // OTP 28 alternate signal: to a pid, a name or an alias; with the EXIT flag the payload is an exit
+        // reason (exit/2 semantics). Priority delivery (PRIO) is not distinguished: signals keep arrival order.
         const to = msg.to
-        if (to instanceof Pid) this.local(to)?.mailbox.push(msg.message)
+        if ((msg.flags & ALTACT_SIG_FLG_EXIT) !== 0) {
+          const target =
+            to instanceof Pid ? this.local(to) : to instanceof Atom ? this.names.get(to) : to instanceof Ref && this.isLocalRef(to) ? this.aliases.get(refKey(to))?.proc : undefined
+          if (target !== undefined) this.exitSignal(target, msg.from, msg.message, false)
+        } else if (to instanceof Pid) this.local(to)?.mailbox.push(msg.message)
         else if (to instanceof Atom) this.names.get(to)?.mailbox.push(msg.message)
         else if (to instanceof Ref && this.isLocalRef(to)) this.deliverAlias(to, msg.message)
         return

@@ -1,7 +1,7 @@
 // The node's system services: what Erlang expects to find on another node.
 // - SPAWN_REQUEST targets: erpc:execute_call/4 and execute_cast/3 (kernel erpc.erl), and registered M:F
 // - rex, the rpc server (kernel rpc.erl): gen_server calls {call | block_call, M, F, A, GL}, casts, features
-// - net_kernel: {is_auth, Node} → yes (net_adm:ping)
+// (net_kernel's is_auth, for net_adm:ping, is answered by the DistManager: src/dist/net_kernel.ts)
 // - an io server used as the group leader of what we spawn elsewhere, and of spawned calls here
 import { Atom, Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
 import { ERPC, ERROR, EXECUTE_CALL, EXECUTE_CAST, EXIT, EXIT_CLASS, OK, RETURN, THROW, UNDEF } from './atoms.js'
@@ -20,8 +20,6 @@ const SBCAST = atom('sbcast')
 const SEND = atom('send')
 const REX = atom('rex')
 const NONEXISTING_NAME = atom('nonexisting_name')
-const IS_AUTH = atom('is_auth')
-const YES = atom('yes')
 const IO_REQUEST = atom('io_request')
 const IO_REPLY = atom('io_reply')
 const PUT_CHARS = atom('put_chars')
@@ -157,17 +155,6 @@ export function rexServer(fns: FunctionRegistry): GenServerCallbacks<null, undef
   }
 }
 
-/** net_kernel, as far as another node needs it: net_adm:ping's {is_auth, Node} call. */
-export function netKernelServer(): GenServerCallbacks<null, undefined> {
-  return {
-    init: () => null,
-    handleCall(req) {
-      if (req instanceof Tuple && req.length === 2 && req.get(0) === IS_AUTH) return { reply: YES }
-      return { reply: tuple(ERROR, atom('not_supported')) }
-    },
-  }
-}
-
 /** An io server that accepts output (logged at debug level) and refuses input. */
 export function ioServerBody(): ProcessFn {
   const answer = (self: Process, req: Term): Term => {
@@ -195,11 +182,10 @@ export function ioServerBody(): ProcessFn {
   }
 }
 
-/** Installs the spawn resolver, rex, net_kernel and the io server on a runtime. */
+/** Installs the spawn resolver, rex and the io server on a runtime. (net_kernel is the DistManager's.) */
 export function installServices(rt: Runtime, fns: FunctionRegistry): void {
   rt.setSpawnResolver(spawnResolver(fns))
   spawnGenServer(rt, rexServer(fns), { name: REX })
-  spawnGenServer(rt, netKernelServer(), { name: 'net_kernel' })
   const io = rt.spawn(ioServerBody())
   rt.groupLeader = io.pid
 }

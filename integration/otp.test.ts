@@ -1,0 +1,218 @@
+// OTP interop against a real erl node: gen_server both ways, erpc / rpc both ways, net_adm:ping.
+import { writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Tuple, atom, binaryToTerm, termEquals, tuple, type Term } from '../src/etf/index.js'
+import { silentLogger } from '../src/logger.js'
+import { Node } from '../src/node.js'
+import {
+  CallExitError,
+  ErlangError,
+  ErlangExit,
+  ErlangThrow,
+  NoProcError,
+  TimeoutError,
+  reply,
+  type From,
+} from '../src/runtime/index.js'
+import { Epmd, ErlNode, cleanup, compileErlang, shortHost, tempDir } from './harness.js'
+
+const A = atom
+const COOKIE = 'ts_cnode_test_cookie'
+let epmd: Epmd
+let erl: ErlNode
+let node: Node
+const TS = `ts_otp@${shortHost}`
+
+const TEST_SERVER = `
+-module(rt_test_server).
+-behaviour(gen_server).
+-export([start/0, init/1, handle_call/3, handle_cast/2, handle_info/2]).
+start() -> gen_server:start({local, rt_test_server}, ?MODULE, [], []).
+init([]) -> {ok, []}.
+handle_call({echo, X}, _From, S) -> {reply, {echo, X}, S};
+handle_call({sleep, Ms}, _From, S) -> timer:sleep(Ms), {reply, slept, S};
+handle_call(crash, _From, S) -> {stop, crashed, S};
+handle_call(casts, _From, S) -> {reply, lists:reverse(S), S}.
+handle_cast(X, S) -> {noreply, [X | S]}.
+handle_info(_, S) -> {noreply, S}.
+`
+
+async function evalTerm(expr: string): Promise<Term> {
+  return binaryToTerm(await erl.evalBinary(expr))
+}
+
+test.before(async () => {
+  const dir = tempDir('ts-cnode-otp-')
+  const src = path.join(dir, 'rt_test_server.erl')
+  writeFileSync(src, TEST_SERVER)
+  const beams = await compileErlang([src])
+  epmd = await Epmd.start()
+  erl = await ErlNode.start({ name: 'erl_otp', epmdPort: epmd.port, cookie: COOKIE, codePath: [beams] })
+  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, logger: silentLogger })
+  await node.start()
+})
+
+test.after(async () => {
+  await node?.stop()
+  await cleanup()
+})
+
+test('net_adm:ping both ways', async () => {
+  assert.is(await erl.eval(`net_adm:ping('${TS}')`), 'pong')
+  assert.is(await node.ping(erl.nodeName), 'pong')
+  assert.is(await node.ping(`nobody@${shortHost}`, { timeout: 3000 }), 'pang')
+})
+
+test('gen_server:call loop: 10,000 calls from 32 Erlang processes to a TypeScript server', async () => {
+  let calls = 0
+  await node.startGenServer<number>(
+    {
+      init: () => 0,
+      handleCall: (req, _from, n) => {
+        calls++
+        const [, k, i] = (req as Tuple).elements
+        return { reply: tuple(A('ok'), k, (i as number) * 2), state: n + 1 }
+      },
+    },
+    { name: 'ts_counter' },
+  )
+  const r = await evalTerm(`
+    N = '${TS}', Self = self(),
+    Pids = [spawn(fun() ->
+                    Bad = [I || I <- lists:seq(K, 10000, 32),
+                                gen_server:call({ts_counter, N}, {add, K, I}) =/= {ok, K, 2 * I}],
+                    Self ! {done, self(), length(lists:seq(K, 10000, 32)), Bad}
+                  end) || K <- lists:seq(1, 32)],
+    lists:foldl(fun(P, {Total, BadAll}) ->
+                   receive {done, P, Count, Bad} -> {Total + Count, BadAll ++ Bad} after 60000 -> {Total, timeout} end
+                end, {0, []}, Pids)`)
+  assert.ok(termEquals(r, tuple(10000, [])), `got ${String(r)}`)
+  assert.is(calls, 10000)
+})
+
+test('gen_server:cast from Erlang reaches handleCast; call with a plain pid works too', async () => {
+  const casts: Term[] = []
+  const s = await node.startGenServer<null>(
+    {
+      init: () => null,
+      handleCast: (req) => void casts.push(req),
+      handleCall: () => ({ reply: tuple(A('casts'), casts.length) }),
+    },
+    { name: 'ts_caster' },
+  )
+  const r = await evalTerm(`
+    N = '${TS}', ok = gen_server:cast({ts_caster, N}, one), ok = gen_server:cast({ts_caster, N}, two),
+    gen_server:call({ts_caster, N}, count)`)
+  assert.ok(termEquals(r, tuple(A('casts'), 2)))
+  assert.equal(casts, [A('one'), A('two')])
+  assert.ok(s.alive)
+})
+
+test('gen_server:call/3 timeout against a slow TypeScript server; a caller killed mid-call is harmless', async () => {
+  let held: From | undefined
+  const s = await node.startGenServer<null>(
+    {
+      init: () => null,
+      handleCall: (req, from) => {
+        if (req === A('ping')) return { reply: A('pong') }
+        held = from
+        return { noreply: true }
+      },
+    },
+    { name: 'ts_slow' },
+  )
+  const r = await erl.eval(`
+    case catch gen_server:call({ts_slow, '${TS}'}, hang, 200) of
+      {'EXIT', {timeout, _}} -> timeout;
+      Other -> Other
+    end`)
+  assert.is(r, 'timeout')
+  const killed = await erl.eval(`
+    P = spawn(fun() -> gen_server:call({ts_slow, '${TS}'}, hang, infinity) end),
+    timer:sleep(200), exit(P, kill), timer:sleep(50), is_process_alive(P)`)
+  assert.is(killed, 'false')
+  reply(s, held!, A('late reply for a dead caller'))
+  assert.is(await erl.eval(`gen_server:call({ts_slow, '${TS}'}, ping)`), 'pong')
+  assert.ok(s.alive)
+})
+
+test('gen_server:call from TypeScript to an Erlang gen_server: reply, cast, timeout, noproc, crash', async () => {
+  assert.is(await erl.eval('{ok, _} = rt_test_server:start(), ok'), 'ok')
+  const srv = tuple(A('rt_test_server'), A(erl.nodeName))
+  assert.ok(termEquals(await node.call(srv, tuple(A('echo'), 42)), tuple(A('echo'), 42)))
+  node.cast(srv, A('c1'))
+  node.cast(srv, A('c2'))
+  assert.ok(termEquals(await node.call(srv, A('casts')), [A('c1'), A('c2')]))
+  const t = await node.call(srv, tuple(A('sleep'), 500), { timeout: 100 }).catch((e) => e)
+  assert.instance(t, TimeoutError)
+  assert.is(t.code, 'ERR_TIMEOUT')
+  const n = await node.call({ name: 'not_registered', node: erl.nodeName }, A('x')).catch((e) => e)
+  assert.instance(n, NoProcError)
+  const c = await node.call(srv, A('crash')).catch((e) => e)
+  assert.instance(c, CallExitError)
+  assert.is(c.reason, A('crashed'))
+})
+
+test('erpc:call and rpc:call into TypeScript: a result, a throw, an error, an exit, undef', async () => {
+  node.registerFunction('ts_math', 'add', ([a, b]) => (a as number) + (b as number))
+  node.registerFunction('ts_math', 'thrower', ([v]) => {
+    throw new ErlangThrow(v)
+  })
+  node.registerFunction('ts_math', 'failer', async () => {
+    throw new RangeError('out of range')
+  })
+  node.registerFunction('ts_math', 'exiter', () => {
+    throw new ErlangExit(A('bye'))
+  })
+  const N = `'${TS}'`
+  assert.is(await erl.eval(`erpc:call(${N}, ts_math, add, [20, 22])`), '42')
+  assert.is(await erl.eval(`rpc:call(${N}, ts_math, add, [1, 2])`), '3')
+  assert.is(await erl.eval(`try erpc:call(${N}, ts_math, thrower, [ball]) catch throw:V -> {caught, V} end`), '{caught,ball}')
+  assert.is(await erl.eval(`rpc:call(${N}, ts_math, thrower, [ball])`), 'ball')
+  const err = await evalTerm(`try erpc:call(${N}, ts_math, failer, []) catch error:{exception, R, S} -> {R, S} end`)
+  const [reason, stack] = (err as Tuple).elements
+  assert.is((reason as Tuple).get(0), A('js_error'))
+  assert.is(((reason as Tuple).get(1) as Buffer).toString(), 'RangeError: out of range')
+  assert.ok(termEquals(stack, [tuple(A('ts_math'), A('failer'), 0, [])]))
+  assert.is(await erl.eval(`try erpc:call(${N}, ts_math, exiter, []) catch exit:{exception, R} -> R end`), 'bye')
+  assert.is(await erl.eval(`rpc:call(${N}, ts_math, exiter, [])`), "{badrpc,{'EXIT',bye}}")
+  assert.is(
+    await erl.eval(`try erpc:call(${N}, no_such_mod, f, [1]) catch error:{exception, undef, S} -> {undef, S} end`),
+    '{undef,[{no_such_mod,f,[1],[]}]}',
+  )
+  assert.is(await erl.eval(`rpc:call(${N}, no_such_mod, f, [1])`), "{badrpc,{'EXIT',{undef,[{no_such_mod,f,[1],[]}]}}}")
+  assert.is(await erl.eval(`rpc:block_call(${N}, ts_math, add, [2, 2])`), '4')
+  assert.is(await erl.eval(`erpc:cast(${N}, ts_math, add, [2, 2])`), 'ok')
+})
+
+test('erpc:call with a timeout into a slow TypeScript function', async () => {
+  node.registerFunction('ts_slow', 'wait', (_args, { self }) => self.receive(() => false, { timeout: 2000 }).then(() => A('ok')))
+  assert.is(
+    await erl.eval(`try erpc:call('${TS}', ts_slow, wait, [], 100) catch error:{erpc, timeout} -> timed_out end`),
+    'timed_out',
+  )
+})
+
+test('node.rpc into Erlang: a result, throw, error, exit, undef', async () => {
+  const E = erl.nodeName
+  assert.ok(termEquals(await node.rpc(E, 'lists', 'reverse', [[1, 2, 3]]), [3, 2, 1]))
+  const th = await node.rpc(E, 'erlang', 'throw', [A('ball')]).catch((e) => e)
+  assert.instance(th, ErlangThrow)
+  assert.is(th.value, A('ball'))
+  const er = await node.rpc(E, 'erlang', 'error', [A('oops')]).catch((e) => e)
+  assert.instance(er, ErlangError)
+  assert.is(er.reason, A('oops'))
+  const ex = await node.rpc(E, 'erlang', 'exit', [A('gone')]).catch((e) => e)
+  assert.instance(ex, ErlangExit)
+  assert.is(ex.reason, A('gone'))
+  const un = await node.rpc(E, 'no_such_mod', 'f', []).catch((e) => e)
+  assert.instance(un, ErlangError)
+  assert.is(un.reason, A('undef'))
+  const slow = await node.rpc(E, 'timer', 'sleep', [1000], { timeout: 100 }).catch((e) => e)
+  assert.instance(slow, TimeoutError)
+  assert.is(await node.rpc(E, 'erlang', 'node', []), A(E))
+})
+
+test.run()

@@ -1,0 +1,214 @@
+// The Node: a distribution manager (EPMD, handshakes, connections) joined to a process runtime.
+// Incoming control messages go to the runtime's router; outgoing signals go to the connection for their
+// node, connecting on demand (signals for a node being connected wait, in order, and fail with noconnection
+// if the connection cannot be made).
+import { EventEmitter } from 'node:events'
+import { DistManager, type DistManagerOptions } from './dist/manager.js'
+import type { Connection } from './dist/connection.js'
+import { ConnectionClosedError, NotStartedError, UnsupportedByPeerError } from './dist/errors.js'
+import { Atom, Pid, atom, type Term } from './etf/terms.js'
+import { defaultLogger, type Logger } from './logger.js'
+import { FunctionRegistry, type RpcFunction } from './runtime/functions.js'
+import type { GenServerCallbacks, GenServerOptions } from './runtime/genserver.js'
+import { toAtom, type Name } from './runtime/ids.js'
+import type { Process, ProcessFn, Timed } from './runtime/process.js'
+import { Runtime, type Dest, type SpawnOptions } from './runtime/runtime.js'
+import type { ControlMessage, Transport } from './runtime/signals.js'
+
+export type NodeOptions = DistManagerOptions
+
+interface NodeEvents {
+  nodeup: [node: Atom]
+  nodedown: [node: Atom, reason: string]
+}
+
+export class Node extends EventEmitter<NodeEvents> {
+  /** Functions Erlang can call here as M:F (erpc:call, rpc:call, spawn/4); may be filled before start(). */
+  readonly functions = new FunctionRegistry()
+  readonly logger: Logger
+  private readonly manager: DistManager
+  private rt: Runtime | undefined
+  /** Signals waiting for a connection being set up, per node, in order. */
+  private readonly pending = new Map<Atom, ControlMessage[]>()
+
+  constructor(opts: NodeOptions) {
+    super()
+    this.logger = opts.logger ?? defaultLogger
+    this.manager = new DistManager(opts)
+    this.manager.on('control', (msg: ControlMessage) => this.rt?.handleControl(msg))
+    this.manager.on('nodeup', (node: Atom) => this.emit('nodeup', node))
+    this.manager.on('nodedown', (node: Atom, reason: string) => {
+      this.rt?.nodeDown(node)
+      this.emit('nodedown', node, reason)
+    })
+  }
+
+  /** This node's name, e.g. tsnode@host. */
+  get name(): Atom {
+    return this.manager.nodeName
+  }
+
+  get creation(): number {
+    return this.manager.creation
+  }
+
+  get started(): boolean {
+    return this.rt !== undefined
+  }
+
+  /** The process runtime (spawn, links, monitors...); NotStartedError before start(). */
+  get runtime(): Runtime {
+    if (this.rt === undefined) throw new NotStartedError('the node is not started (call start() first)')
+    return this.rt
+  }
+
+  /** Listens, registers with EPMD, and starts the runtime (rex, net_kernel, the io server). */
+  async start(): Promise<void> {
+    if (this.rt !== undefined) return
+    await this.manager.start()
+    const rt = new Runtime({
+      node: this.manager.nodeName,
+      creation: this.manager.creation,
+      logger: this.logger,
+      functions: this.functions,
+    })
+    const transport: Transport = { send: (node, msg) => this.transmit(node, msg) }
+    rt.setTransport(transport)
+    this.rt = rt
+  }
+
+  /** Ends every process (reason `shutdown`), closes the connections and unregisters from EPMD. */
+  async stop(): Promise<void> {
+    const rt = this.rt
+    if (rt === undefined) return
+    rt.shutdown()
+    rt.setTransport(undefined)
+    this.rt = undefined
+    this.pending.clear()
+    await this.manager.stop()
+  }
+
+  // --- the transport ---------------------------------------------------------------------------
+
+  private transmit(node: Atom, msg: ControlMessage): void {
+    const queued = this.pending.get(node)
+    if (queued !== undefined) {
+      queued.push(msg)
+      return
+    }
+    const conn = this.manager.connection(node)
+    if (conn !== undefined && !conn.closed) {
+      this.write(conn, msg)
+      return
+    }
+    this.pending.set(node, [msg])
+    this.manager.connect(node).then(
+      (c) => {
+        const q = this.pending.get(node) ?? []
+        this.pending.delete(node)
+        for (const m of q) this.write(c, m)
+      },
+      (err: unknown) => {
+        this.pending.delete(node)
+        this.logger.debug(`connect to ${node.name} failed: ${err instanceof Error ? err.message : String(err)}`)
+        this.rt?.nodeDown(node)
+      },
+    )
+  }
+
+  private write(conn: Connection, msg: ControlMessage): void {
+    try {
+      conn.send(msg)
+    } catch (e) {
+      if (e instanceof ConnectionClosedError) {
+        // As in Erlang, a signal to a node whose connection just went down is lost; nodedown follows.
+        this.logger.debug(`${msg.kind} to ${conn.peer.name} dropped: ${e.message}`)
+        return
+      }
+      if (e instanceof UnsupportedByPeerError) {
+        // The peer cannot spawn for us: answer the request here, as erlang:spawn_request does (notsup).
+        if (msg.kind === 'SPAWN_REQUEST')
+          this.rt?.handleControl({ kind: 'SPAWN_REPLY', reqId: msg.reqId, to: msg.from, flags: 0, result: atom('notsup') })
+        else this.logger.debug(`${msg.kind} to ${conn.peer.name} dropped: ${e.message}`)
+        return
+      }
+      throw e
+    }
+  }
+
+  // --- the public API --------------------------------------------------------------------------
+
+  spawn(fn: ProcessFn, opts?: SpawnOptions): Process {
+    return this.runtime.spawn(fn, opts)
+  }
+
+  register(name: Name, pid: Pid): void {
+    this.runtime.register(name, pid)
+  }
+
+  unregister(name: Name): void {
+    this.runtime.unregister(name)
+  }
+
+  whereis(name: Name): Pid | undefined {
+    return this.runtime.whereis(name)
+  }
+
+  registered(): Atom[] {
+    return this.runtime.registered()
+  }
+
+  /** Sends from the node's system process. */
+  send(dest: Dest, msg: Term): void {
+    this.runtime.send(dest, msg)
+  }
+
+  /** erlang:exit(Pid, Reason) from the node's system process. */
+  exit(pid: Pid, reason: Term): void {
+    this.runtime.exit(pid, reason)
+  }
+
+  call(server: Dest, request: Term, opts?: Timed): Promise<Term> {
+    return this.runtime.call(server, request, opts)
+  }
+
+  cast(server: Dest, request: Term): void {
+    this.runtime.cast(server, request)
+  }
+
+  rpc(node: Atom | string, module: Name, fn: Name, args: Term[], opts?: Timed): Promise<Term> {
+    return this.runtime.rpc(node, module, fn, args, opts)
+  }
+
+  registerFunction(module: Name, fn: Name, impl: RpcFunction): void {
+    this.functions.register(module, fn, impl)
+  }
+
+  unregisterFunction(module: Name, fn: Name): boolean {
+    return this.functions.unregister(module, fn)
+  }
+
+  startGenServer<S, A = Term>(impl: GenServerCallbacks<S, A>, opts?: GenServerOptions<A>): Promise<Process> {
+    return this.runtime.startGenServer(impl, opts)
+  }
+
+  /** Runs `fn` in a short-lived process (for links, monitors, receives from outside a process). */
+  withProcess<T>(fn: (p: Process) => Promise<T>): Promise<T> {
+    return this.runtime.withProcess(fn)
+  }
+
+  /** net_adm:ping/1: 'pong' if `node` answers net_kernel's is_auth, 'pang' otherwise. */
+  ping(node: Atom | string, opts: Timed = {}): Promise<'pong' | 'pang'> {
+    return this.manager.ping(node, opts)
+  }
+
+  /** Connected nodes. */
+  nodes(): Atom[] {
+    return this.manager.nodes()
+  }
+
+  /** Connects now (otherwise the first signal for the node does). */
+  async connect(node: Atom | string, opts?: Timed): Promise<void> {
+    await this.manager.connect(toAtom(node, 'node'), opts)
+  }
+}
