@@ -200,6 +200,8 @@ export function termEquals(a: Term, b: Term): boolean {
   }
   if (typeof a === 'number' || typeof a === 'bigint') {
     if (typeof b !== 'number' && typeof b !== 'bigint') return false
+    // A non-integral number is a float: never =:= an integer, and a === b already compared two floats.
+    if ((typeof a === 'number' && !Number.isInteger(a)) || (typeof b === 'number' && !Number.isInteger(b))) return false
     return BigInt(a) === BigInt(b)
   }
   if (a instanceof Float) return b instanceof Float ? Object.is(a.value, b.value) || a.value === b.value : false
