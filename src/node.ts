@@ -85,7 +85,16 @@ export class Node extends EventEmitter<NodeEvents> {
     rt.setTransport(undefined)
     this.rt = undefined
     this.pending.clear()
+    await this.flush(2000)
     await this.manager.stop()
+  }
+
+  /** Waits (at most `ms`) until every connection has handed its queued bytes to the OS: the exit signals of
+   * the shutdown reach the peers before the sockets close. */
+  private async flush(ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    const busy = () => this.manager.nodes().some((n) => (this.manager.connection(n)?.pendingBytes ?? 0) > 0)
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
   }
 
   // --- the transport ---------------------------------------------------------------------------

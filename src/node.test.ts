@@ -1,0 +1,128 @@
+// Two TypeScript Nodes over real sockets (no EPMD: ports come from a lookup): connect on demand, the order
+// of signals queued while connecting, gen_server / rpc / links across, nodedown when a node stops.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Pid, Tuple, atom, termEquals, tuple, type Term } from './etf/index.js'
+import { silentLogger } from './logger.js'
+import { Node } from './node.js'
+import { ErlangThrow, NoConnectionError } from './runtime/errors.js'
+
+const A = atom
+const ports = new Map<string, number>()
+const started: Node[] = []
+
+async function startNode(alive: string): Promise<Node> {
+  const n = new Node({
+    name: `${alive}@127.0.0.1`,
+    cookie: 'sesame',
+    epmd: false,
+    listenHost: '127.0.0.1',
+    lookup: async (a) => ports.get(a),
+    logger: silentLogger,
+  })
+  await n.start()
+  ports.set(alive, (n as unknown as { manager: { port: number } }).manager.port)
+  started.push(n)
+  return n
+}
+
+test.after(async () => {
+  for (const n of started) await n.stop()
+})
+
+test('signals sent before the connection exists are queued and arrive in order', async () => {
+  const a = await startNode('qa')
+  const b = await startNode('qb')
+  const got: Term[] = []
+  const sink = b.spawn(
+    async (self) => {
+      for (let i = 0; i < 2001; i++) got.push(await self.receive())
+    },
+    { name: 'sink' },
+  )
+  assert.equal(a.nodes(), [])
+  const sender = a.spawn((self) => {
+    for (let i = 0; i < 1000; i++) self.send(sink.pid, i)
+    self.send(tuple(A('sink'), b.name), 'middle')
+    for (let i = 1000; i < 2000; i++) self.send(sink.pid, i)
+  })
+  await sender.done
+  await sink.done
+  assert.is(got.length, 2001)
+  assert.equal(got.slice(0, 1000), Array.from({ length: 1000 }, (_, i) => i))
+  assert.is(got[1000], 'middle')
+  assert.equal(got.slice(1001), Array.from({ length: 1000 }, (_, i) => i + 1000))
+  assert.equal(a.nodes(), [b.name])
+})
+
+test('gen_server call, rpc and ping between two TypeScript nodes', async () => {
+  const a = await startNode('ca')
+  const b = await startNode('cb')
+  await b.startGenServer<number>({ init: () => 1, handleCall: (req, _f, n) => ({ reply: tuple(req, n), state: n + 1 }) }, { name: 'srv' })
+  assert.ok(termEquals(await a.call(tuple(A('srv'), b.name), A('x')), tuple(A('x'), 1)))
+  b.registerFunction('m', 'f', ([x]) => {
+    throw new ErlangThrow(x)
+  })
+  const e = await a.rpc(b.name, 'm', 'f', [A('ball')]).catch((x) => x)
+  assert.instance(e, ErlangThrow)
+  assert.is(await a.ping(b.name), 'pong')
+  assert.is(await a.ping('nobody@127.0.0.1', { timeout: 500 }), 'pang')
+})
+
+test('a connection that drops: links on both sides get noconnection, monitors DOWN, calls NoConnectionError', async () => {
+  const a = await startNode('da')
+  const b = await startNode('db')
+  const remote = b.spawn((self) => self.receive(() => false), { name: 'remote' })
+  const linked = a.spawn(async (self) => {
+    self.link(remote.pid)
+    await self.receive(() => false)
+  })
+  const downs: Term[] = []
+  const watcher = a.spawn(async (self) => {
+    const ref = self.monitor(remote.pid)
+    downs.push(ref, await self.receive())
+  })
+  await a.call(tuple(A('nothing'), b.name), A('x')).catch(() => undefined) // the connection is up
+  assert.ok(remote.isLinked(linked.pid))
+  const manager = (b as unknown as { manager: { connection(n: Term): { close(r: string): void } } }).manager
+  manager.connection(a.name).close('test drops it')
+  assert.is(await linked.done, A('noconnection'))
+  assert.is(await remote.done, A('noconnection'))
+  await watcher.done
+  assert.ok(termEquals(downs[1], tuple(A('DOWN'), downs[0], A('process'), remote.pid, A('noconnection'))))
+})
+
+test('a node that stops ends its processes with shutdown; peers see it; later calls fail NoConnectionError', async () => {
+  const a = await startNode('sa')
+  const b = await startNode('sb')
+  const remote = b.spawn((self) => self.receive(() => false), { name: 'remote' })
+  let seen: Term | undefined
+  const linked = a.spawn(
+    async (self) => {
+      self.link(remote.pid)
+      seen = await self.receive()
+    },
+    { trapExit: true },
+  )
+  await a.call(tuple(A('nothing'), b.name), A('x')).catch(() => undefined)
+  await b.stop()
+  assert.is(await remote.done, A('shutdown'))
+  await linked.done
+  assert.ok(termEquals(seen!, tuple(A('EXIT'), remote.pid, A('shutdown'))))
+  const err = await a.call(tuple(A('remote'), b.name), A('x'), { timeout: 2000 }).catch((x) => x)
+  assert.instance(err, NoConnectionError)
+})
+
+test('a message to a node that does not exist is dropped; a monitor there gets noconnection', async () => {
+  const a = await startNode('ea')
+  const ghost = new Pid(A('ghost@127.0.0.1'), 1, 0, 1)
+  const r = await a.withProcess(async (self) => {
+    self.send(ghost, 'lost')
+    const ref = self.monitor(ghost)
+    const d = (await self.receive()) as Tuple
+    return [d, tuple(A('DOWN'), ref, A('process'), ghost, A('noconnection'))]
+  })
+  assert.ok(termEquals(r[0], r[1]))
+})
+
+test.run()
