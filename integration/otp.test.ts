@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Tuple, atom, binaryToTerm, termEquals, tuple, type Term } from '../src/etf/index.js'
+import { Tuple, atom, binaryToTerm, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import {
@@ -107,6 +107,8 @@ test('gen_server:cast from Erlang reaches handleCast; call with a plain pid work
     gen_server:call({ts_caster, N}, count)`)
   assert.ok(termEquals(r, tuple(A('casts'), 2)))
   assert.equal(casts, [A('one'), A('two')])
+  const byPid = await evalTerm(`gen_server:call(binary_to_term(<<${[...termToBinary(s.pid)].join(',')}>>), count)`)
+  assert.ok(termEquals(byPid, tuple(A('casts'), 2)))
   assert.ok(s.alive)
 })
 
@@ -184,6 +186,8 @@ test('erpc:call and rpc:call into TypeScript: a result, a throw, an error, an ex
   )
   assert.is(await erl.eval(`rpc:call(${N}, no_such_mod, f, [1])`), "{badrpc,{'EXIT',{undef,[{no_such_mod,f,[1],[]}]}}}")
   assert.is(await erl.eval(`rpc:block_call(${N}, ts_math, add, [2, 2])`), '4')
+  assert.is(await erl.eval(`gen_server:call({rex, ${N}}, {call, ts_math, add, [3, 4], group_leader()})`), '7')
+  assert.is(await erl.eval(`gen_server:call({rex, ${N}}, {call, ts_math, thrower, [x], group_leader()})`), 'x')
   assert.is(await erl.eval(`erpc:cast(${N}, ts_math, add, [2, 2])`), 'ok')
 })
 
@@ -213,6 +217,8 @@ test('node.rpc into Erlang: a result, throw, error, exit, undef', async () => {
   const slow = await node.rpc(E, 'timer', 'sleep', [1000], { timeout: 100 }).catch((e) => e)
   assert.instance(slow, TimeoutError)
   assert.is(await node.rpc(E, 'erlang', 'node', []), A(E))
+  // The remote process's group leader is this node's io server: output is answered, not left hanging.
+  assert.is(await node.rpc(E, 'io', 'format', ['hello from erl~n'], { timeout: 5000 }), A('ok'))
 })
 
 test.run()
