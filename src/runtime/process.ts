@@ -11,6 +11,7 @@ import {
   GEN_CAST,
   NOCONNECTION,
   NOPROC,
+  NORMAL,
   RETURN,
   SIGNAL,
   SPAWN_REPLY,
@@ -18,6 +19,7 @@ import {
 } from './atoms.js'
 import {
   AbortError,
+  BadArgError,
   CallExitError,
   ErlangError,
   ErlangExit,
@@ -149,7 +151,7 @@ export class Process {
   }
 
   /** Ends this process with `reason` now; throws ErlangExit to unwind the function (catching it does not revive it). */
-  exit(reason: Term = atomNormal()): never {
+  exit(reason: Term = NORMAL): never {
     this.check()
     this.runtime.terminate(this, reason)
     throw new ErlangExit(reason)
@@ -248,10 +250,8 @@ export class Process {
    */
   async call(server: Dest, request: Term, opts: Timed = {}): Promise<Term> {
     this.check()
-    let target: MonitorTarget
-    if (server instanceof Ref) throw new NoProcError(server) // an alias cannot be monitored
-    else target = server as MonitorTarget
-    const ref = this.runtime.monitor(this, target, 'demonitor')
+    if (server instanceof Ref) throw new BadArgError('call needs a pid or a registered name, not an alias')
+    const ref = this.runtime.monitor(this, server as MonitorTarget, 'demonitor')
     const tag = new ImproperList([ALIAS], ref)
     this.runtime.route(this.pid, server, tuple(GEN_CALL, tuple(this.pid, tag), request), false)
     let r: { reply: Term } | { down: Term }
@@ -323,10 +323,6 @@ export class Process {
     }
     return erpcResult(r.down, res, nodeAtom)
   }
-}
-
-function atomNormal(): Atom {
-  return toAtom('normal')
 }
 
 function refIs(t: Term, ref: Ref): boolean {
