@@ -74,6 +74,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private blocked = false
   private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   private closedReason: string | undefined
+  private messagesIn = 0
+  private messagesOut = 0
 
   constructor(opts: ConnectionOptions) {
     super()
@@ -110,6 +112,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     })
   }
 
+  /** Counters for diagnostics and tests. */
+  get stats(): { messagesIn: number; messagesOut: number; fragmentsIn: number; fragmentsOut: number; atomCacheRefsIn: number } {
+    return {
+      messagesIn: this.messagesIn,
+      messagesOut: this.messagesOut,
+      fragmentsIn: this.reader.fragmentsRead,
+      fragmentsOut: this.writer.fragmentsWritten,
+      atomCacheRefsIn: this.reader.cacheRefsRead,
+    }
+  }
+
   get closed(): boolean {
     return this.closedReason !== undefined
   }
@@ -130,6 +143,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       throw new WriteQueueFullError(this.peer.name, this.pendingBytes, this.maxQueueSize)
     const { control, payload } = encodeControl(msg, this.flags, this.peer.name)
     this.write(this.writer.encode(control, payload))
+    this.messagesOut++
     return this.pendingBytes < this.highWaterMark
   }
 
@@ -220,6 +234,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         const m = this.reader.read(frame)
         if (m === undefined) continue
         msg = decodeControl(m.control, m.payload)
+        this.messagesIn++
       } catch (e) {
         return this.malformed(e)
       }

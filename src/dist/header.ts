@@ -114,6 +114,10 @@ export class DistReader {
   private readonly maxMessageSize: number
   private readonly maxSequences: number
   private readonly decodeOpts: Omit<DecodeOptions, 'atomCache'>
+  /** Fragment frames (131,69 and 131,70) read so far. */
+  fragmentsRead = 0
+  /** Atom cache references resolved so far (new entries and cached ones). */
+  cacheRefsRead = 0
 
   constructor(opts: DistReaderOptions = {}) {
     this.maxMessageSize = opts.maxMessageSize ?? 64 * 1024 * 1024
@@ -135,6 +139,7 @@ export class DistReader {
     switch (frame[1]) {
       case DIST_HEADER: {
         const { atoms, end } = readAtomCacheRefs(frame, 2, this.cache)
+        this.cacheRefsRead += atoms.length
         return this.decodeBody(frame.subarray(end), atoms)
       }
       case DIST_FRAG_HEADER: {
@@ -143,6 +148,8 @@ export class DistReader {
         const frag = frame.readBigUInt64BE(10)
         // The header is applied now, in arrival order, as erts does: later headers may use its entries.
         const { atoms, end } = readAtomCacheRefs(frame, 18, this.cache)
+        this.cacheRefsRead += atoms.length
+        this.fragmentsRead++
         if (frag === 0n) throw new MalformedFrameError('fragment id 0')
         if (this.sequences.has(seq)) throw new MalformedFrameError(`fragment sequence ${seq} started twice`)
         const body = frame.subarray(end)
@@ -157,6 +164,7 @@ export class DistReader {
         if (frame.length < 18) throw new MalformedFrameError('fragment continuation truncated')
         const seq = frame.readBigUInt64BE(2)
         const frag = frame.readBigUInt64BE(10)
+        this.fragmentsRead++
         const s = this.sequences.get(seq)
         if (!s) throw new MalformedFrameError(`continuation of unknown fragment sequence ${seq}`)
         if (frag !== s.next) throw new MalformedFrameError(`fragment ${frag} of sequence ${seq}, expected ${s.next}`)
@@ -316,6 +324,8 @@ export class DistWriter {
   private readonly fragmentSize: number
   private readonly threshold: number
   private nextSequence = 1n
+  /** Fragment frames written so far. */
+  fragmentsWritten = 0
 
   constructor(opts: DistWriterOptions) {
     this.useCache = hasFlag(opts.flags, DFLAG_DIST_HDR_ATOM_CACHE) && opts.atomCache !== false
@@ -354,6 +364,7 @@ export class DistWriter {
     const first = Math.max(this.fragmentSize, ctlLen)
     const count = 1 + Math.ceil((bodyLen - first) / this.fragmentSize)
     const seq = this.nextSequence++
+    this.fragmentsWritten += count
     const out: Buffer[] = []
     const cursor = new ChunkCursor(body)
     for (let k = 0; k < count; k++) {

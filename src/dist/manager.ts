@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events'
 import * as net from 'node:net'
 import * as os from 'node:os'
 import type { Duplex } from 'node:stream'
+import type { DecodeOptions } from '../etf/index.js'
 import { atom, Atom, Pid, Ref, termEquals, Tuple, type Term } from '../etf/terms.js'
 import { EpmdConnectError, EpmdListenError } from '../epmd/errors.js'
 import { defaultEpmdPort, portPlease, register, type Registration } from '../epmd/client.js'
@@ -71,6 +72,8 @@ export interface DistManagerOptions {
   /** Per-connection write high-water mark and hard queue limit (see Connection). */
   highWaterMark?: number
   maxQueueSize?: number
+  /** Limits for decoding incoming terms (maxDepth, maxAtomLength, copyThreshold...). */
+  decode?: Omit<DecodeOptions, 'atomCache'>
   /** Extra flags to offer on top of DEFAULT_FLAGS. */
   flags?: bigint
   /** Opens a distribution connection (tests inject in-memory streams). Default: net.connect. */
@@ -472,6 +475,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       atomCache: this.opts.atomCache,
       highWaterMark: this.opts.highWaterMark,
       maxQueueSize: this.opts.maxQueueSize,
+      decode: this.opts.decode,
       logger: this.log,
     })
     this.conns.set(name, conn)
