@@ -137,13 +137,40 @@ test('is_auth with an alias tag is answered by ALIAS_SEND to the alias; other me
   conn.send({ kind: 'REG_SEND', from: caller, toName: atom('net_kernel'), message: isAuthCall(caller, plain, b.nodeName) })
   const seenByA: ControlMessage[] = []
   a.on('control', (m) => seenByA.push(m))
+  // gen:call's monitor on net_kernel is taken by the manager too.
+  const mon = b.makeRef()
+  conn.send({ kind: 'MONITOR_P', from: caller, to: atom('net_kernel'), ref: mon })
+  conn.send({ kind: 'DEMONITOR_P', from: caller, to: atom('net_kernel'), ref: mon })
   conn.send({ kind: 'REG_SEND', from: caller, toName: atom('someone'), message: 'hi' })
   while (got.length < 2 || seenByA.length < 1) await new Promise((r) => setTimeout(r, 5))
   const [r1, r2] = got
   assert.ok(r1.kind === 'ALIAS_SEND' && termEquals(r1.alias, alias))
   assert.ok(r1.kind === 'ALIAS_SEND' && termEquals(r1.message, new Tuple([tag, atom('yes')])))
   assert.ok(r2.kind === 'SEND_SENDER' && termEquals(r2.to, caller) && termEquals(r2.message, new Tuple([plain, atom('yes')])))
+  assert.is(seenByA.length, 1)
   assert.ok(seenByA[0].kind === 'REG_SEND' && seenByA[0].toName === atom('someone'))
+})
+
+test('stop() closes incoming sockets still in the handshake', async () => {
+  const a = await node('a8', { setupTime: 60_000 })
+  const raw = net.connect(a.port, '127.0.0.1')
+  await once(raw, 'connect')
+  await new Promise((r) => setTimeout(r, 20))
+  const closed = once(raw, 'close')
+  raw.on('error', () => {})
+  await a.stop()
+  await closed
+})
+
+test('a throwing nodeup listener is logged; the connection stays usable', async () => {
+  const a = await node('a9')
+  const b = await node('b9')
+  a.on('nodeup', () => {
+    throw new Error('listener bug')
+  })
+  assert.is(await a.ping(b.nodeName), 'pong')
+  assert.ok(a.logs.lines.some((l) => l.startsWith('error:') && l.includes('listener bug')))
+  assert.equal(a.nodes(), [b.nodeName])
 })
 
 test('makePid / makeRef are unique and carry the node and creation', async () => {

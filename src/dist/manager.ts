@@ -137,6 +137,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   private readonly conns = new Map<string, Connection>()
   private readonly pendingOut = new Map<string, PendingOut>()
   private readonly pendingIn = new Set<string>()
+  /** Incoming sockets still in the handshake (closed by stop()). */
+  private readonly handshaking = new Set<Duplex>()
   private readonly waiters = new Map<string, Waiter>()
   private server: net.Server | undefined
   private registration: Registration | undefined
@@ -236,6 +238,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   private async teardown(): Promise<void> {
     for (const p of this.pendingOut.values()) p.abort.abort()
     for (const c of [...this.conns.values()]) c.close('stopped')
+    for (const s of this.handshaking) s.destroy()
+    this.handshaking.clear()
     await this.registration?.close()
     this.registration = undefined
     const srv = this.server
@@ -392,6 +396,11 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   accept(socket: Duplex): void {
     const remote = (socket as net.Socket).remoteAddress
     let peer: string | undefined
+    if (this.state !== 'started') {
+      socket.destroy()
+      return
+    }
+    this.handshaking.add(socket)
     acceptHandshake(socket, {
       name: this.nodeName.name,
       cookie: this.cookie,
@@ -414,6 +423,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       },
     }).then(
       (r) => {
+        this.handshaking.delete(socket)
         if (peer) this.pendingIn.delete(peer)
         if (this.state !== 'started') {
           socket.destroy()
@@ -422,6 +432,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         this.established(r, socket)
       },
       (e: Error) => {
+        this.handshaking.delete(socket)
         if (peer) this.pendingIn.delete(peer)
         const who = (e as HandshakeError).peer ?? peer ?? remote ?? 'unknown peer'
         // 'nok' is the normal end of the losing side of a simultaneous connect.
@@ -483,12 +494,21 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     conn.once('close', (reason) => {
       if (this.conns.get(name) === conn) this.conns.delete(name)
       this.log.info(`node ${name} down: ${reason}`)
-      this.emit('nodedown', r.peer, reason)
+      this.safeEmit('nodedown', r.peer, reason)
     })
     this.log.info(`node ${name} up (${r.role === 'initiator' ? 'outgoing' : 'incoming'} connection)`)
     const p = this.pendingOut.get(name)
     if (p) p.resolve(conn)
-    this.emit('nodeup', r.peer, conn)
+    this.safeEmit('nodeup', r.peer, conn)
+  }
+
+  /** A listener that throws must not break the connection bookkeeping: it is logged instead. */
+  private safeEmit<K extends 'nodeup' | 'nodedown'>(event: K, ...args: DistManagerEvents[K]): void {
+    try {
+      ;(this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args)
+    } catch (e) {
+      this.log.error(`'${event}' listener threw: ${(e as Error)?.stack ?? e}`)
+    }
   }
 
   private onControl(msg: ControlMessage, conn: Connection): void {
