@@ -1,4 +1,5 @@
 import { test } from 'uvu'
+import fc from 'fast-check'
 import * as assert from 'uvu/assert'
 import type { Duplex } from 'node:stream'
 import { atom } from '../etf/terms.js'
@@ -6,6 +7,7 @@ import { duplexPair } from './duplex-pair.js'
 import {
   CookieMismatchError,
   HandshakeClosedError,
+  HandshakeError,
   HandshakeProtocolError,
   HandshakeStatusError,
   HandshakeTimeoutError,
@@ -360,6 +362,23 @@ test('a closed socket mid-handshake is HandshakeClosedError', async () => {
   const p = initiateHandshake(x, { name: A, peer: B, cookie: COOKIE, creation: 1 })
   y.end()
   await rejects(p, HandshakeClosedError)
+})
+
+test('random first messages only ever end in a HandshakeError', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(0x4e, 0x6e, 0x73, 0x00), fc.uint8Array({ maxLength: 60 }), async (tag, rest) => {
+      const [x, y] = duplexPair()
+      const p = acceptHandshake(y, { name: B, cookie: COOKIE, creation: 2, timeout: 20 })
+      x.write(frame2(Buffer.from([tag, ...rest])))
+      try {
+        await p
+      } catch (e) {
+        if (!(e instanceof HandshakeError)) throw e
+      }
+      x.destroy()
+    }),
+    { numRuns: 300 },
+  )
 })
 
 test.run()

@@ -1,4 +1,5 @@
 import { test } from 'uvu'
+import fc from 'fast-check'
 import * as assert from 'uvu/assert'
 import { atom, Pid, termEquals, Tuple, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'
@@ -236,6 +237,21 @@ test('a frame split off a larger chunk: decoded large binaries are views into th
   const m = new DistReader().read(frame)!
   assert.ok(Buffer.isBuffer(m.payload))
   assert.is((m.payload as Buffer).buffer, frame.buffer)
+})
+
+test('random bytes only ever produce MalformedFrameError', () => {
+  const prefixes = [[], [112], [131, 68], [131, 69], [131, 70], [131, 68, 0], [131, 68, 2]]
+  fc.assert(
+    fc.property(fc.constantFrom(...prefixes), fc.uint8Array({ maxLength: 200 }), (prefix, rest) => {
+      const r = new DistReader()
+      try {
+        r.read(Buffer.from([...prefix, ...rest]))
+      } catch (e) {
+        if (!(e instanceof MalformedFrameError)) throw e
+      }
+    }),
+    { numRuns: 3000 },
+  )
 })
 
 test.run()
