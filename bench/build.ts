@@ -1,0 +1,138 @@
+// The bench's own build step: the erl_interface echo C-node (gcc + Debian's erlang-dev), the Erlang bench
+// client, and the TypeScript node compiled to plain JavaScript (so the measured node runs without a loader).
+// A missing toolchain never fails the bench: the part that needs it is skipped with the reason.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const execFileP = promisify(execFile)
+export const benchDir = path.dirname(fileURLToPath(import.meta.url))
+export const repoRoot = path.resolve(benchDir, '..')
+export const buildDir = path.join(benchDir, 'build')
+
+export type Built<T> = { ok: true; value: T } | { ok: false; reason: string }
+
+async function which(tool: string): Promise<boolean> {
+  try {
+    await execFileP('sh', ['-c', `command -v ${tool}`])
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Where erl_interface's ei.h and libei.a live (Debian's erlang-dev), or undefined. */
+async function findEi(): Promise<{ include: string; lib: string } | undefined> {
+  const candidates: string[] = ['/usr/lib/erlang/usr']
+  try {
+    const { stdout } = await execFileP('erl', ['-noshell', '-eval', 'io:format("~s", [code:root_dir()]), halt().'])
+    candidates.unshift(path.join(stdout.trim(), 'usr'))
+    const { stdout: ei } = await execFileP('erl', [
+      '-noshell',
+      '-eval',
+      'io:format("~s", [code:lib_dir(erl_interface)]), halt().',
+    ])
+    if (!ei.includes('bad_name')) candidates.unshift(ei.trim())
+  } catch {
+    // no erl: fall back to the Debian paths
+  }
+  candidates.push('/usr')
+  for (const dir of candidates) {
+    const include = path.join(dir, 'include')
+    const lib = path.join(dir, 'lib')
+    if (existsSync(path.join(include, 'ei.h')) && existsSync(path.join(lib, 'libei.a'))) return { include, lib }
+  }
+  return undefined
+}
+
+async function installErlangDev(log: (s: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0) return
+  if (!(await which('apt-get'))) return
+  log('erl_interface (ei.h, libei.a) is missing: installing erlang-dev with apt-get (running as root)')
+  try {
+    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', 'erlang-dev'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
+  } catch {
+    await execFileP('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', 'erlang-dev'], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
+  }
+}
+
+/** Builds bench/build/echo_cnode from bench/cnode/echo_cnode.c against libei. */
+export async function buildCnode(log: (s: string) => void = () => {}): Promise<Built<string>> {
+  if (!(await which('gcc')) && !(await which('cc'))) return { ok: false, reason: 'no C compiler (gcc/cc) on PATH' }
+  let ei = await findEi()
+  if (ei === undefined) {
+    try {
+      await installErlangDev(log)
+    } catch (e) {
+      log(`apt-get install erlang-dev failed: ${(e as Error).message.split('\n')[0]}`)
+    }
+    ei = await findEi()
+  }
+  if (ei === undefined) {
+    return {
+      ok: false,
+      reason:
+        'erl_interface headers/library (ei.h, libei.a) not found: install Debian package erlang-dev ' +
+        '(the bench does it itself with apt-get when run as root)',
+    }
+  }
+  mkdirSync(buildDir, { recursive: true })
+  const out = path.join(buildDir, 'echo_cnode')
+  const cc = (await which('gcc')) ? 'gcc' : 'cc'
+  try {
+    await execFileP(cc, [
+      '-O2',
+      '-Wall',
+      '-D_REENTRANT',
+      '-o',
+      out,
+      path.join(benchDir, 'cnode', 'echo_cnode.c'),
+      `-I${ei.include}`,
+      `-L${ei.lib}`,
+      '-lei',
+      '-lpthread',
+    ])
+  } catch (e) {
+    return { ok: false, reason: `compiling echo_cnode.c failed: ${(e as { stderr?: string }).stderr ?? String(e)}` }
+  }
+  return { ok: true, value: out }
+}
+
+/** Compiles bench/erl/*.erl into bench/build/ebin. */
+export async function buildErlang(): Promise<Built<string>> {
+  if (!(await which('erlc'))) return { ok: false, reason: 'erlc not found: install Erlang/OTP (erlang-nox)' }
+  const ebin = path.join(buildDir, 'ebin')
+  mkdirSync(ebin, { recursive: true })
+  await execFileP('erlc', ['-o', ebin, path.join(benchDir, 'erl', 'bench_client.erl')])
+  return { ok: true, value: ebin }
+}
+
+/**
+ * Compiles src/ and bench/ts-echo.ts with tsc into bench/build/js (type errors elsewhere in the tree do not
+ * stop the emit). Returns the command that runs the ts echo node: plain `node` on the output, or, when
+ * tsc produced nothing, `node --import tsx` on the sources.
+ */
+export async function buildTsNode(log: (s: string) => void = () => {}): Promise<{ script: string; nodeArgs: string[] }> {
+  const out = path.join(buildDir, 'js')
+  const compiled = path.join(out, 'bench', 'ts-echo.js')
+  try {
+    await execFileP(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(benchDir, 'tsconfig.json')], {
+      cwd: repoRoot,
+      maxBuffer: 64 * 1024 * 1024,
+    })
+  } catch (e) {
+    // tsc exits non-zero on type errors but still emits; only a missing output is fatal.
+    const msg = ((e as { stdout?: string }).stdout ?? '').split('\n').filter(Boolean)
+    if (msg.length > 0) log(`tsc reported ${msg.length} line(s) of type errors (emitting anyway); first: ${msg[0]}`)
+  }
+  if (existsSync(compiled)) return { script: compiled, nodeArgs: [] }
+  log('tsc produced no bench/build/js/bench/ts-echo.js: running the ts node through tsx instead')
+  return { script: path.join(benchDir, 'ts-echo.ts'), nodeArgs: ['--import', 'tsx'] }
+}
