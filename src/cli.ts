@@ -1,0 +1,265 @@
+#!/usr/bin/env node
+// The main job: a ts-cnode node with the seed drivers. Flags mirror erl's where they overlap.
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Node } from './node.js'
+import { startDrivers, type Drivers } from './drivers/driver.js'
+import { startEmbeddedDb, type EmbeddedDb } from './embedded-db.js'
+import { consoleLogger, type LogLevel, type Logger } from './logger.js'
+
+export const USAGE = `Usage: ts-cnode [options]
+
+Erlang-style flags:
+  -sname NAME          short node name (default: tsnode), host part from this machine
+  -name NAME           long node name (NAME or NAME@HOST)
+  -setcookie COOKIE    the cookie (default: ~/.erlang.cookie, as erl reads it)
+  -hidden              publish as a hidden node (the default for a C-node)
+  -visible             publish as a normal node (joins the peers' nodes() list)
+
+Options:
+  --port N             distribution listen port (default: any free port)
+  --listen-host H      address to listen on (default: 0.0.0.0)
+  --epmd-port N        EPMD port (default: ERL_EPMD_PORT or 4369); with no EPMD there, an embedded one starts
+  --epmd-host H        EPMD host (default: 127.0.0.1)
+  --net-ticktime S     seconds (default: 60), as erl's -kernel net_ticktime
+  --drivers N          how many some_driver_NN processes (default: 16)
+  --db URL|embedded|none
+                       the database the printed example uses: a libpq URL of your server, "embedded" to
+                       start an in-process PGlite (the default), or "none"
+  --db-dir DIR         keep the embedded database's data in DIR (default: in memory)
+  --log-level L        debug | info | warn | error | silent (default: warn; info shows connections)
+  --log-format F       text | json (default: text)
+  -h, --help           this text
+`
+
+export interface CliOptions {
+  name: string
+  longNames: boolean
+  cookie?: string
+  hidden: boolean
+  port?: number
+  listenHost?: string
+  epmdPort?: number
+  epmdHost?: string
+  netTicktime?: number
+  drivers: number
+  db: string
+  dbDir?: string
+  logLevel: LogLevel
+  logFormat: 'text' | 'json'
+  help: boolean
+}
+
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE'
+}
+
+const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
+
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
+  const o: CliOptions = { name: 'tsnode', longNames: false, hidden: true, drivers: 16, db: 'embedded', logLevel: 'warn', logFormat: 'text', help: false }
+  const epmdEnv = env.ERL_EPMD_PORT
+  if (epmdEnv) o.epmdPort = int('ERL_EPMD_PORT', epmdEnv, 1, 65535)
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = (): string => {
+      const v = argv[++i]
+      if (v === undefined) throw new UsageError(`${a} needs a value`)
+      return v
+    }
+    switch (a) {
+      case '-sname': o.name = value(); o.longNames = false; break
+      case '-name': o.name = value(); o.longNames = true; break
+      case '-setcookie': o.cookie = value(); break
+      case '-hidden': o.hidden = true; break
+      case '-visible': o.hidden = false; break
+      case '--port': o.port = int(a, value(), 0, 65535); break
+      case '--listen-host': o.listenHost = value(); break
+      case '--epmd-port': o.epmdPort = int(a, value(), 1, 65535); break
+      case '--epmd-host': o.epmdHost = value(); break
+      case '--net-ticktime': o.netTicktime = int(a, value(), 1, 3600); break
+      case '--drivers': o.drivers = int(a, value(), 1, 99); break
+      case '--db': o.db = value(); break
+      case '--db-dir': o.dbDir = value(); break
+      case '--log-level': {
+        const l = value() as LogLevel
+        if (!LEVELS.includes(l)) throw new UsageError(`--log-level takes one of ${LEVELS.join(', ')}`)
+        o.logLevel = l
+        break
+      }
+      case '--log-format': {
+        const f = value()
+        if (f !== 'text' && f !== 'json') throw new UsageError('--log-format takes text or json')
+        o.logFormat = f
+        break
+      }
+      case '-h': case '--help': o.help = true; break
+      default: throw new UsageError(`unknown option ${a} (see --help)`)
+    }
+  }
+  if (!/^[A-Za-z0-9_-]+(@[^@\s]+)?$/.test(o.name)) throw new UsageError(`bad node name ${o.name}`)
+  return o
+}
+
+function int(what: string, s: string, min: number, max: number): number {
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} takes a whole number from ${min} to ${max}, got ${s}`)
+  return n
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/** Compiles erlang/src into erlang/ebin when a .beam is missing or older than its source; returns ebin. */
+export function ensureErlangModules(log: Logger, root = repoRoot): string | undefined {
+  const src = path.join(root, 'erlang', 'src')
+  const ebin = path.join(root, 'erlang', 'ebin')
+  if (!existsSync(src)) return undefined
+  const stale = readdirSync(src)
+    .filter((f) => f.endsWith('.erl'))
+    .filter((f) => {
+      const beam = path.join(ebin, f.replace(/\.erl$/, '.beam'))
+      return !existsSync(beam) || statSync(beam).mtimeMs < statSync(path.join(src, f)).mtimeMs
+    })
+  if (stale.length > 0) {
+    try {
+      mkdirSync(ebin, { recursive: true })
+      execFileSync('erlc', ['-o', ebin, ...stale.map((f) => path.join(src, f))], { stdio: 'pipe' })
+      log.info('compiled the Erlang modules', { ebin, modules: stale.length })
+    } catch (e) {
+      log.warn(`could not compile erlang/src with erlc (${(e as Error).message.split('\n')[0]}): compile them yourself`)
+      return existsSync(ebin) ? ebin : undefined
+    }
+  }
+  return ebin
+}
+
+/** What to type in erl, printed on start. */
+export function instructions(node: Node, opts: CliOptions, ebin: string | undefined, dbUrl: string | undefined): string {
+  const full = node.name.name
+  const host = full.slice(full.indexOf('@') + 1)
+  const epmdPort = opts.epmdPort ?? 4369
+  const envPrefix = epmdPort !== 4369 ? `ERL_EPMD_PORT=${epmdPort} ` : ''
+  const erlName = opts.longNames ? `-name demo@${host}` : '-sname demo'
+  const cookie = opts.cookie !== undefined ? ` -setcookie '${opts.cookie}'` : ''
+  const pa = ebin ? ` -pa ${ebin}` : ''
+  const lines = [
+    `ts-cnode: node ${full} is up (${opts.hidden ? 'hidden' : 'visible'}, ${node.runtime.registered().length} registered processes).`,
+    '',
+    'In another terminal:',
+    `  ${envPrefix}erl ${erlName}${cookie}${pa}`,
+    `  1> net_adm:ping('${full}').`,
+    '  pong',
+  ]
+  if (dbUrl) {
+    lines.push(
+      `  2> {ok, P} = pg_sync:connect("${dbUrl}").`,
+      `  3> pg_sync:select(P, "select 6 * 7 as answer").`,
+      '  {ok,[["answer"],["42"]]}',
+      '  4> pg_sync:disconnect(P).',
+    )
+  }
+  lines.push(`  ${dbUrl ? 5 : 2}> next_perm:next_perm([1,2,3]).`, '  [1,3,2]')
+  if (opts.name !== 'tsnode' || opts.longNames) {
+    lines.push('', `(The Erlang modules find this node through: export TS_CNODE_NODE=${full})`)
+  }
+  lines.push('', 'Ctrl-C stops the node.')
+  return lines.join('\n')
+}
+
+export interface Running {
+  node: Node
+  drivers: Drivers
+  db?: EmbeddedDb
+  dbUrl?: string
+  stop(): Promise<void>
+}
+
+/** Starts everything the CLI starts; used by main() and by tests. */
+export async function run(opts: CliOptions, log: Logger): Promise<Running> {
+  const node = new Node({
+    name: opts.name,
+    longNames: opts.longNames,
+    cookie: opts.cookie,
+    hidden: opts.hidden,
+    listenPort: opts.port,
+    listenHost: opts.listenHost,
+    epmdPort: opts.epmdPort,
+    epmdHost: opts.epmdHost,
+    netTicktime: opts.netTicktime,
+    logger: log,
+  })
+  let db: EmbeddedDb | undefined
+  let dbUrl: string | undefined
+  if (opts.db === 'embedded') {
+    db = await startEmbeddedDb({ dataDir: opts.dbDir, logger: log })
+    dbUrl = db.url
+  } else if (opts.db !== 'none') {
+    dbUrl = opts.db
+  }
+  try {
+    await node.start()
+  } catch (e) {
+    await db?.stop()
+    throw e
+  }
+  const drivers = await startDrivers(node, { count: opts.drivers })
+  let stopping: Promise<void> | undefined
+  return {
+    node,
+    drivers,
+    db,
+    dbUrl,
+    stop() {
+      stopping ??= (async () => {
+        await drivers.stop()
+        await node.stop() // ends every process (sessions close their Postgres connections), unregisters, tells peers
+        await db?.stop()
+      })()
+      return stopping
+    },
+  }
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  let opts: CliOptions
+  try {
+    opts = parseArgs(argv)
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  if (opts.help) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const log = consoleLogger(opts.logLevel, 'ts-cnode', opts.logFormat)
+  const ebin = ensureErlangModules(log)
+  let running: Running
+  try {
+    running = await run(opts, log)
+  } catch (e) {
+    process.stderr.write(`ts-cnode: could not start: ${(e as Error).message}\n`)
+    return 1
+  }
+  process.stdout.write(instructions(running.node, opts, ebin, running.dbUrl) + '\n')
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      log.info('shutting down', { signal: sig })
+      running.stop().then(resolve, (e) => {
+        log.error(`shutdown failed: ${(e as Error).message}`)
+        resolve()
+      })
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+  process.stdout.write(`ts-cnode: node ${running.node.name.name} stopped.\n`)
+  return 0
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then((code) => process.exit(code))
+}
+
