@@ -158,4 +158,18 @@ test('messages the peer cannot take are refused with UnsupportedByPeerError', ()
   assert.throws(() => encodeControl(samples[26], DEFAULT_FLAGS), (e: unknown) => e instanceof UnsupportedByPeerError)
 })
 
+test('a control message with wrong field types is refused before it is sent', () => {
+  const bad = [
+    { kind: 'SEND', to: 'not a pid', message: 1 },
+    { kind: 'SEND', to: p2 },
+    { kind: 'REG_SEND', from: p1, toName: 'net_kernel', message: 1 },
+    { kind: 'MONITOR_P', from: p1, to: p2, ref: 'r' },
+    { kind: 'UNLINK_ID', id: 0, from: p1, to: p2 },
+    { kind: 'NOPE' },
+    null,
+  ]
+  for (const m of bad)
+    assert.throws(() => encodeControl(m as unknown as ControlMessage, ALL), (e: unknown) => e instanceof MalformedControlError, JSON.stringify(m))
+})
+
 test.run()

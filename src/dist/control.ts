@@ -373,6 +373,20 @@ function needFlag(flags: bigint, flag: bigint, kind: string, name: string, peer:
  * to a peer that did not offer the flag they need.
  */
 export function encodeControl(msg: ControlMessage, flags: bigint, peer = 'peer'): EncodedControl {
+  if (typeof msg !== 'object' || msg === null) throw new MalformedControlError('cannot send: not a control message')
+  const out = build(msg, flags, peer)
+  if (out === undefined) throw new MalformedControlError(`cannot send: unknown control message kind ${String((msg as { kind?: unknown }).kind)}`)
+  // The same checks as on receipt: a caller's mistake (a string where a pid belongs) fails here, typed,
+  // instead of reaching the peer, which would drop the whole connection over it.
+  try {
+    decodeControl(out.control, out.payload)
+  } catch (e) {
+    throw new MalformedControlError(`cannot send ${msg.kind}: ${(e as MalformedControlError).reason}`)
+  }
+  return out
+}
+
+function build(msg: ControlMessage, flags: bigint, peer: string): EncodedControl | undefined {
   const tt = 'token' in msg && msg.token !== undefined
   const token = tt ? (msg as { token: Term }).token : undefined
   switch (msg.kind) {
