@@ -208,7 +208,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onTick = (): void => {
     if (Date.now() - this.lastRead > this.timeoutMs) {
-      this.log.info(`node ${this.peer.name} not responding for ${this.timeoutMs / 1000} s: connection removed`)
+      this.log.info(`node ${this.peer.name} not responding for ${this.timeoutMs / 1000} s: connection removed`, { node: this.peer.name })
       this.close('net_tick_timeout')
       return
     }
@@ -250,7 +250,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private malformed(e: unknown): void {
     const reason = `${(e as { code?: string }).code ?? 'ERR'}: ${(e as Error).message}`
-    this.log.warn(`closing connection to ${this.peer.name}: ${reason}`)
+    this.log.warn(`closing connection to ${this.peer.name}: ${reason}`, { node: this.peer.name, reason })
     this.close(reason)
   }
 }

@@ -358,7 +358,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         return
       }
       const err = e instanceof Error ? e : new Error(String(e))
-      this.log.info(`connection to ${name} failed: ${err.message}`)
+      this.log.info(`connection to ${name} failed: ${err.message}`, { node: name, code: (err as { code?: string }).code })
       p.reject(
         err instanceof HandshakeError || err instanceof NodeUnreachableError
           ? err
@@ -437,7 +437,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         const who = (e as HandshakeError).peer ?? peer ?? remote ?? 'unknown peer'
         // 'nok' is the normal end of the losing side of a simultaneous connect.
         if (e instanceof HandshakeStatusError && e.status === 'nok') this.log.debug(`attempt from ${who} gave way: ${e.message}`)
-        else this.log.info(`connection attempt from ${who} refused: ${e.message}`)
+        else this.log.info(`connection attempt from ${who} refused: ${e.message}`, { node: who, code: (e as { code?: string }).code })
       },
     )
   }
@@ -493,10 +493,10 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     conn.on('control', (m) => this.onControl(m, conn))
     conn.once('close', (reason) => {
       if (this.conns.get(name) === conn) this.conns.delete(name)
-      this.log.info(`node ${name} down: ${reason}`)
+      this.log.info(`node ${name} down: ${reason}`, { node: name, reason })
       this.safeEmit('nodedown', r.peer, reason)
     })
-    this.log.info(`node ${name} up (${r.role === 'initiator' ? 'outgoing' : 'incoming'} connection)`)
+    this.log.info(`node ${name} up (${r.role === 'initiator' ? 'outgoing' : 'incoming'} connection)`, { node: name })
     const p = this.pendingOut.get(name)
     if (p) p.resolve(conn)
     this.safeEmit('nodeup', r.peer, conn)
