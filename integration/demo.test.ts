@@ -16,7 +16,7 @@ test('the demo runs the seeds’ sessions (pg_sync, pg_async, next_perm) against
   const code = await new Promise<number | null>((r) => child.on('exit', r))
   assert.is(code, 0, out)
   assert.match(out, /database postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres/)
-  assert.match(out, /net_adm : ping \( ts_cnode : node \( \) \)\n  -> pong/)
+  assert.match(out, /wait_for \( ts_cnode : node \( \) , 60 \)\n  -> pong/)
   assert.match(out, /-> \{ok,\[\["id","name"\],\["1","one"\],\["2",\[\]\]\]\}/)
   assert.match(out, /-> \{ok,"2"\}/)
   assert.match(out, /-> \{error,"ERROR:  relation \\"no_such_table\\" does not exist\\n/)

@@ -8,7 +8,7 @@
 
 run(ConnStr) ->
     io:format("~n== the TypeScript node: ~p~n", [ts_cnode:node()]),
-    ?SHOW(net_adm:ping(ts_cnode:node())),
+    pong = ?SHOW(wait_for(ts_cnode:node(), 60)),
     Table = "seed_demo_" ++ integer_to_list(erlang:unique_integer([positive])),
     io:format("~n== pg_sync~n"),
     {ok, P} = ?SHOW(pg_sync:connect(ConnStr)),
@@ -31,6 +31,14 @@ run(ConnStr) ->
     io:format("~n== some_driver~n"),
     ?SHOW(some_driver:client_port()),
     ok.
+
+%% The node may still be starting (docker compose starts the containers together).
+wait_for(Node, 0) -> net_adm:ping(Node);
+wait_for(Node, Tries) ->
+    case net_adm:ping(Node) of
+        pong -> pong;
+        pang -> timer:sleep(500), wait_for(Node, Tries - 1)
+    end.
 
 show(Text, Value) ->
     io:format("~s~n  -> ~p~n", [Text, Value]),
