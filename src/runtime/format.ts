@@ -2,6 +2,8 @@
 import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, Pid, Port, Ref, Tuple, type Term } from '../etf/terms.js'
 
 const PLAIN_ATOM = /^[a-z][a-zA-Z0-9_@]*$/
+// io_lib:printable_latin1_list/1: printable Latin-1 plus \n \r \t \v \b \f \e.
+const PRINTABLE = /^[\x20-\x7e\xa0-\xff\n\r\t\v\b\f\x1b]*$/
 
 function atomText(a: Atom): string {
   return PLAIN_ATOM.test(a.name) ? a.name : `'${a.name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
@@ -20,7 +22,12 @@ export function formatTerm(t: unknown, maxDepth = 8, maxItems = 20): string {
     if (typeof t === 'boolean') return String(t)
     if (typeof t === 'number' || typeof t === 'bigint') return String(t)
     if (t instanceof Float) return t.toString()
-    if (typeof t === 'string') return JSON.stringify(t.length > 200 ? t.slice(0, 200) + '...' : t)
+    if (typeof t === 'string') {
+      // A charlist prints as "text" when io_lib:printable_list/1 would say so, else as the list it is.
+      if (t.length === 0) return '[]'
+      if (PRINTABLE.test(t)) return JSON.stringify(t.length > 200 ? t.slice(0, 200) + '...' : t)
+      return `[${seq([...t].map((c) => c.codePointAt(0)!))}]`
+    }
     if (Buffer.isBuffer(t)) {
       const printable = t.length <= 200 && [...t].every((b) => (b >= 0x20 && b < 0x7f) || b === 9 || b === 10 || b === 13)
       if (printable) return `<<${JSON.stringify(t.toString('latin1'))}>>`
