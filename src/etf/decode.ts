@@ -62,6 +62,7 @@ import {
   V4_PORT_EXT,
   VERSION_MAGIC,
 } from './tags.js'
+import { makeView } from './views.js'
 
 export interface DecodeOptions {
   /** Deepest nesting of tuples, lists, maps and fun environments accepted. Default 10,000. */
@@ -87,20 +88,27 @@ interface FastSlices {
   utf8Slice(start: number, end: number): string
 }
 
+const STRING_WINDOW = 4096
+
 const A_TRUE = atom('true')
 const A_FALSE = atom('false')
 
 // --- atom lookup by bytes --------------------------------------------------------------------
 // A direct-mapped cache keyed by the atom's bytes skips string creation and interning for the
-// atoms every message repeats. Entries hold their Atom strongly; the table is bounded.
+// atoms every message repeats. Keys are kept as little-endian 32-bit words (the last one zero-padded)
+// so a lookup hashes and compares a word at a time. Entries hold their Atom strongly; the table is bounded.
 const AC_SIZE = 4096
 const AC_MASK = AC_SIZE - 1
-const AC_MAX_BYTES = 48
-const acKey: (Uint8Array | undefined)[] = new Array(AC_SIZE).fill(undefined)
+const AC_WORDS = 12
+const AC_MAX_BYTES = AC_WORDS * 4
+const acWords = new Int32Array(AC_SIZE * AC_WORDS)
+/** Byte length of each entry's key; -1 marks an empty slot. */
+const acLen = new Int32Array(AC_SIZE).fill(-1)
 const acAtom: (Atom | undefined)[] = new Array(AC_SIZE).fill(undefined)
 const acChars = new Int32Array(AC_SIZE)
 /** 0: all bytes ASCII (same atom in either encoding); 1: latin1 with high bytes; 2: UTF-8 with high bytes. */
 const acEnc = new Uint8Array(AC_SIZE)
+const scratch = new Int32Array(AC_WORDS)
 
 function decodeAtomBytes(
   buf: Buffer,
@@ -112,14 +120,28 @@ function decodeAtomBytes(
 ): Atom {
   let slot = -1
   if (len <= AC_MAX_BYTES) {
+    const full = len >> 2
     let h = len
-    for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[start + i], 0x01000193)
+    let w = 0
+    for (; w < full; w++) {
+      const p = start + 4 * w
+      const word = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)
+      scratch[w] = word
+      h = Math.imul(h ^ word, 0x9e3779b1)
+    }
+    const rest = len & 3
+    if (rest !== 0) {
+      const p = start + 4 * w
+      const word = rest === 1 ? buf[p] : rest === 2 ? buf[p] | (buf[p + 1] << 8) : buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+      scratch[w++] = word
+      h = Math.imul(h ^ word, 0x9e3779b1)
+    }
     slot = (h ^ (h >>> 15)) & AC_MASK
-    const key = acKey[slot]
-    if (key !== undefined && key.length === len) {
-      let i = 0
-      while (i < len && key[i] === buf[start + i]) i++
-      if (i === len) {
+    if (acLen[slot] === len) {
+      const base = slot * AC_WORDS
+      let k = 0
+      while (k < w && acWords[base + k] === scratch[k]) k++
+      if (k === w) {
         const enc = acEnc[slot]
         if ((enc === 0 || enc === (utf8 ? 2 : 1)) && acChars[slot] <= maxChars) return acAtom[slot]!
       }
@@ -147,7 +169,8 @@ function decodeAtomBytes(
     throw new LimitExceededError(`atom of ${chars} characters exceeds maxAtomLength ${maxChars}`, at)
   const a = atom(name)
   if (slot >= 0) {
-    acKey[slot] = Uint8Array.prototype.slice.call(buf, start, start + len)
+    acWords.set(scratch.subarray(0, (len + 3) >> 2), slot * AC_WORDS)
+    acLen[slot] = len
     acAtom[slot] = a
     acChars[slot] = chars
     acEnc[slot] = ascii ? 0 : utf8 ? 2 : 1
@@ -169,8 +192,9 @@ const stIdx: number[] = []
 const stN: number[] = []
 const stAux: unknown[] = []
 
-/** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports). */
-let gPos = 0
+/** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports) and after a term.
+ *  A property of a constant object: cheaper to update in hot code than a module-level `let`. */
+const g = { pos: 0 }
 
 interface FunHead {
   start: number
@@ -200,7 +224,7 @@ const copyOf = (buf: Buffer, start: number, len: number): Buffer => {
   return d
 }
 
-/** An atom in a position that must be an atom (node names, module and function names). Sets gPos. */
+/** An atom in a position that must be an atom (node names, module and function names). Sets g.pos. */
 function readAtom(buf: Buffer, pos: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Atom {
   if (pos >= end) throw truncated('atom tag', pos, 1, 0)
   const tag = buf[pos]
@@ -225,7 +249,7 @@ function readAtom(buf: Buffer, pos: number, end: number, maxChars: number, cache
     case ATOM_CACHE_REF: {
       if (pos + 2 > end) throw truncated('ATOM_CACHE_REF index', pos + 1, 1, 0)
       const a = cacheLookup(cache, buf[pos + 1], pos)
-      gPos = pos + 2
+      g.pos = pos + 2
       return a
     }
     default:
@@ -233,7 +257,7 @@ function readAtom(buf: Buffer, pos: number, end: number, maxChars: number, cache
   }
   checkAtomBytes(len, utf8, maxChars, pos)
   if (start + len > end) throw truncated('atom text', start, len, end - start)
-  gPos = start + len
+  g.pos = start + len
   return decodeAtomBytes(buf, start, len, utf8, maxChars, pos)
 }
 
@@ -251,37 +275,37 @@ function cacheLookup(cache: ReadonlyArray<Atom | undefined> | undefined, i: numb
   return a
 }
 
-/** SMALL_INTEGER_EXT or INTEGER_EXT (fun indexes and uniqs, export arities). Sets gPos. */
+/** SMALL_INTEGER_EXT or INTEGER_EXT (fun indexes and uniqs, export arities). Sets g.pos. */
 function readSmallInt(buf: Buffer, pos: number, end: number): number {
   if (pos >= end) throw truncated('integer tag', pos, 1, 0)
   const tag = buf[pos]
   if (tag === SMALL_INTEGER_EXT) {
     if (pos + 2 > end) throw truncated('SMALL_INTEGER_EXT', pos + 1, 1, 0)
-    gPos = pos + 2
+    g.pos = pos + 2
     return buf[pos + 1]
   }
   if (tag === INTEGER_EXT) {
     if (pos + 5 > end) throw truncated('INTEGER_EXT', pos + 1, 4, end - pos - 1)
-    gPos = pos + 5
+    g.pos = pos + 5
     return i32(buf, pos + 1)
   }
   throw new DecodeError(`expected SMALL_INTEGER_EXT or INTEGER_EXT, found tag ${tag}`, pos)
 }
 
-/** PID_EXT or NEW_PID_EXT, tag at pos. Sets gPos. */
+/** PID_EXT or NEW_PID_EXT, tag at pos. Sets g.pos. */
 function readPid(buf: Buffer, pos: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Pid {
   if (pos >= end) throw truncated('pid tag', pos, 1, 0)
   const tag = buf[pos]
   if (tag !== NEW_PID_EXT && tag !== PID_EXT) throw new DecodeError(`expected a pid, found tag ${tag}`, pos)
   const node = readAtom(buf, pos + 1, end, maxChars, cache)
-  let p = gPos
+  let p = g.pos
   // NEW_PID_EXT: Node, ID:32, Serial:32, Creation:32 — PID_EXT: the same with Creation:8
   const need = tag === NEW_PID_EXT ? 12 : 9
   if (p + need > end) throw truncated('pid', p, need, end - p)
   const id = u32(buf, p)
   const serial = u32(buf, p + 4)
   const creation = tag === NEW_PID_EXT ? u32(buf, p + 8) : buf[p + 8]
-  gPos = p + need
+  g.pos = p + need
   return new Pid(node, id, serial, creation)
 }
 
@@ -348,13 +372,22 @@ function withTail(elements: Term[], tail: Term): Term {
 
 /**
  * The decoder proper: one term starting at pos (no version byte), reading at most up to `end`.
- * Returns the term; the position after it is left in gPos.
+ * Returns the term; the position after it is left in g.pos.
  */
 function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | undefined): Term {
   const maxDepth = opts?.maxDepth ?? DEFAULT_MAX_DEPTH
   const maxChars = opts?.maxAtomLength ?? DEFAULT_MAX_ATOM_LENGTH
   const copyThreshold = opts?.copyThreshold ?? DEFAULT_COPY_THRESHOLD
   const cache = opts?.atomCache
+  // The input's ArrayBuffer, fetched once, for binary views.
+  let ab: ArrayBufferLike | undefined
+  let abOff = 0
+  // STRING_EXT window: the latin1 text of buf[latinStart, latinStart + latin.length)
+  let latin = ''
+  let latinStart = 0
+  let strings = 0
+  let windows = 0
+  let served = 0
   let sp = 0
   let value: Term
   try {
@@ -378,7 +411,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
         case ATOM_EXT:
         case ATOM_CACHE_REF: {
           const a = readAtom(buf, at, end, maxChars, cache)
-          pos = gPos
+          pos = g.pos
           value = a === A_TRUE ? true : a === A_FALSE ? false : a
           break
         }
@@ -388,7 +421,18 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           const n = (buf[pos] << 8) | buf[pos + 1]
           pos += 2
           if (pos + n > end) throw truncated('STRING_EXT', pos, n, end - pos)
-          value = (buf as unknown as FastSlices).latin1Slice(pos, pos + n)
+          const rel = pos - latinStart
+          if (rel >= 0 && rel + n <= latin.length) {
+            value = latin.substring(rel, rel + n)
+            served++
+          } else if (++strings > 4 && n < STRING_WINDOW && served >= 8 * windows) {
+            // Many strings: convert a window of the input once and cut them out of it (far cheaper
+            // than a latin1Slice per string). Windowing stops when windows serve few strings.
+            windows++
+            latinStart = pos
+            latin = (buf as unknown as FastSlices).latin1Slice(pos, Math.min(end, pos + STRING_WINDOW))
+            value = latin.substring(0, n)
+          } else value = (buf as unknown as FastSlices).latin1Slice(pos, pos + n)
           pos += n
           break
         }
@@ -398,7 +442,13 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           const n = u32(buf, pos)
           pos += 4
           if (n > end - pos) throw truncated('BINARY_EXT', pos, n, end - pos)
-          value = n > copyThreshold ? buf.subarray(pos, pos + n) : copyOf(buf, pos, n)
+          if (n > copyThreshold) {
+            if (ab === undefined) {
+              ab = buf.buffer
+              abOff = buf.byteOffset
+            }
+            value = makeView(ab, abOff + pos, n)
+          } else value = copyOf(buf, pos, n)
           pos += n
           break
         }
@@ -437,9 +487,27 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n === 0) continue outer // no elements: the list is its tail
           if (n >= end - pos) throw truncated('list elements and tail', pos, n + 1, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
-          stKind[sp] = K_LIST
-          stCont[sp] = n <= 65536 ? new Array(n) : []
-          stIdx[sp] = 0
+          const a: Term[] = n <= 65536 ? new Array(n) : []
+          // Runs of integers (lists of numbers, code points) are read here, not one by one through the stack.
+          let i = 0
+          for (; i < n; i++) {
+            const t = buf[pos]
+            if (t === SMALL_INTEGER_EXT && pos + 2 <= end) {
+              a[i] = buf[pos + 1]
+              pos += 2
+            } else if (t === INTEGER_EXT && pos + 5 <= end) {
+              a[i] = i32(buf, pos + 1)
+              pos += 5
+            } else break
+          }
+          if (i === n && pos < end && buf[pos] === NIL_EXT) {
+            pos++
+            value = a
+            break
+          }
+          stKind[sp] = i === n ? K_LIST_TAIL : K_LIST
+          stCont[sp] = a
+          stIdx[sp] = i
           stN[sp] = n
           sp++
           continue outer
@@ -507,7 +575,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n === 0 || bits === 0 || bits > 8)
             throw new DecodeError(`BIT_BINARY_EXT with ${n} bytes and ${bits} bits in the last`, at)
           if (bits === 8) {
-            value = n > copyThreshold ? buf.subarray(pos, pos + n) : copyOf(buf, pos, n)
+            value = n > copyThreshold ? makeView(buf.buffer, buf.byteOffset + pos, n) : copyOf(buf, pos, n)
           } else {
             const mask = (0xff << (8 - bits)) & 0xff
             const last = buf[pos + n - 1]
@@ -516,7 +584,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
               // Bits past the end are not part of the value (Erlang ignores them): normalise a copy.
               data = copyOf(buf, pos, n)
               data[n - 1] = last & mask
-            } else data = n > copyThreshold ? buf.subarray(pos, pos + n) : copyOf(buf, pos, n)
+            } else data = n > copyThreshold ? makeView(buf.buffer, buf.byteOffset + pos, n) : copyOf(buf, pos, n)
             value = new BitBinary(data, bits)
           }
           pos += n
@@ -525,14 +593,14 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
         case NEW_PID_EXT:
         case PID_EXT:
           value = readPid(buf, at, end, maxChars, cache)
-          pos = gPos
+          pos = g.pos
           break
         case NEW_PORT_EXT:
         case PORT_EXT:
         case V4_PORT_EXT: {
           // Node, then ID:32 Creation:32 (NEW_PORT_EXT), ID:32 Creation:8 (PORT_EXT), ID:64 Creation:32 (V4_PORT_EXT)
           const node = readAtom(buf, pos, end, maxChars, cache)
-          pos = gPos
+          pos = g.pos
           const need = tag === NEW_PORT_EXT ? 8 : tag === PORT_EXT ? 5 : 12
           if (pos + need > end) throw truncated('port', pos, need, end - pos)
           let id: bigint
@@ -551,7 +619,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
         case REFERENCE_EXT: {
           // REFERENCE_EXT: Node, ID:32, Creation:8
           const node = readAtom(buf, pos, end, maxChars, cache)
-          pos = gPos
+          pos = g.pos
           if (pos + 5 > end) throw truncated('REFERENCE_EXT', pos, 5, end - pos)
           value = new Ref(node, buf[pos + 4], [u32(buf, pos)])
           pos += 5
@@ -565,7 +633,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n > MAX_REFERENCE_WORDS)
             throw new DecodeError(`reference with ${n} id words (at most ${MAX_REFERENCE_WORDS})`, at)
           const node = readAtom(buf, pos + 2, end, maxChars, cache)
-          pos = gPos
+          pos = g.pos
           const cbytes = tag === NEWER_REFERENCE_EXT ? 4 : 1
           if (pos + cbytes + 4 * n > end) throw truncated('reference', pos, cbytes + 4 * n, end - pos)
           const creation = cbytes === 4 ? u32(buf, pos) : buf[pos]
@@ -579,10 +647,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
         case EXPORT_EXT: {
           // EXPORT_EXT: Module (atom), Function (atom), Arity (SMALL_INTEGER_EXT)
           const module = readAtom(buf, pos, end, maxChars, cache)
-          const fn = readAtom(buf, gPos, end, maxChars, cache)
-          const arity = readSmallInt(buf, gPos, end)
+          const fn = readAtom(buf, g.pos, end, maxChars, cache)
+          const arity = readSmallInt(buf, g.pos, end)
           if (arity < 0 || arity > 255) throw new DecodeError(`EXPORT_EXT arity ${arity}`, at)
-          pos = gPos
+          pos = g.pos
           value = new ExportFun(module, fn, arity)
           break
         }
@@ -597,10 +665,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           const index = u32(buf, pos + 21)
           const numFree = u32(buf, pos + 25)
           const module = readAtom(buf, pos + 29, end, maxChars, cache)
-          const oldIndex = readSmallInt(buf, gPos, end)
-          const oldUniq = readSmallInt(buf, gPos, end)
-          const pid = readPid(buf, gPos, end, maxChars, cache)
-          pos = gPos
+          const oldIndex = readSmallInt(buf, g.pos, end)
+          const oldUniq = readSmallInt(buf, g.pos, end)
+          const pid = readPid(buf, g.pos, end, maxChars, cache)
+          pos = g.pos
           if (numFree === 0) {
             if (pos !== start + size) throw new DecodeError('NEW_FUN_EXT size does not match its contents', at)
             value = new Fun(arity, uniq, index, module, oldIndex, oldUniq, pid, [])
@@ -630,7 +698,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
       // A complete value: hand it to the enclosing containers, closing every one it completes.
       for (;;) {
         if (sp === 0) {
-          gPos = pos
+          g.pos = pos
           return value
         }
         const top = sp - 1
@@ -716,8 +784,8 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
 }
 
 function checkStart(buf: Buffer, offset: number): void {
-  if (!Buffer.isBuffer(buf)) throw new DecodeError('input is not a Buffer', 0)
-  if (!Number.isInteger(offset) || offset < 0 || offset > buf.length)
+  if (!(buf instanceof Buffer)) throw new DecodeError('input is not a Buffer', 0)
+  if (!(offset >= 0 && offset <= buf.length && Number.isInteger(offset)))
     throw new DecodeError(`start offset ${offset} outside a ${buf.length}-byte buffer`, 0)
 }
 
@@ -725,23 +793,28 @@ function checkStart(buf: Buffer, offset: number): void {
 export function decodeTerm(buf: Buffer, offset: number, opts?: DecodeOptions): { term: Term; end: number } {
   checkStart(buf, offset)
   const term = decodeAt(buf, offset, buf.length, opts)
-  return { term, end: gPos }
+  return { term, end: g.pos }
 }
 
-/** 131, then a term (or COMPRESSED), starting at offset; `end` is the offset after it. */
-export function decodeVersioned(buf: Buffer, offset: number, opts?: DecodeOptions): { term: Term; end: number } {
+/** 131 then a term (or COMPRESSED) at offset; leaves the end offset in g.pos. */
+function versionedAt(buf: Buffer, offset: number, opts: DecodeOptions | undefined): Term {
   checkStart(buf, offset)
   const len = buf.length
   if (offset >= len) throw new TruncatedTermError('version byte: need 1 bytes, 0 left', offset)
   if (buf[offset] !== VERSION_MAGIC)
     throw new DecodeError(`expected version byte ${VERSION_MAGIC}, found ${buf[offset]}`, offset)
   if (offset + 1 < len && buf[offset + 1] === COMPRESSED) return decompressed(buf, offset + 1, opts)
-  const term = decodeAt(buf, offset + 1, len, opts)
-  return { term, end: gPos }
+  return decodeAt(buf, offset + 1, len, opts)
+}
+
+/** 131, then a term (or COMPRESSED), starting at offset; `end` is the offset after it. */
+export function decodeVersioned(buf: Buffer, offset: number, opts?: DecodeOptions): { term: Term; end: number } {
+  const term = versionedAt(buf, offset, opts)
+  return { term, end: g.pos }
 }
 
 /** COMPRESSED: UncompressedSize:32, zlib stream. The stream is inflated into at most the declared size. */
-function decompressed(buf: Buffer, at: number, opts: DecodeOptions | undefined): { term: Term; end: number } {
+function decompressed(buf: Buffer, at: number, opts: DecodeOptions | undefined): Term {
   const limit = opts?.maxUncompressedSize ?? DEFAULT_MAX_UNCOMPRESSED_SIZE
   if (at + 5 > buf.length) throw truncated('COMPRESSED size', at + 1, 4, buf.length - at - 1)
   const size = u32(buf, at + 1)
@@ -773,8 +846,9 @@ function decompressed(buf: Buffer, at: number, opts: DecodeOptions | undefined):
   } catch (e) {
     throw relocate(e as DecodeError, zstart)
   }
-  if (gPos !== size) throw new DecodeError(`${size - gPos} bytes left over inside COMPRESSED data`, zstart)
-  return { term, end: zstart + consumed }
+  if (g.pos !== size) throw new DecodeError(`${size - g.pos} bytes left over inside COMPRESSED data`, zstart)
+  g.pos = zstart + consumed
+  return term
 }
 
 /** Offsets inside inflated data are not offsets of the input: re-point the error (same class) at the stream. */
@@ -787,7 +861,8 @@ function relocate(e: DecodeError, at: number): DecodeError {
 
 /** Erlang's binary_to_term/1: 131 first, then one term that uses the whole buffer. */
 export function binaryToTerm(buf: Buffer, opts?: DecodeOptions): Term {
-  const { term, end } = decodeVersioned(buf, 0, opts)
+  const term = versionedAt(buf, 0, opts)
+  const end = g.pos
   if (end !== buf.length) throw new DecodeError(`${buf.length - end} bytes after the term`, end)
   return term
 }

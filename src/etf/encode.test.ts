@@ -105,7 +105,7 @@ test('maps: Map keeps its key terms; a plain object is a map with atom keys', ()
   assert.is(hexOf(new Map()), '837400000000')
   assert.is(hexOf(new Map<Term, Term>([[tuple(1), 'x']])), '837400000001' + '68016101' + '6B000178')
   assert.is(hexOf({ a: 1, b: [] }), '837400000002' + '770161' + '6101' + '770162' + '6A')
-  const t = binaryToTerm(termToBinary({ nested: { x: 1.5 } })) as Map<Term, Term>
+  const t = binaryToTerm(termToBinary({ nested: { x: 1.5 } } as unknown as Term)) as Map<Term, Term>
   assert.is((t.get(atom('nested')) as Map<Term, Term>).get(atom('x')), 1.5)
   assert.is(hexOf(Object.create(null)), '837400000000')
 })
@@ -242,7 +242,7 @@ test('zero copy: termToChunks carries a large Buffer by reference, small ones co
   assert.is(one.length, 1)
   // a Uint8Array goes by reference over its own memory
   const u8 = new Uint8Array(500)
-  const c = termToChunks(u8).find((x) => x.length === 500)!
+  const c = termToChunks(u8 as unknown as Term).find((x) => x.length === 500)!
   assert.is(c.buffer, u8.buffer)
   // termToBinary is one Buffer
   assert.ok(Buffer.isBuffer(termToBinary(tuple(big))))

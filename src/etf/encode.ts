@@ -449,6 +449,18 @@ const eN: number[] = []
 const eAux: unknown[] = []
 let eTop = 0
 
+/** Opens a container frame; returns the new stack pointer. (Not a closure: closures cost a lot per call.) */
+function pushFrame(sp: number, base: number, maxDepth: number, kind: number, cont: unknown, n: number, aux: unknown): number {
+  if (sp - base >= maxDepth) throw new EncodeError(`term nested deeper than maxDepth ${maxDepth} (a cyclic value?)`)
+  eKind[sp] = kind
+  eCont[sp] = cont
+  eIdx[sp] = 0
+  eN[sp] = n
+  eAux[sp] = aux
+  eTop = sp + 1
+  return sp + 1
+}
+
 /** Append one term WITHOUT the version byte. */
 export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
   const threshold = opts?.largeBinaryThreshold ?? w.largeBinaryThreshold
@@ -457,16 +469,6 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
   const base = eTop
   let sp = base
   let t: unknown = term
-  const push = (kind: number, cont: unknown, n: number, aux: unknown): void => {
-    if (sp - base >= maxDepth)
-      throw new EncodeError(`term nested deeper than maxDepth ${maxDepth} (a cyclic value?)`)
-    eKind[sp] = kind
-    eCont[sp] = cont
-    eIdx[sp] = 0
-    eN[sp] = n
-    eAux[sp] = aux
-    eTop = ++sp
-  }
   try {
     outer: for (;;) {
       switch (typeof t) {
@@ -498,7 +500,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             w.buf[w.pos] = LIST_EXT
             put32(w.buf, w.pos + 1, n)
             w.pos += 5
-            push(E_LIST, t, n, undefined)
+            sp = pushFrame(sp, base, maxDepth, E_LIST, t, n, undefined)
             break
           } else if (t instanceof Tuple) {
             const el = t.elements
@@ -514,7 +516,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
               put32(w.buf, w.pos + 1, n)
               w.pos += 5
             }
-            if (n > 0) push(E_SEQ, el, n, undefined)
+            if (n > 0) sp = pushFrame(sp, base, maxDepth, E_SEQ, el, n, undefined)
           } else if (t instanceof Uint8Array) {
             writeBinary(w, t, threshold)
           } else if (t instanceof Map) {
@@ -526,11 +528,11 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             if (n > 0) {
               const flat: unknown[] = new Array(2 * n)
               let i = 0
-              t.forEach((v, k) => {
+              for (const [k, v] of t) {
                 flat[i++] = k
                 flat[i++] = v
-              })
-              push(E_SEQ, flat, 2 * n, undefined)
+              }
+              sp = pushFrame(sp, base, maxDepth, E_SEQ, flat, 2 * n, undefined)
             }
           } else if (t instanceof Float) {
             const v = t.value
@@ -556,13 +558,13 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             w.buf[w.pos] = LIST_EXT
             put32(w.buf, w.pos + 1, el.length)
             w.pos += 5
-            push(E_IMPROPER, el, el.length, t.tail)
+            sp = pushFrame(sp, base, maxDepth, E_IMPROPER, el, el.length, t.tail)
           } else if (t instanceof BitBinary) {
             writeBitBinary(w, t, threshold)
           } else if (t instanceof Fun) {
             const sizeAt = writeFunHead(w, t, cacheRef)
             if (t.freeVars.length === 0) w.patchU32(sizeAt, w.length - sizeAt)
-            else push(E_FUN, t.freeVars, t.freeVars.length, sizeAt)
+            else sp = pushFrame(sp, base, maxDepth, E_FUN, t.freeVars, t.freeVars.length, sizeAt)
           } else if (t instanceof ExportFun) {
             writeExport(w, t, cacheRef)
           } else if (isPlainObject(t)) {
@@ -571,7 +573,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             w.buf[w.pos] = MAP_EXT
             put32(w.buf, w.pos + 1, keys.length)
             w.pos += 5
-            if (keys.length > 0) push(E_OBJECT, t, keys.length, keys)
+            if (keys.length > 0) sp = pushFrame(sp, base, maxDepth, E_OBJECT, t, keys.length, keys)
           } else throw new EncodeError(`cannot encode ${describe(t)}`)
           break
         }

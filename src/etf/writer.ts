@@ -1,6 +1,7 @@
 // A growable big-endian byte writer that can splice large Buffers in by reference
 // (DESIGN.md "Binaries": a large binary goes to the socket as its own chunk, never copied).
 import { EncodeError } from './errors.js'
+import { view } from './views.js'
 
 const MIN_CAPACITY = 64
 
@@ -169,7 +170,7 @@ export class Writer {
   private flushSegment(): void {
     const n = this.pos - this.segStart
     if (n === 0) return
-    this.parts.push(this.buf.subarray(this.segStart, this.pos))
+    this.parts.push(view(this.buf, this.segStart, this.pos))
     this.partStarts.push(this.flushed)
     this.partIsCopy.push(true)
     this.flushed += n
