@@ -86,7 +86,7 @@ export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
     const ts = await Target.start(
       'the ts-cnode echo node',
       process.execPath,
-      [...(opts.tsNodeArgs ?? []), ...tsBuild.nodeArgs, tsBuild.script],
+      ['--expose-gc', ...(opts.tsNodeArgs ?? []), ...tsBuild.nodeArgs, tsBuild.script],
       { ...env, TS_BENCH_NAME: `bench_ts@${shortHost}`, TS_BENCH_COOKIE: COOKIE },
     )
     const ei = cnode.ok
@@ -103,6 +103,13 @@ export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
     for (const t of targets) await client.eval(`bench_client:echo('${t.node}', small_tuple, 1, 0, 1)`)
     await sleep(1000)
 
+    // Memory figures are read after a full collection on both VMs, so they do not depend on when a GC last ran.
+    const collect = async () => {
+      await client.eval(`ok = erpc:call('${ts.node}', bench, gc, [], 60000)`, 70_000)
+      await beam.eval('[erlang:garbage_collect(P) || P <- processes()], ok')
+      await sleep(200)
+    }
+    await collect()
     const rest: Record<string, number> = {}
     for (const t of targets) rest[t.label] = rssOf(t.pid)
 
@@ -115,14 +122,16 @@ export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
       if (hasTs) {
         before[TS] = ts.rss()
         await client.eval(`ok = erpc:call('${ts.node}', bench, spawn_idle, [${IDLE_PROCESSES}], 60000)`, 70_000)
-        await sleep(500)
+        await sleep(300)
+        await collect()
         after[TS] = ts.rss()
         await client.eval(`ok = erpc:call('${ts.node}', bench, stop_idle, [], 60000)`, 70_000)
       }
       if (hasBeam) {
         before[BEAM] = rssOf(beam.pid as number)
         await beam.eval(`bench_client:spawn_idle(${IDLE_PROCESSES})`)
-        await sleep(500)
+        await sleep(300)
+        await collect()
         after[BEAM] = rssOf(beam.pid as number)
         await beam.eval('bench_client:stop_idle()')
       }
@@ -190,7 +199,8 @@ export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
         higherIsBetter: false,
         value: rest[TS] && rest[TS] / MB,
         anchors: { [BEAM]: rest[BEAM] && rest[BEAM] / MB, ...(ei ? { [EI]: rest[EI] && rest[EI] / MB } : {}) },
-        note: 'the BEAM figure is a whole emulator (schedulers, code, ets); the C-node has no processes at all',
+        note:
+          'read after a full GC on both VMs; the BEAM figure is a whole emulator (code, schedulers, ets), the C-node has no processes at all',
       })
       rows.push({
         section: 'memory',

@@ -252,15 +252,15 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
   const barH = 14
   const gap = 10
   const labelW = 330
-  const plotW = 520
+  const plotW = 480
   const top = 78
-  const width = labelW + plotW + 110
-  const maxLog = Math.max(
-    Math.log10(4),
-    ...items.flatMap((x) => x.bars.map((b) => Math.abs(Math.log10(b.v as number)))),
-  )
-  const lim = Math.ceil(maxLog * 2) / 2
-  const xOf = (v: number) => labelW + plotW / 2 + (Math.log10(v) / lim) * (plotW / 2)
+  const width = labelW + 56 + plotW + 100
+  // A fixed scale from 1/16x to 16x keeps the bars that matter (near 1x) readable; longer bars are cut at
+  // the edge and keep their figure.
+  const lim = Math.log10(16)
+  // Room left of the plot for the figure of a bar cut at 1/16x.
+  const padL = 56
+  const xOf = (v: number) => labelW + padL + plotW / 2 + (Math.log10(v) / lim) * (plotW / 2)
   let y = top
   const parts: string[] = []
   let section = ''
@@ -278,6 +278,7 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
     for (const b of bars) {
       const v = b.v as number
       const x0 = xOf(1)
+      const clipped = Math.abs(Math.log10(v)) > lim
       const x1 = xOf(Math.min(Math.max(v, 10 ** -lim), 10 ** lim))
       const color = PALETTE[anchors.indexOf(b.a) % PALETTE.length]
       parts.push(
@@ -285,7 +286,7 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
       )
       const tx = v >= 1 ? x1 + 4 : x1 - 4
       parts.push(
-        `<text x="${tx.toFixed(1)}" y="${y + barH - 3}" font-size="10" text-anchor="${v >= 1 ? 'start' : 'end'}">${v.toFixed(2)}x</text>`,
+        `<text x="${tx.toFixed(1)}" y="${y + barH - 3}" font-size="10" text-anchor="${v >= 1 ? 'start' : 'end'}">${clipped ? (v >= 1 ? '» ' : '« ') : ''}${v.toFixed(2)}x</text>`,
       )
       y += barH
     }
@@ -293,18 +294,17 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
   }
   const height = y + 40
   const ticks: string[] = []
-  for (let e = -lim; e <= lim + 1e-9; e += lim / 4) {
-    const v = 10 ** e
+  for (const v of [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16]) {
     const x = xOf(v)
     ticks.push(`<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${y}" stroke="#ddd"/>`)
-    const label = v >= 1 ? `${Number(v.toPrecision(2))}x` : `1/${Number((1 / v).toPrecision(2))}x`
+    const label = v >= 1 ? `${v}x` : `1/${1 / v}x`
     ticks.push(`<text x="${x.toFixed(1)}" y="${top - 10}" font-size="10" text-anchor="middle" fill="#555">${label}</text>`)
   }
   const legend = anchors
     .map(
       (a, i) =>
-        `<rect x="${labelW + i * 150}" y="${y + 14}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>` +
-        `<text x="${labelW + i * 150 + 16}" y="${y + 24}" font-size="12">vs ${esc(a)}</text>`,
+        `<rect x="${labelW + 56 + i * 150}" y="${y + 14}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>` +
+        `<text x="${labelW + 56 + i * 150 + 16}" y="${y + 24}" font-size="12">vs ${esc(a)}</text>`,
     )
     .join('')
   return [

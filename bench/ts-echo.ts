@@ -3,6 +3,9 @@
 //   echo      a process that answers {Pid, Payload} with Payload
 //   bench_gs  a gen_server that replies to every call with the request
 //   bench:spawn_idle(N) / bench:stop_idle()   N processes idle in receive (the memory figure)
+//   bench:echoed()   how many messages the echo process has answered (the profile's per-message figures)
+//   bench:gc()       a full V8 collection when run with --expose-gc (memory figures without stale garbage)
+//   bench:clock()    process.hrtime in microseconds: the clock of a --cpu-prof profile's timestamps
 // Environment: TS_BENCH_NAME (alive or alive@host), TS_BENCH_COOKIE, ERL_EPMD_PORT.
 // Prints "READY <node>" once registered with EPMD; stops on SIGTERM, SIGINT or end of stdin.
 import { Node } from '../src/node.js'
@@ -16,11 +19,15 @@ const epmdPort = Number(process.env.ERL_EPMD_PORT ?? 4369)
 const node = new Node({ name, cookie, epmdPort, embeddedEpmd: false })
 await node.start()
 
+let echoed = 0
 node.spawn(
   async (self) => {
     for (;;) {
       const msg = await self.receive()
-      if (isTuple(msg, 2) && msg.elements[0] instanceof Pid) self.send(msg.elements[0], msg.elements[1])
+      if (isTuple(msg, 2) && msg.elements[0] instanceof Pid) {
+        self.send(msg.elements[0], msg.elements[1])
+        echoed++
+      }
     }
   },
   { name: 'echo' },
@@ -48,6 +55,13 @@ node.registerFunction('bench', 'stop_idle', () => {
   idle = []
   return atom('ok')
 })
+
+node.registerFunction('bench', 'echoed', () => echoed)
+node.registerFunction('bench', 'gc', () => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return atom('ok')
+})
+node.registerFunction('bench', 'clock', () => Number(process.hrtime.bigint() / 1000n))
 
 process.stdout.write(`READY ${node.name.name}\n`)
 

@@ -1,0 +1,195 @@
+// Where the ts-cnode echo spends its time per message: runs the ts echo node under `node --cpu-prof`, drives
+// it with the Erlang bench client shape by shape, and attributes the profile's samples inside each shape's
+// measured window (bench:clock() gives the profile's clock) to functions and to source areas.
+//   npx tsx bench/profile.ts            (PROFILE_SECONDS=5, PROFILE_SHAPES=small_tuple:32,map_100:32,...)
+// The .cpuprofile files stay in bench/build/profile/ (open them in Chrome DevTools or speedscope).
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import * as path from 'node:path'
+import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
+import { buildDir, buildErlang, buildTsNode, repoRoot } from './build.js'
+import { stopAllTargets, Target } from './targets.js'
+
+const COOKIE = 'ts_cnode_bench_cookie'
+const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
+
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+  columnNumber: number
+}
+interface ProfileNode {
+  id: number
+  callFrame: CallFrame
+  children?: number[]
+}
+interface CpuProfile {
+  nodes: ProfileNode[]
+  startTime: number
+  endTime: number
+  samples: number[]
+  timeDeltas: number[]
+}
+
+interface Window {
+  label: string
+  fromUs: number
+  toUs: number
+  messages: number
+}
+
+/** A readable place for a frame: src/dist/framer.ts:42, node:net, (garbage collector), ... */
+function where(cf: CallFrame): string {
+  let url = cf.url
+  if (url === '') return cf.functionName.startsWith('(') ? cf.functionName : '(native)'
+  url = url.replace(/^file:\/\//, '')
+  const js = path.join(buildDir, 'js') + path.sep
+  if (url.startsWith(js)) url = url.slice(js.length).replace(/\.js$/, '.ts')
+  else if (url.startsWith(repoRoot + path.sep)) url = url.slice(repoRoot.length + 1)
+  if (url.startsWith('node:')) return url
+  return `${url}:${cf.lineNumber + 1}`
+}
+
+/** Source area: the folder of a project file, the node: module, or the V8 pseudo-frame. */
+function area(cf: CallFrame): string {
+  const w = where(cf)
+  if (w.startsWith('(')) return w
+  if (w.startsWith('node:')) return `node internals (${w.replace(/^node:(internal\/)?/, '').split('/')[0]})`
+  const m = /^(src\/[^/]+|bench)\//.exec(w)
+  if (m) return m[1]
+  if (w.includes('node_modules')) return 'node_modules'
+  return w.split(':')[0]
+}
+
+interface Attribution {
+  totalUs: number
+  idleUs: number
+  byFunction: Map<string, number>
+  byArea: Map<string, number>
+  /** Self time charged to the nearest project frame up the stack (so writev counts for Connection.write). */
+  byProjectCaller: Map<string, number>
+}
+
+function isProject(cf: CallFrame): boolean {
+  const w = where(cf)
+  return w.startsWith('src/') || w.startsWith('bench/')
+}
+
+function attribute(profile: CpuProfile, fromUs: number, toUs: number): Attribution {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const projectCaller = (id: number): string => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = byId.get(cur)!.callFrame
+      if (isProject(cf)) return `${cf.functionName || '(anonymous)'}  ${where(cf)}`
+    }
+    return '(no project frame: event loop, GC, startup)'
+  }
+  const res: Attribution = { totalUs: 0, idleUs: 0, byFunction: new Map(), byArea: new Map(), byProjectCaller: new Map() }
+  let t = profile.startTime
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]
+    // A sample's time is the gap to the next one.
+    const dt = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0
+    if (t < fromUs || t >= toUs || dt <= 0) continue
+    const node = byId.get(profile.samples[i])
+    if (node === undefined) continue
+    const cf = node.callFrame
+    if (cf.functionName === '(idle)') {
+      res.idleUs += dt
+      continue
+    }
+    res.totalUs += dt
+    const fn = `${cf.functionName || '(anonymous)'}  ${where(cf)}`
+    res.byFunction.set(fn, (res.byFunction.get(fn) ?? 0) + dt)
+    const a = area(cf)
+    res.byArea.set(a, (res.byArea.get(a) ?? 0) + dt)
+    const pc = projectCaller(node.id)
+    res.byProjectCaller.set(pc, (res.byProjectCaller.get(pc) ?? 0) + dt)
+  }
+  return res
+}
+
+function top(m: Map<string, number>, n: number): Array<[string, number]> {
+  return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
+}
+
+export function report(profile: CpuProfile, w: Window, topN = 20): string {
+  const a = attribute(profile, w.fromUs, w.toUs)
+  const perMsg = (us: number) => (w.messages > 0 ? us / w.messages : NaN)
+  const pct = (us: number) => ((100 * us) / Math.max(1, a.totalUs)).toFixed(1).padStart(5)
+  const lines = [
+    `== ${w.label}: ${w.messages} messages echoed in ${((w.toUs - w.fromUs) / 1e6).toFixed(2)} s; ` +
+      `ts node busy ${(a.totalUs / 1000).toFixed(0)} ms (${perMsg(a.totalUs).toFixed(2)} µs CPU per message), idle ${(a.idleUs / 1000).toFixed(0)} ms`,
+    '-- by area (self time) --',
+    ...top(a.byArea, 12).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
+    `-- top ${topN} functions (self time) --`,
+    ...top(a.byFunction, topN).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
+    `-- top ${topN} project functions, charged with the native and node: time they call into --`,
+    ...top(a.byProjectCaller, topN).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
+  ]
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.env.PROFILE_SECONDS ?? 5)
+  const shapes = (process.env.PROFILE_SHAPES ?? 'small_tuple:32,small_tuple:1,bin_1k:32,map_100:32,bin_1m:4')
+    .split(',')
+    .map((s) => {
+      const [shape, clients] = s.split(':')
+      return { shape, clients: Number(clients ?? 32) }
+    })
+  const log = (s: string) => process.stdout.write(`  ${s}\n`)
+  const ebin = await buildErlang()
+  if (!ebin.ok) throw new Error(ebin.reason)
+  const tsBuild = await buildTsNode(log)
+  const profDir = path.join(buildDir, 'profile')
+  rmSync(profDir, { recursive: true, force: true })
+  mkdirSync(profDir, { recursive: true })
+
+  const windows: Window[] = []
+  try {
+    const epmd = await Epmd.start()
+    const client = await ErlNode.start({
+      name: 'bench_client',
+      epmdPort: epmd.port,
+      cookie: COOKIE,
+      codePath: [ebin.value],
+      args: ERL_ARGS,
+    })
+    const ts = await Target.start(
+      'the ts-cnode echo node',
+      process.execPath,
+      ['--cpu-prof', '--cpu-prof-dir', profDir, ...tsBuild.nodeArgs, tsBuild.script],
+      { ERL_EPMD_PORT: String(epmd.port), TS_BENCH_NAME: `bench_ts@${shortHost}`, TS_BENCH_COOKIE: COOKIE },
+    )
+    const T = `'${ts.node}'`
+    const num = async (expr: string) => Number(await client.eval(expr))
+    await client.eval(`bench_client:echo(${T}, small_tuple, 1, 0, 1)`)
+    for (const s of shapes) {
+      // Warm-up outside the window, then the measured window between two clock readings.
+      await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, 500)`)
+      const n0 = await num(`erpc:call(${T}, bench, echoed, [])`)
+      const t0 = await num(`erpc:call(${T}, bench, clock, [])`)
+      const printed = await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, ${seconds * 1000})`, 120_000)
+      const t1 = await num(`erpc:call(${T}, bench, clock, [])`)
+      const n1 = await num(`erpc:call(${T}, bench, echoed, [])`)
+      windows.push({ label: `${s.shape}, ${s.clients} client(s)`, fromUs: t0, toUs: t1, messages: n1 - n0 })
+      log(`${s.shape} x${s.clients}: ${printed}`)
+    }
+    await ts.stop(30_000)
+    await client.stop()
+  } finally {
+    await stopAllTargets()
+    await harnessCleanup()
+  }
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+  if (file === undefined) throw new Error(`no .cpuprofile in ${profDir}: did the ts node exit cleanly?`)
+  const profile = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as CpuProfile
+  for (const w of windows) process.stdout.write('\n' + report(profile, w) + '\n')
+  process.stdout.write(`\nprofile: ${path.relative(repoRoot, path.join(profDir, file))}\n`)
+}
+
+await main()
+process.exit(0)
