@@ -304,6 +304,38 @@ test('EXPORT_EXT arity may be INTEGER_EXT (as the emulator allows) but not a non
   throwsExactly(() => binaryToTerm(hex('8371' + '6A' + '64000166' + '6101')), DecodeError)
 })
 
+test('strings: many STRING_EXTs (cut from latin1 windows) decode exactly, dense or sparse', () => {
+  const strs = Array.from({ length: 3000 }, (_, i) => `row ${i} ` + String.fromCharCode(0xa0 + (i % 96)).repeat(i % 40))
+  const dense = binaryToTerm(termToBinary(strs)) as string[]
+  assert.equal(dense, strs)
+  // strings separated by large binaries: windows would serve few strings each
+  const sparse: Term[] = []
+  for (let i = 0; i < 50; i++) sparse.push(`s${i}é`, Buffer.alloc(10_000, i))
+  const back = binaryToTerm(termToBinary(sparse)) as Term[]
+  assert.ok(termEquals(back, sparse))
+  // a string longer than a window, and strings right at the end of the input
+  const edge = ['x'.repeat(5000), ...Array.from({ length: 10 }, (_, i) => 'tail' + i)]
+  assert.equal(binaryToTerm(termToBinary(edge)), edge)
+})
+
+test('atoms: the byte-keyed cache never confuses atoms (many atoms, same bytes in latin1 and UTF-8)', () => {
+  const names = Array.from({ length: 20_000 }, (_, i) => `atom_${i}_${i % 7 === 0 ? 'λ' : 'x'}`)
+  for (let round = 0; round < 2; round++) {
+    const decoded = binaryToTerm(termToBinary(names.map(atom))) as Atom[]
+    decoded.forEach((a, i) => assert.is(a.name, names[i]))
+  }
+  // bytes C3 A4: 'Ã¤' as latin1 (ATOM_EXT), 'ä' as UTF-8 — alternately, so each hits the other's cache slot
+  for (let i = 0; i < 3; i++) {
+    assert.is(binaryToTerm(hex('83640002C3A4')), atom('Ã¤'))
+    assert.is(binaryToTerm(hex('837702C3A4')), atom('ä'))
+  }
+  // ASCII atoms are the same atom in either encoding
+  assert.is(binaryToTerm(hex('836400026F6B')), binaryToTerm(hex('8377026F6B')))
+  // 48 bytes (the longest cached) and 49 (not cached) both decode right, twice
+  for (const n of [47, 48, 49, 48, 49])
+    assert.is((binaryToTerm(termToBinary(atom('q'.repeat(n)))) as Atom).name, 'q'.repeat(n))
+})
+
 // --- hostile input ----------------------------------------------------------------------------
 
 test('huge declared lengths fail as truncation without allocating', () => {

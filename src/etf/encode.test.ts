@@ -10,6 +10,7 @@ import {
   Pid,
   Port,
   Ref,
+  Tuple,
   atom,
   termEquals,
   tuple,
@@ -165,6 +166,7 @@ test('values with no Erlang form are EncodeErrors: null, undefined, functions, s
   encodeFails([1, undefined])
   encodeFails({ a: () => 1 })
   encodeFails(tuple(1, null as never))
+  encodeFails(Object.assign(Object.create(Tuple.prototype), { elements: 'ab' }))
 })
 
 test('cyclic values hit maxDepth: EncodeError, not a hang or a stack overflow', () => {

@@ -504,6 +504,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             break
           } else if (t instanceof Tuple) {
             const el = t.elements
+            if (!Array.isArray(el)) throw new EncodeError('Tuple elements must be an array')
             const n = el.length
             if (n <= 255) {
               w.ensure(2)
@@ -578,7 +579,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
           break
         }
         default:
-          throw new EncodeError(`cannot encode a ${typeof t}`)
+          throw new EncodeError(`cannot encode ${t === undefined ? 'undefined' : `a ${typeof t}`}`)
       }
 
       // Find the next term to write: the next element of the innermost open container.
