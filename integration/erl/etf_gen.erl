@@ -144,13 +144,20 @@ fixed(H) ->
      rand:bytes(100 * 1024), [rand:bytes(1024) || _ <- lists:seq(1, 64)],
      [256, 1000, 70000],
      deep(1000), deep_tuple(3000),
-     Closure, closure2(self(), make_ref()), fun lists:map/2, fun erlang:'+'/2, fun no_such_mod:f/0,
+     Closure, closure2(self(), make_ref()), eval_fun(), fun lists:map/2, fun erlang:'+'/2, fun no_such_mod:f/0,
      make_ref(), alias(), self(), hd(maps:get(ports, H)),
      list_to_atom(lists:duplicate(255, $x)), list_to_atom(lists:duplicate(255, 955)),
      'hello world', '', true, false, undefined,
      ext_pid(), ext_port(), ext_v4_port(), ext_ref(3), ext_ref(5), ext_old_ref()].
 
 closure(X) -> fun() -> X end.
+
+%% A shell-style fun: erl_eval's closure over its bindings and abstract code.
+eval_fun() ->
+    {ok, Toks, _} = erl_scan:string("fun(X) -> X + Y end."),
+    {ok, [E]} = erl_parse:parse_exprs(Toks),
+    {value, F, _} = erl_eval:expr(E, erl_eval:add_binding('Y', 5, erl_eval:new_bindings())),
+    F.
 closure2(A, B) -> fun(Y) -> {A, B, Y} end.
 
 deep(0) -> [];
