@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { benchDir } from './build.js'
 import { runEchoBench } from './echo.js'
+import { cleanupOnSignals } from './targets.js'
 import {
   machineInfo,
   normalizePart,
@@ -70,6 +71,7 @@ async function optionalPart(part: string, section: string, file: string, fn: str
   })
 }
 
+cleanupOnSignals()
 const machine = await machineInfo()
 process.stdout.write(
   `ts-cnode bench${quick ? ' (BENCH_QUICK=1)' : ''} — ${machine.cpuModel}, ${machine.cores} cores, ` +

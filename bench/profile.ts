@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildDir, buildErlang, buildTsNode, repoRoot } from './build.js'
-import { stopAllTargets, Target } from './targets.js'
+import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
 
 const COOKIE = 'ts_cnode_bench_cookie'
 const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
@@ -191,5 +191,6 @@ async function main(): Promise<void> {
   process.stdout.write(`\nprofile: ${path.relative(repoRoot, path.join(profDir, file))}\n`)
 }
 
+cleanupOnSignals()
 await main()
 process.exit(0)

@@ -2,6 +2,7 @@
 // and the ts-cnode node (bench/ts-echo.ts) as a child process, so that its RSS is its own.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { cleanup as harnessCleanup } from '../integration/harness.js'
 
 const children = new Set<ChildProcess>()
 process.on('exit', () => {
@@ -110,4 +111,13 @@ export async function stopAllTargets(): Promise<void> {
         }),
     ),
   )
+}
+
+/** Ctrl-C or SIGTERM during a bench: kill every child (ours and the harness's) before going. */
+export function cleanupOnSignals(): void {
+  const onSignal = (sig: NodeJS.Signals) => {
+    void Promise.all([stopAllTargets(), harnessCleanup()]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
 }

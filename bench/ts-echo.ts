@@ -2,7 +2,8 @@
 // It serves what the Erlang bench client drives, written as a user would with the Node API:
 //   echo      a process that answers {Pid, Payload} with Payload
 //   bench_gs  a gen_server that replies to every call with the request
-//   bench:spawn_idle(N) / bench:stop_idle()   N processes idle in receive (the memory figure)
+//   bench:spawn_idle(N) / bench:stop_idle()   N processes idle in receive (the memory figure);
+//   bench:idle_alive()   how many of them are alive
 //   bench:echoed()   how many messages the echo process has answered (the profile's per-message figures)
 //   bench:gc()       a full V8 collection when run with --expose-gc (memory figures without stale garbage)
 //   bench:clock()    process.hrtime in microseconds: the clock of a --cpu-prof profile's timestamps
@@ -46,15 +47,17 @@ let idle: Process[] = []
 
 node.registerFunction('bench', 'spawn_idle', ([n]) => {
   const count = Number(n)
+  idle = idle.filter((p) => p.alive)
   for (let i = 0; i < count; i++) idle.push(node.spawn((self) => self.receive((m: Term) => m === STOP)))
   return atom('ok')
 })
 
 node.registerFunction('bench', 'stop_idle', () => {
   for (const p of idle) if (p.alive) node.send(p.pid, STOP)
-  idle = []
   return atom('ok')
 })
+
+node.registerFunction('bench', 'idle_alive', () => idle.filter((p) => p.alive).length)
 
 node.registerFunction('bench', 'echoed', () => echoed)
 node.registerFunction('bench', 'gc', () => {

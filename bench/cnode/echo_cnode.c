@@ -5,7 +5,8 @@
  * Usage: echo_cnode <alive> <host> <cookie>
  *   Publishes <alive>@<host> in the EPMD on ERL_EPMD_PORT (ei reads the variable itself), accepts any
  *   number of connections, and serves the registered name `echo`: a REG_SEND of {Pid, Payload} sends
- *   Payload back to Pid. Prints "READY <node> <port>" on stdout once published.
+ *   Payload back to Pid. Prints "READY <node> <port>" on stdout once published; exits at the end of stdin
+ *   (so it never outlives the bench that started it).
  *
  * Written the way a careful C-node is: one poll() loop over the listen socket and every connection
  * (all Erlang processes of one client node share that node's connection), one ei_x_buff reused for
@@ -27,6 +28,7 @@
 #include "ei.h"
 
 #define MAX_FDS 256
+#define FIRST_CONN 2
 #define ECHO_NAME "echo"
 /* VERSION_MAGIC of the External Term Format (ei keeps its own name for it private). */
 #define VERSION_MAGIC 131
@@ -75,10 +77,14 @@ int main(int argc, char **argv) {
     printf("READY %s %d\n", ei_thisnodename(&ec), port);
     fflush(stdout);
 
+    /* fds[0]: the listen socket; fds[1]: stdin, whose end (the bench went away) stops the node;
+       fds[FIRST_CONN..]: one per connected node. */
     struct pollfd fds[MAX_FDS];
-    int nfds = 1;
+    int nfds = FIRST_CONN;
     fds[0].fd = lfd;
     fds[0].events = POLLIN;
+    fds[1].fd = STDIN_FILENO;
+    fds[1].events = POLLIN;
 
     ei_x_buff x;
     if (ei_x_new(&x) < 0) die("ei_x_new failed");
@@ -90,7 +96,15 @@ int main(int argc, char **argv) {
             if (errno == EINTR) continue;
             die("poll failed");
         }
-        for (int i = nfds - 1; i >= 1; i--) {
+        if (fds[1].revents != 0) {
+            char junk[256];
+            ssize_t r = read(STDIN_FILENO, junk, sizeof junk);
+            if (r <= 0) {
+                ei_unpublish(&ec);
+                return 0;
+            }
+        }
+        for (int i = nfds - 1; i >= FIRST_CONN; i--) {
             if (fds[i].revents == 0) continue;
             int fd = fds[i].fd;
             int r = ei_xreceive_msg(fd, &msg, &x);
