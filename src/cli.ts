@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The main job: a ts-cnode node with the seed drivers. Flags mirror erl's where they overlap.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Node } from './node.js'
@@ -24,6 +24,11 @@ Options:
   --epmd-port N        EPMD port (default: ERL_EPMD_PORT or 4369); with no EPMD there, an embedded one starts
   --epmd-host H        EPMD host (default: 127.0.0.1)
   --net-ticktime S     seconds (default: 60), as erl's -kernel net_ticktime
+  --tls-cert FILE      distribution over TLS, as erl -proto_dist inet_tls: this node's certificate (PEM)
+  --tls-key FILE         its private key (PEM)
+  --tls-ca FILE          the CA certificates peers must chain to (PEM); peers are verified
+  --tls-require-client-cert
+                         refuse incoming peers without a certificate (fail_if_no_peer_cert)
   --drivers N          how many some_driver_NN processes (default: 16)
   --db URL|embedded|none
                        the database the printed example uses: a libpq URL of your server, "embedded" to
@@ -44,6 +49,7 @@ export interface CliOptions {
   epmdPort?: number
   epmdHost?: string
   netTicktime?: number
+  tls?: { cert?: string; key?: string; ca?: string; requireClientCert?: boolean }
   drivers: number
   db: string
   dbDir?: string
@@ -80,6 +86,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       case '--epmd-port': o.epmdPort = int(a, value(), 1, 65535); break
       case '--epmd-host': o.epmdHost = value(); break
       case '--net-ticktime': o.netTicktime = int(a, value(), 1, 3600); break
+      case '--tls-cert': (o.tls ??= {}).cert = value(); break
+      case '--tls-key': (o.tls ??= {}).key = value(); break
+      case '--tls-ca': (o.tls ??= {}).ca = value(); break
+      case '--tls-require-client-cert': (o.tls ??= {}).requireClientCert = true; break
       case '--drivers': o.drivers = int(a, value(), 1, 99); break
       case '--db': o.db = value(); break
       case '--db-dir': o.dbDir = value(); break
@@ -100,6 +110,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
   }
   if (!/^[A-Za-z0-9_-]+(@[^@\s]+)?$/.test(o.name)) throw new UsageError(`bad node name ${o.name}`)
+  if (o.tls && (!o.tls.cert || !o.tls.key || !o.tls.ca)) throw new UsageError('TLS needs all of --tls-cert, --tls-key and --tls-ca')
   return o
 }
 
@@ -188,6 +199,12 @@ export async function run(opts: CliOptions, log: Logger): Promise<Running> {
     epmdPort: opts.epmdPort,
     epmdHost: opts.epmdHost,
     netTicktime: opts.netTicktime,
+    tls: opts.tls && {
+      cert: readFileSync(opts.tls.cert!),
+      key: readFileSync(opts.tls.key!),
+      ca: readFileSync(opts.tls.ca!),
+      requireClientCert: opts.tls.requireClientCert,
+    },
     logger: log,
   })
   let db: EmbeddedDb | undefined

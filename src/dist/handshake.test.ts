@@ -381,4 +381,26 @@ test('random first messages only ever end in a HandshakeError', async () => {
   )
 })
 
+test('lengthBytes 4 (inside a TLS session, as inet_tls_dist): every handshake message has a 4-byte length', async () => {
+  const [x, y] = duplexPair()
+  const firstBytes: Buffer[] = []
+  y.once('data', (c: Buffer) => firstBytes.push(c))
+  const [ra, rb] = await Promise.all([
+    initiateHandshake(x, { name: A, peer: B, cookie: COOKIE, creation: 1, lengthBytes: 4 }),
+    acceptHandshake(y, { name: B, cookie: COOKIE, creation: 2, lengthBytes: 4 }),
+  ])
+  assert.is(ra.peer, atom(B))
+  assert.is(rb.peer, atom(A))
+  const sent = encodeSendName(DEFAULT_FLAGS | DFLAG_HANDSHAKE_23, 1, A)
+  assert.is(firstBytes[0].readUInt32BE(0), sent.length)
+  assert.is(firstBytes[0][4], 0x4e)
+  // A 2-byte peer against a 4-byte one never completes: the lengths disagree.
+  const [p, q] = duplexPair()
+  const r = await Promise.allSettled([
+    initiateHandshake(p, { name: A, cookie: COOKIE, creation: 1, timeout: 200 }),
+    acceptHandshake(q, { name: B, cookie: COOKIE, creation: 2, timeout: 200, lengthBytes: 4 }),
+  ])
+  assert.ok(r.every((o) => o.status === 'rejected' && o.reason instanceof HandshakeError))
+})
+
 test.run()

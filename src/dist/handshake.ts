@@ -1,5 +1,6 @@
 // The connection setup: OTP erts "Distribution Protocol", section "Distribution Handshake" (version 6,
-// DFLAG_HANDSHAKE_23), checked against kernel's dist_util.erl. Messages travel as `Length:16, Body`.
+// DFLAG_HANDSHAKE_23), checked against kernel's dist_util.erl. Messages travel as `Length:16, Body`
+// (`Length:32, Body` inside a TLS session, as inet_tls_dist frames them).
 //
 //   initiator (A)                      acceptor (B)
 //   'N' Flags:64 Creation:32 Nlen:16 Name        ->    (old 'n' Version:16 Flags:32 Name also accepted by B)
@@ -60,6 +61,11 @@ export interface HandshakeCommonOptions {
   /** Milliseconds allowed for each step; default DEFAULT_SETUP_TIME. */
   timeout?: number
   signal?: AbortSignal
+  /**
+   * Size of each handshake message's length prefix: 2 over TCP ({packet, 2}, inet_tcp_dist), 4 inside a TLS
+   * session (inet_tls_dist opens its socket with {packet, 4} and keeps it for the handshake). Default 2.
+   */
+  lengthBytes?: 2 | 4
 }
 
 export interface InitiateOptions extends HandshakeCommonOptions {
@@ -268,7 +274,7 @@ function digestEquals(a: Buffer, b: Buffer): boolean {
 // --- the channel: 2-byte frames over the socket, one step timeout, abort -----------------------
 
 class Channel {
-  private readonly framer = new Framer({ lengthBytes: 2, maxFrameSize: MAX_HANDSHAKE_MESSAGE })
+  private readonly framer: Framer
   private waiter: { resolve: (m: Buffer) => void; reject: (e: Error) => void } | undefined
   private failure: Error | undefined
   private timer: NodeJS.Timeout | undefined
@@ -280,7 +286,9 @@ class Channel {
     private readonly socket: Duplex,
     private readonly timeout: number,
     private readonly signal: AbortSignal | undefined,
+    private readonly lengthBytes: 2 | 4 = 2,
   ) {
+    this.framer = new Framer({ lengthBytes, maxFrameSize: MAX_HANDSHAKE_MESSAGE })
     socket.on('data', this.onData)
     socket.on('end', this.onEnd)
     socket.on('close', this.onEnd)
@@ -345,8 +353,9 @@ class Channel {
 
   send(body: Buffer): void {
     if (this.failure) throw this.failure
-    const len = Buffer.allocUnsafe(2)
-    len.writeUInt16BE(body.length)
+    const len = Buffer.allocUnsafe(this.lengthBytes)
+    if (this.lengthBytes === 4) len.writeUInt32BE(body.length)
+    else len.writeUInt16BE(body.length)
     this.socket.write(Buffer.concat([len, body]))
   }
 
@@ -393,7 +402,7 @@ async function run<T>(
 
 /** Connects as A: sends our name, follows the acceptor's status, proves the cookie and checks its proof. */
 export function initiateHandshake(socket: Duplex, opts: InitiateOptions): Promise<HandshakeResult> {
-  const ch = new Channel(socket, opts.timeout ?? DEFAULT_SETUP_TIME, opts.signal)
+  const ch = new Channel(socket, opts.timeout ?? DEFAULT_SETUP_TIME, opts.signal, opts.lengthBytes)
   ch.peer = opts.peer
   const offered = (opts.flags ?? DEFAULT_FLAGS) | DFLAG_HANDSHAKE_23 | (opts.nameMe ? DFLAG_NAME_ME : 0n)
   const required = opts.requiredFlags ?? REQUIRED_FLAGS
@@ -478,7 +487,7 @@ export function dynamicNodeName(host: string): string {
 
 /** Accepts as B: reads the peer's name, answers a status, challenges it and proves our cookie in turn. */
 export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<HandshakeResult> {
-  const ch = new Channel(socket, opts.timeout ?? DEFAULT_SETUP_TIME, opts.signal)
+  const ch = new Channel(socket, opts.timeout ?? DEFAULT_SETUP_TIME, opts.signal, opts.lengthBytes)
   const offered = ((opts.flags ?? DEFAULT_FLAGS) | DFLAG_HANDSHAKE_23) & ~DFLAG_NAME_ME
   const required = opts.requiredFlags ?? REQUIRED_FLAGS
   return run(ch, async () => {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import * as net from 'node:net'
 import * as os from 'node:os'
+import * as tls from 'node:tls'
 import type { Duplex } from 'node:stream'
 import type { DecodeOptions } from '../etf/index.js'
 import { atom, Atom, Pid, Ref, termEquals, Tuple, type Term } from '../etf/terms.js'
@@ -39,6 +40,30 @@ import {
   type PeerHello,
 } from './handshake.js'
 import { handleNetKernel, isAuthCall, NET_KERNEL } from './net_kernel.js'
+
+/**
+ * Distribution over TLS, as Erlang's `-proto_dist inet_tls`: the TLS session wraps the whole connection
+ * (handshake and frames), EPMD registration is as for TCP. Every peer must then use TLS too. The cookie is
+ * still checked inside the session.
+ */
+export interface DistTlsOptions {
+  /** PEM: this node's certificate (and chain), presented as server and as client. */
+  cert: string | Buffer
+  /** PEM: its private key. */
+  key: string | Buffer
+  /** PEM: the CA certificate(s) a peer's certificate must chain to. */
+  ca: string | Buffer | Array<string | Buffer>
+  /** Passphrase of an encrypted key. */
+  passphrase?: string
+  /**
+   * Verify peers' certificates against `ca` (default true; Erlang's `verify_peer`): as initiator, the
+   * server's certificate must also name the peer's host; as acceptor, a client certificate, when one is
+   * presented, must chain to `ca`. False accepts any certificate (encryption without authentication).
+   */
+  verify?: boolean
+  /** As acceptor, refuse a peer that presents no certificate (Erlang's `fail_if_no_peer_cert`). Default false. */
+  requireClientCert?: boolean
+}
 
 export interface DistManagerOptions {
   /** 'tsnode@host', or 'tsnode' (host filled in: the short host name, or with longNames the FQDN). */
@@ -78,6 +103,8 @@ export interface DistManagerOptions {
   flags?: bigint
   /** Opens a distribution connection (tests inject in-memory streams). Default: net.connect. */
   connect?: (host: string, port: number) => Duplex
+  /** Distribution over TLS (see DistTlsOptions); default plain TCP. */
+  tls?: DistTlsOptions
   /** Finds a node's distribution port. Default: PORT_PLEASE2_REQ to the EPMD on the node's host. */
   lookup?: (alive: string, host: string) => Promise<number | undefined>
   logger?: Logger
@@ -177,7 +204,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     if (this.state !== 'new') throw new DistConfigError(`start() called on a ${this.state} DistManager`)
     this.state = 'starting'
     try {
-      const server = net.createServer((s) => this.accept(s))
+      const server = this.opts.tls ? this.tlsServer(this.opts.tls) : net.createServer((s) => this.accept(s))
       server.on('error', (e) => this.log.error(`distribution listener error: ${e.message}`))
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
@@ -201,6 +228,42 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       await this.teardown()
       throw e
     }
+  }
+
+  /** The TLS listener: a session must be set up (and the client's certificate pass) before the handshake. */
+  private tlsServer(t: DistTlsOptions): tls.Server {
+    const verify = t.verify !== false
+    const requireCert = t.requireClientCert === true
+    const server = tls.createServer(
+      {
+        cert: t.cert,
+        key: t.key,
+        ca: t.ca,
+        passphrase: t.passphrase,
+        requestCert: verify || requireCert,
+        // With a required certificate, TLS itself refuses a missing or untrusted one; an optional one is
+        // checked in the callback below.
+        rejectUnauthorized: verify && requireCert,
+        handshakeTimeout: this.opts.setupTime ?? DEFAULT_SETUP_TIME,
+      },
+      (s) => {
+        const presented = Object.keys(s.getPeerCertificate() ?? {}).length > 0
+        const refuse = (why: string) => {
+          this.log.info(`TLS connection from ${s.remoteAddress} refused: ${why}`, { code: 'ERR_DIST_TLS' })
+          s.destroy()
+        }
+        if (requireCert && !presented) return refuse('no client certificate')
+        if (verify && presented && !s.authorized) return refuse(`client certificate: ${s.authorizationError}`)
+        this.accept(s)
+      },
+    )
+    server.on('tlsClientError', (e: Error & { code?: string }, s: tls.TLSSocket) =>
+      this.log.info(`TLS connection from ${s?.remoteAddress ?? 'unknown peer'} refused: ${e.code ?? e.message}`, {
+        code: 'ERR_DIST_TLS',
+        reason: e.message,
+      }),
+    )
+    return server
   }
 
   private async registerWithEpmd(): Promise<Registration> {
@@ -343,6 +406,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         flags: this.offered,
         timeout: setupTime,
         signal: p.abort.signal,
+        lengthBytes: this.opts.tls ? 4 : 2,
         // 'alive': the peer still has a connection from a node of our name. If we know of none, it is stale.
         onAlive: () => !this.conns.has(name),
       })
@@ -369,8 +433,21 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
 
   private openSocket(host: string, port: number, timeout: number, signal: AbortSignal): Promise<Duplex> {
     if (this.opts.connect) return Promise.resolve(this.opts.connect(host, port))
+    const t = this.opts.tls
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host, port })
+      const s = t
+        ? tls.connect({
+            host,
+            port,
+            cert: t.cert,
+            key: t.key,
+            ca: t.ca,
+            passphrase: t.passphrase,
+            // inet_tls_dist sends the node's host as SNI and checks the certificate against it.
+            servername: net.isIP(host) ? undefined : host,
+            rejectUnauthorized: t.verify !== false,
+          })
+        : net.connect({ host, port })
       const timer = setTimeout(() => fail(new DistTimeoutError(`TCP connect to ${host}:${port}`, timeout)), timeout)
       const onAbort = () => fail(new DistAbortedError(`TCP connect to ${host}:${port}`))
       const fail = (e: Error) => {
@@ -380,8 +457,10 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         reject(e)
       }
       signal.addEventListener('abort', onAbort)
-      s.once('error', (e) => fail(new NodeUnreachableError(`${host}:${port}`, e.message, { cause: e })))
-      s.once('connect', () => {
+      s.once('error', (e) =>
+        fail(new NodeUnreachableError(`${host}:${port}`, `${t ? 'TLS: ' : ''}${e.message}`, { cause: e })),
+      )
+      s.once(t ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
         s.removeAllListeners('error')
@@ -407,6 +486,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       creation: this.creation,
       flags: this.offered,
       timeout: this.opts.setupTime ?? DEFAULT_SETUP_TIME,
+      lengthBytes: this.opts.tls ? 4 : 2,
       decide: (hello) => {
         const d = this.decide(hello)
         if (d !== 'nok' && d !== 'not_allowed') {
