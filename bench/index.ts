@@ -2,6 +2,7 @@
 // run. Prints one table, writes bench/results/<timestamp>.json and latest.json (machine, versions, every
 // sample) and bench/results/latest.svg (a chart of the ratios). BENCH_QUICK=1 runs it in about a minute.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { benchDir } from './build.js'
 import { runEchoBench } from './echo.js'
@@ -102,6 +103,7 @@ const json = JSON.stringify(
     quick,
     seconds: Math.round(totalSeconds),
     machine,
+    loadAverageAtEnd: os.loadavg(),
     parts: parts.map((p) => ({ part: p.part, seconds: Math.round(p.seconds * 10) / 10, skipped: p.skipped, notes: p.notes, raw: p.raw })),
     rows,
   },
