@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { once } from 'node:events'
-import { atom, Pid, termEquals, Tuple } from '../etf/terms.js'
+import { atom, Pid, Ref, termEquals, Tuple } from '../etf/terms.js'
 import type { Logger } from '../logger.js'
 import { Connection, type ConnectionOptions } from './connection.js'
 import type { ControlMessage } from './control.js'
@@ -198,6 +198,36 @@ test('a throwing control listener is logged and the connection stays up', async 
   assert.not.ok(b.closed)
   assert.ok(log.lines.some((l) => l.startsWith('error:') && l.includes('listener bug')))
   a.close()
+})
+
+test('regression: a LINK / MONITOR_P / EXIT2 in the name of another node closes the connection (erts: Invalid distribution message)', async () => {
+  const C = atom('c@h')
+  const pc = new Pid(C, 1, 0, 1)
+  for (const ctl of [
+    new Tuple([1, pc, pa]),
+    new Tuple([19, pc, atom('x'), new Ref(C, 1, [1, 2, 3])]),
+    new Tuple([8, pc, pa, atom('kill')]),
+  ]) {
+    const [x, y] = duplexPair()
+    const log = logger()
+    const c = new Connection({ socket: y, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, logger: log })
+    const got = collect(c)
+    const closed = once(c, 'close')
+    x.write(Buffer.concat(new DistWriter({ flags: DEFAULT_FLAGS }).encode(ctl)))
+    const [reason] = (await closed) as [string]
+    assert.match(reason, /ERR_DIST_MALFORMED_CONTROL: .* of node c@h, not of the peer b@h/)
+    assert.equal(got, [])
+    assert.ok(log.lines.some((l) => /closing connection to b@h/.test(l)))
+    x.destroy()
+  }
+  // The peer's own pids pass.
+  const [x, y] = duplexPair()
+  const c = new Connection({ socket: y, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
+  const got = collect(c)
+  x.write(Buffer.concat(new DistWriter({ flags: DEFAULT_FLAGS }).encode(new Tuple([1, pb, pa]))))
+  await until(() => got.length === 1)
+  c.close()
+  x.destroy()
 })
 
 test.run()

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { DecodeOptions } from '../etf/index.js'
 import type { Atom } from '../etf/terms.js'
 import { defaultLogger, type Logger } from '../logger.js'
-import { decodeControl, encodeControl, type ControlMessage } from './control.js'
+import { checkOrigin, decodeControl, encodeControl, type ControlMessage } from './control.js'
 import { ConnectionClosedError, WriteQueueFullError } from './errors.js'
 import { Framer } from './framer.js'
 import { DistReader, DistWriter } from './header.js'
@@ -234,6 +234,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         const m = this.reader.read(frame)
         if (m === undefined) continue
         msg = decodeControl(m.control, m.payload)
+        checkOrigin(msg, this.peer)
         this.messagesIn++
       } catch (e) {
         return this.malformed(e)

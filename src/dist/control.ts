@@ -358,6 +358,29 @@ export function decodeControl(control: Term, payload: Term | undefined): Control
   }
 }
 
+/**
+ * erts dist.c (erts_net_message) refuses a signal that claims to come from a process of another node than
+ * the connection's peer: LINK, UNLINK_ID, UNLINK_ID_ACK, MONITOR_P, DEMONITOR_P, EXIT and EXIT2 (plain, _TT and
+ * PAYLOAD_), and it answers SPAWN_REQUEST on the same connection. Without this check a peer could plant links
+ * and monitors in another node's name, or make this node open connections to any host it names (the answers
+ * are routed by the sender pid's node). Throws MalformedControlError, which closes the connection as erts
+ * does ("Invalid distribution message").
+ */
+export function checkOrigin(msg: ControlMessage, peer: Atom): void {
+  switch (msg.kind) {
+    case 'LINK':
+    case 'UNLINK_ID':
+    case 'UNLINK_ID_ACK':
+    case 'MONITOR_P':
+    case 'DEMONITOR_P':
+    case 'EXIT':
+    case 'EXIT2':
+    case 'SPAWN_REQUEST':
+      if (msg.from.node !== peer)
+        throw new MalformedControlError(`${msg.kind} from ${msg.from} of node ${msg.from.node.name}, not of the peer ${peer.name}`)
+  }
+}
+
 // --- encoding -------------------------------------------------------------------------------
 
 const T = (...e: Term[]) => new Tuple(e)

@@ -254,4 +254,30 @@ test('random bytes only ever produce MalformedFrameError', () => {
   )
 })
 
+test('regression: fragmented messages left open are bounded in total, not only each (maxPendingBytes)', () => {
+  // Each sequence stays under maxMessageSize, but a peer that opens many and never finishes them used to
+  // make the reader hold maxSequences x maxMessageSize bytes.
+  const r = new DistReader({ maxMessageSize: 10_000 })
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 1000 })
+  let opened = 0
+  assert.throws(
+    () => {
+      for (;;) {
+        const fs = frames(w.encode(control, Buffer.alloc(5000, 1)))
+        r.read(fs[0])
+        r.read(fs[1])
+        opened++
+      }
+    },
+    (e: unknown) => e instanceof MalformedFrameError && /hold more than 10000 bytes/.test((e as Error).message),
+  )
+  assert.ok(opened >= 4 && opened <= 5, `opened ${opened}`)
+  assert.ok(r.pendingBytes <= 10_000 + 1000)
+  // Finished sequences give their bytes back.
+  const r2 = new DistReader({ maxMessageSize: 10_000 })
+  const w2 = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 1000 })
+  for (let i = 0; i < 20; i++) assert.is(readAll(r2, frames(w2.encode(control, Buffer.alloc(5000, 2)))).length, 1)
+  assert.is(r2.pendingBytes, 0)
+})
+
 test.run()

@@ -92,6 +92,11 @@ export interface DistReaderOptions {
   maxMessageSize?: number
   /** Most fragmented sequences in progress at once. Default 1024. */
   maxSequences?: number
+  /**
+   * Most bytes held by all the fragmented sequences in progress together. Default: maxMessageSize (so a peer
+   * cannot multiply the per-message bound by the number of sequences it leaves open).
+   */
+  maxPendingBytes?: number
   /** Passed to the term decoder (depth, atom length, binary copy threshold...). */
   decode?: Omit<DecodeOptions, 'atomCache'>
 }
@@ -113,6 +118,9 @@ export class DistReader {
   private readonly sequences = new Map<bigint, Sequence>()
   private readonly maxMessageSize: number
   private readonly maxSequences: number
+  private readonly maxPendingBytes: number
+  /** Bytes held by the sequences in progress. */
+  private pending = 0
   private readonly decodeOpts: Omit<DecodeOptions, 'atomCache'>
   /** Fragment frames (131,69 and 131,70) read so far. */
   fragmentsRead = 0
@@ -122,12 +130,18 @@ export class DistReader {
   constructor(opts: DistReaderOptions = {}) {
     this.maxMessageSize = opts.maxMessageSize ?? 64 * 1024 * 1024
     this.maxSequences = opts.maxSequences ?? 1024
+    this.maxPendingBytes = opts.maxPendingBytes ?? this.maxMessageSize
     this.decodeOpts = opts.decode ?? {}
   }
 
   /** Fragmented messages whose last fragment has not arrived yet. */
   get pendingSequences(): number {
     return this.sequences.size
+  }
+
+  /** Bytes held by the fragmented messages in progress. */
+  get pendingBytes(): number {
+    return this.pending
   }
 
   /** The message a frame completes, or undefined for a fragment that is not the last. */
@@ -157,6 +171,7 @@ export class DistReader {
         if (this.sequences.size >= this.maxSequences)
           throw new MalformedFrameError(`more than ${this.maxSequences} fragmented messages in progress`)
         this.checkSize(body.length)
+        this.hold(body.length)
         this.sequences.set(seq, { atoms, parts: [body], size: body.length, next: frag - 1n })
         return undefined
       }
@@ -171,17 +186,25 @@ export class DistReader {
         const data = frame.subarray(18)
         s.size += data.length
         this.checkSize(s.size)
+        this.hold(data.length)
         s.parts.push(data)
         if (frag > 1n) {
           s.next = frag - 1n
           return undefined
         }
         this.sequences.delete(seq)
+        this.pending -= s.size
         return this.decodeBody(Buffer.concat(s.parts, s.size), s.atoms)
       }
       default:
         throw new MalformedFrameError(`unknown distribution header type ${frame[1]}`)
     }
+  }
+
+  private hold(n: number): void {
+    this.pending += n
+    if (this.pending > this.maxPendingBytes)
+      throw new MalformedFrameError(`fragmented messages in progress hold more than ${this.maxPendingBytes} bytes`)
   }
 
   private checkSize(n: number): void {
