@@ -200,7 +200,7 @@ test('a throwing control listener is logged and the connection stays up', async 
   a.close()
 })
 
-test('regression: a LINK / MONITOR_P / EXIT2 in the name of another node closes the connection (erts: Invalid distribution message)', async () => {
+test('regression: signals in the name of another node, or for processes of another node, close the connection (erts: Invalid distribution message)', async () => {
   const C = atom('c@h')
   const pc = new Pid(C, 1, 0, 1)
   for (const ctl of [
@@ -220,9 +220,20 @@ test('regression: a LINK / MONITOR_P / EXIT2 in the name of another node closes 
     assert.ok(log.lines.some((l) => /closing connection to b@h/.test(l)))
     x.destroy()
   }
-  // The peer's own pids pass.
+  // With `self` known: an UNLINK_ID / LINK for a process of a third node is refused too (our answer would
+  // carry that node's pid as its sender).
+  for (const ctl of [new Tuple([35, 7, pb, pc]), new Tuple([1, pb, pc])]) {
+    const [x, y] = duplexPair()
+    const c = new Connection({ socket: y, peer: B, self: A, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
+    const closed = once(c, 'close')
+    x.write(Buffer.concat(new DistWriter({ flags: DEFAULT_FLAGS }).encode(ctl)))
+    const [reason] = (await closed) as [string]
+    assert.match(reason, /ERR_DIST_MALFORMED_CONTROL: .* of node c@h, not a process of this node/)
+    x.destroy()
+  }
+  // The peer's own pids, for ours, pass.
   const [x, y] = duplexPair()
-  const c = new Connection({ socket: y, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
+  const c = new Connection({ socket: y, peer: B, self: A, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
   const got = collect(c)
   x.write(Buffer.concat(new DistWriter({ flags: DEFAULT_FLAGS }).encode(new Tuple([1, pb, pa]))))
   await until(() => got.length === 1)

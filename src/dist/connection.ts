@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { DecodeOptions } from '../etf/index.js'
 import type { Atom } from '../etf/terms.js'
 import { defaultLogger, type Logger } from '../logger.js'
-import { checkOrigin, decodeControl, encodeControl, type ControlMessage } from './control.js'
+import { checkAddresses, decodeControl, encodeControl, type ControlMessage } from './control.js'
 import { ConnectionClosedError, WriteQueueFullError } from './errors.js'
 import { Framer } from './framer.js'
 import { DistReader, DistWriter } from './header.js'
@@ -23,6 +23,8 @@ const TICK_FRAME = Buffer.alloc(4)
 export interface ConnectionOptions {
   socket: Duplex
   peer: Atom
+  /** This node's name: signals for processes of other nodes are then refused, as erts refuses them. */
+  self?: Atom
   /** The flags both sides agreed on. */
   flags: bigint
   /** The flags the peer offered (PUBLISHED set: a visible node). Default: `flags`. */
@@ -56,6 +58,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly flags: bigint
   readonly peerFlags: bigint
   readonly peerCreation: number
+  private readonly self: Atom | undefined
   private readonly socket: Duplex
   private readonly framer: Framer
   private readonly reader: DistReader
@@ -83,6 +86,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.flags = opts.flags
     this.peerFlags = opts.peerFlags ?? opts.flags
     this.peerCreation = opts.peerCreation
+    this.self = opts.self
     this.socket = opts.socket
     this.log = opts.logger ?? defaultLogger
     const maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
@@ -234,7 +238,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         const m = this.reader.read(frame)
         if (m === undefined) continue
         msg = decodeControl(m.control, m.payload)
-        checkOrigin(msg, this.peer)
+        checkAddresses(msg, this.peer, this.self)
         this.messagesIn++
       } catch (e) {
         return this.malformed(e)

@@ -359,14 +359,17 @@ export function decodeControl(control: Term, payload: Term | undefined): Control
 }
 
 /**
- * erts dist.c (erts_net_message) refuses a signal that claims to come from a process of another node than
- * the connection's peer: LINK, UNLINK_ID, UNLINK_ID_ACK, MONITOR_P, DEMONITOR_P, EXIT and EXIT2 (plain, _TT and
- * PAYLOAD_), and it answers SPAWN_REQUEST on the same connection. Without this check a peer could plant links
- * and monitors in another node's name, or make this node open connections to any host it names (the answers
- * are routed by the sender pid's node). Throws MalformedControlError, which closes the connection as erts
- * does ("Invalid distribution message").
+ * The addressing checks of erts dist.c (erts_net_message), which drops the connection on a violation
+ * ("Invalid distribution message"):
+ * - the sender of LINK, UNLINK_ID, UNLINK_ID_ACK, MONITOR_P, DEMONITOR_P, EXIT, EXIT2 (plain, _TT, PAYLOAD_)
+ *   and SPAWN_REQUEST must be a process of the peer: otherwise a peer could plant links and monitors in
+ *   another node's name, or make this node connect to any host it names (answers go to the sender's node);
+ * - with `self` (this node's name), the process those signals and MONITOR_P_EXIT / SPAWN_REPLY are for must
+ *   be one of ours (any incarnation): otherwise our answers (EXIT noproc, UNLINK_ID_ACK...) would carry
+ *   another node's pid as their sender, which a real erl refuses in turn.
+ * Throws MalformedControlError, which closes the connection.
  */
-export function checkOrigin(msg: ControlMessage, peer: Atom): void {
+export function checkAddresses(msg: ControlMessage, peer: Atom, self?: Atom): void {
   switch (msg.kind) {
     case 'LINK':
     case 'UNLINK_ID':
@@ -378,6 +381,20 @@ export function checkOrigin(msg: ControlMessage, peer: Atom): void {
     case 'SPAWN_REQUEST':
       if (msg.from.node !== peer)
         throw new MalformedControlError(`${msg.kind} from ${msg.from} of node ${msg.from.node.name}, not of the peer ${peer.name}`)
+  }
+  if (self === undefined) return
+  switch (msg.kind) {
+    case 'LINK':
+    case 'UNLINK_ID':
+    case 'UNLINK_ID_ACK':
+    case 'EXIT':
+    case 'EXIT2':
+    case 'MONITOR_P_EXIT':
+    case 'SPAWN_REPLY':
+    case 'MONITOR_P':
+    case 'DEMONITOR_P':
+      if (msg.to instanceof Pid && msg.to.node !== self)
+        throw new MalformedControlError(`${msg.kind} to ${msg.to} of node ${msg.to.node.name}, not a process of this node`)
   }
 }
 

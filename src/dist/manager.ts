@@ -556,6 +556,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     const conn = new Connection({
       socket,
       peer: r.peer,
+      self: r.name,
       flags: r.flags,
       peerFlags: r.peerFlags,
       peerCreation: r.creation,
