@@ -1,7 +1,8 @@
 // Where the ts-cnode echo spends its time per message: runs the ts echo node under `node --cpu-prof`, drives
 // it with the Erlang bench client shape by shape, and attributes the profile's samples inside each shape's
 // measured window (bench:clock() gives the profile's clock) to functions and to source areas.
-//   npx tsx bench/profile.ts            (PROFILE_SECONDS=5, PROFILE_SHAPES=small_tuple:32,map_100:32,...)
+//   npx tsx bench/profile.ts            (PROFILE_SECONDS=5, PROFILE_SHAPES=small_tuple:32,map_100:32,...,
+//                                        PROFILE_IDLE=10000: spawn and stop that many processes first)
 // The .cpuprofile files stay in bench/build/profile/ (open them in Chrome DevTools or speedscope).
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
@@ -167,6 +168,12 @@ async function main(): Promise<void> {
     const T = `'${ts.node}'`
     const num = async (expr: string) => Number(await client.eval(expr))
     await client.eval(`bench_client:echo(${T}, small_tuple, 1, 0, 1)`)
+    const idle = Number(process.env.PROFILE_IDLE ?? 0)
+    if (idle > 0) {
+      await client.eval(`ok = erpc:call(${T}, bench, spawn_idle, [${idle}], 60000)`, 70_000)
+      await client.eval(`ok = erpc:call(${T}, bench, stop_idle, [], 60000)`, 70_000)
+      log(`spawned and stopped ${idle} processes`)
+    }
     for (const s of shapes) {
       // Warm-up outside the window, then the measured window between two clock readings.
       await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, 500)`)

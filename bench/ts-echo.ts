@@ -11,7 +11,6 @@
 // Prints "READY <node>" once registered with EPMD; stops on SIGTERM, SIGINT or end of stdin.
 import { Node } from '../src/node.js'
 import { atom, isTuple, Pid, type Term } from '../src/etf/terms.js'
-import type { Process } from '../src/runtime/index.js'
 
 const name = process.env.TS_BENCH_NAME ?? 'ts_bench'
 const cookie = process.env.TS_BENCH_COOKIE ?? 'ts_cnode_bench_cookie'
@@ -43,21 +42,34 @@ await node.startGenServer<null>(
 )
 
 const STOP = atom('stop')
-let idle: Process[] = []
+// Only pids are kept, and only until stop_idle: holding the Process objects of dead processes would
+// keep them all on the heap and slow every later collection.
+let idle: Pid[] = []
+let idleAlive = 0
 
 node.registerFunction('bench', 'spawn_idle', ([n]) => {
   const count = Number(n)
-  idle = idle.filter((p) => p.alive)
-  for (let i = 0; i < count; i++) idle.push(node.spawn((self) => self.receive((m: Term) => m === STOP)))
+  for (let i = 0; i < count; i++) {
+    idleAlive++
+    const p = node.spawn(async (self) => {
+      try {
+        await self.receive((m: Term) => m === STOP)
+      } finally {
+        idleAlive--
+      }
+    })
+    idle.push(p.pid)
+  }
   return atom('ok')
 })
 
 node.registerFunction('bench', 'stop_idle', () => {
-  for (const p of idle) if (p.alive) node.send(p.pid, STOP)
+  for (const pid of idle) node.send(pid, STOP)
+  idle = []
   return atom('ok')
 })
 
-node.registerFunction('bench', 'idle_alive', () => idle.filter((p) => p.alive).length)
+node.registerFunction('bench', 'idle_alive', () => idleAlive)
 
 node.registerFunction('bench', 'echoed', () => echoed)
 node.registerFunction('bench', 'gc', () => {
