@@ -24,45 +24,51 @@ import {
   UnsupportedTagError,
 } from './errors.js'
 import {
-  ATOM_CACHE_REF,
-  ATOM_EXT,
-  ATOM_UTF8_EXT,
-  BINARY_EXT,
-  BIT_BINARY_EXT,
-  COMPRESSED,
-  EXPORT_EXT,
-  FLOAT_EXT,
   FLOAT_EXT_LENGTH,
-  FUN_EXT,
-  INTEGER_EXT,
-  LARGE_BIG_EXT,
-  LARGE_TUPLE_EXT,
-  LIST_EXT,
-  LOCAL_EXT,
-  MAP_EXT,
   MAX_ATOM_CHARACTERS,
   MAX_BIG_BYTES,
   MAX_REFERENCE_WORDS,
-  NEWER_REFERENCE_EXT,
-  NEW_FLOAT_EXT,
-  NEW_FUN_EXT,
-  NEW_PID_EXT,
-  NEW_PORT_EXT,
-  NEW_REFERENCE_EXT,
-  NIL_EXT,
-  PID_EXT,
-  PORT_EXT,
-  REFERENCE_EXT,
-  SMALL_ATOM_EXT,
-  SMALL_ATOM_UTF8_EXT,
-  SMALL_BIG_EXT,
-  SMALL_INTEGER_EXT,
-  SMALL_TUPLE_EXT,
-  STRING_EXT,
-  V4_PORT_EXT,
-  VERSION_MAGIC,
 } from './tags.js'
 import { makeView } from './views.js'
+
+// The tag bytes of tags.ts as a const enum: case labels become literals, so the engine can dispatch
+// `switch (tag)` through a jump table instead of a chain of comparisons (measurably faster). The per-tag
+// tests decode every tag, so a value that drifted from tags.ts would fail them.
+const enum Tag {
+  NEW_FLOAT_EXT = 70,
+  BIT_BINARY_EXT = 77,
+  COMPRESSED = 80,
+  ATOM_CACHE_REF = 82,
+  NEW_PID_EXT = 88,
+  NEW_PORT_EXT = 89,
+  NEWER_REFERENCE_EXT = 90,
+  SMALL_INTEGER_EXT = 97,
+  INTEGER_EXT = 98,
+  FLOAT_EXT = 99,
+  ATOM_EXT = 100,
+  REFERENCE_EXT = 101,
+  PORT_EXT = 102,
+  PID_EXT = 103,
+  SMALL_TUPLE_EXT = 104,
+  LARGE_TUPLE_EXT = 105,
+  NIL_EXT = 106,
+  STRING_EXT = 107,
+  LIST_EXT = 108,
+  BINARY_EXT = 109,
+  SMALL_BIG_EXT = 110,
+  LARGE_BIG_EXT = 111,
+  NEW_FUN_EXT = 112,
+  EXPORT_EXT = 113,
+  NEW_REFERENCE_EXT = 114,
+  SMALL_ATOM_EXT = 115,
+  MAP_EXT = 116,
+  FUN_EXT = 117,
+  ATOM_UTF8_EXT = 118,
+  SMALL_ATOM_UTF8_EXT = 119,
+  V4_PORT_EXT = 120,
+  LOCAL_EXT = 121,
+  VERSION_MAGIC = 131,
+}
 
 export interface DecodeOptions {
   /** Deepest nesting of tuples, lists, maps and fun environments accepted. Default 10,000. */
@@ -110,43 +116,43 @@ const acChars = new Int32Array(AC_SIZE)
 const acEnc = new Uint8Array(AC_SIZE)
 const scratch = new Int32Array(AC_WORDS)
 
-function decodeAtomBytes(
-  buf: Buffer,
-  start: number,
-  len: number,
-  utf8: boolean,
-  maxChars: number,
-  at: number,
-): Atom {
-  let slot = -1
-  if (len <= AC_MAX_BYTES) {
-    const full = len >> 2
-    let h = len
-    let w = 0
-    for (; w < full; w++) {
-      const p = start + 4 * w
-      const word = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)
-      scratch[w] = word
-      h = Math.imul(h ^ word, 0x9e3779b1)
-    }
-    const rest = len & 3
-    if (rest !== 0) {
-      const p = start + 4 * w
-      const word = rest === 1 ? buf[p] : rest === 2 ? buf[p] | (buf[p + 1] << 8) : buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
-      scratch[w++] = word
-      h = Math.imul(h ^ word, 0x9e3779b1)
-    }
-    slot = (h ^ (h >>> 15)) & AC_MASK
-    if (acLen[slot] === len) {
-      const base = slot * AC_WORDS
-      let k = 0
-      while (k < w && acWords[base + k] === scratch[k]) k++
-      if (k === w) {
-        const enc = acEnc[slot]
-        if ((enc === 0 || enc === (utf8 ? 2 : 1)) && acChars[slot] <= maxChars) return acAtom[slot]!
-      }
-    }
+/**
+ * The cached Atom for buf[start, start + len) in this encoding, or undefined (g.slot then names the slot
+ * newAtom fills). Kept small so the optimiser inlines it into the decoder.
+ */
+function cachedAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxChars: number): Atom | undefined {
+  if (len > AC_MAX_BYTES) {
+    g.slot = -1
+    return undefined
   }
+  const full = len >> 2
+  let h = len
+  let w = 0
+  for (; w < full; w++) {
+    const p = start + 4 * w
+    const word = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)
+    scratch[w] = word
+    h = Math.imul(h ^ word, 0x9e3779b1)
+  }
+  const rest = len & 3
+  if (rest !== 0) {
+    const p = start + 4 * w
+    const word = rest === 1 ? buf[p] : rest === 2 ? buf[p] | (buf[p + 1] << 8) : buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+    scratch[w++] = word
+    h = Math.imul(h ^ word, 0x9e3779b1)
+  }
+  const slot = (h ^ (h >>> 15)) & AC_MASK
+  g.slot = slot
+  if (acLen[slot] !== len) return undefined
+  const base = slot * AC_WORDS
+  for (let k = 0; k < w; k++) if (acWords[base + k] !== scratch[k]) return undefined
+  const enc = acEnc[slot]
+  return (enc === 0 || enc === (utf8 ? 2 : 1)) && acChars[slot] <= maxChars ? acAtom[slot] : undefined
+}
+
+/** Decodes (validating) an atom that is not in the cache, and caches it. */
+function newAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxChars: number, at: number): Atom {
+  const slot = g.slot
   let ascii = true
   for (let i = 0; i < len; i++)
     if (buf[start + i] > 0x7f) {
@@ -194,7 +200,7 @@ const stAux: unknown[] = []
 
 /** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports) and after a term.
  *  A property of a constant object: cheaper to update in hot code than a module-level `let`. */
-const g = { pos: 0 }
+const g = { pos: 0, slot: -1 }
 
 interface FunHead {
   start: number
@@ -226,39 +232,35 @@ const copyOf = (buf: Buffer, start: number, len: number): Buffer => {
 
 /** An atom in a position that must be an atom (node names, module and function names). Sets g.pos. */
 function readAtom(buf: Buffer, pos: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Atom {
-  if (pos >= end) throw truncated('atom tag', pos, 1, 0)
-  const tag = buf[pos]
+  const tag = pos < end ? buf[pos] : -1
   let len: number
   let start: number
-  let utf8: boolean
-  switch (tag) {
-    case SMALL_ATOM_UTF8_EXT:
-    case SMALL_ATOM_EXT:
-      if (pos + 2 > end) throw truncated('atom length', pos + 1, 1, end - pos - 1)
-      len = buf[pos + 1]
-      start = pos + 2
-      utf8 = tag === SMALL_ATOM_UTF8_EXT
-      break
-    case ATOM_UTF8_EXT:
-    case ATOM_EXT:
-      if (pos + 3 > end) throw truncated('atom length', pos + 1, 2, end - pos - 1)
-      len = (buf[pos + 1] << 8) | buf[pos + 2]
-      start = pos + 3
-      utf8 = tag === ATOM_UTF8_EXT
-      break
-    case ATOM_CACHE_REF: {
-      if (pos + 2 > end) throw truncated('ATOM_CACHE_REF index', pos + 1, 1, 0)
-      const a = cacheLookup(cache, buf[pos + 1], pos)
-      g.pos = pos + 2
-      return a
-    }
-    default:
-      throw new DecodeError(`expected an atom, found tag ${tag}`, pos)
-  }
+  if (tag === Tag.SMALL_ATOM_UTF8_EXT || tag === Tag.SMALL_ATOM_EXT) {
+    // SMALL_ATOM_UTF8_EXT / SMALL_ATOM_EXT: Len:8, AtomName
+    if (pos + 2 > end) throw truncated('atom length', pos + 1, 1, end - pos - 1)
+    len = buf[pos + 1]
+    start = pos + 2
+  } else if (tag === Tag.ATOM_EXT || tag === Tag.ATOM_UTF8_EXT) {
+    // ATOM_EXT / ATOM_UTF8_EXT: Len:16, AtomName
+    if (pos + 3 > end) throw truncated('atom length', pos + 1, 2, end - pos - 1)
+    len = (buf[pos + 1] << 8) | buf[pos + 2]
+    start = pos + 3
+  } else return cacheRefAtom(buf, pos, end, cache)
+  const utf8 = tag === Tag.SMALL_ATOM_UTF8_EXT || tag === Tag.ATOM_UTF8_EXT
   checkAtomBytes(len, utf8, maxChars, pos)
   if (start + len > end) throw truncated('atom text', start, len, end - start)
   g.pos = start + len
-  return decodeAtomBytes(buf, start, len, utf8, maxChars, pos)
+  return cachedAtom(buf, start, len, utf8, maxChars) ?? newAtom(buf, start, len, utf8, maxChars, pos)
+}
+
+/** ATOM_CACHE_REF: Index:8, resolved through the distribution header's cache. Anything else is an error. */
+function cacheRefAtom(buf: Buffer, pos: number, end: number, cache: ReadonlyArray<Atom | undefined> | undefined): Atom {
+  if (pos >= end) throw truncated('atom tag', pos, 1, 0)
+  if (buf[pos] !== Tag.ATOM_CACHE_REF) throw new DecodeError(`expected an atom, found tag ${buf[pos]}`, pos)
+  if (pos + 2 > end) throw truncated('ATOM_CACHE_REF index', pos + 1, 1, 0)
+  const a = cacheLookup(cache, buf[pos + 1], pos)
+  g.pos = pos + 2
+  return a
 }
 
 function checkAtomBytes(len: number, utf8: boolean, maxChars: number, at: number): void {
@@ -269,7 +271,7 @@ function checkAtomBytes(len: number, utf8: boolean, maxChars: number, at: number
 
 function cacheLookup(cache: ReadonlyArray<Atom | undefined> | undefined, i: number, at: number): Atom {
   if (cache === undefined)
-    throw new UnsupportedTagError(ATOM_CACHE_REF, 'ATOM_CACHE_REF outside a distribution header', at)
+    throw new UnsupportedTagError(Tag.ATOM_CACHE_REF, 'ATOM_CACHE_REF outside a distribution header', at)
   const a = cache[i]
   if (!(a instanceof Atom)) throw new DecodeError(`ATOM_CACHE_REF ${i} is not in the atom cache`, at)
   return a
@@ -279,12 +281,12 @@ function cacheLookup(cache: ReadonlyArray<Atom | undefined> | undefined, i: numb
 function readSmallInt(buf: Buffer, pos: number, end: number): number {
   if (pos >= end) throw truncated('integer tag', pos, 1, 0)
   const tag = buf[pos]
-  if (tag === SMALL_INTEGER_EXT) {
+  if (tag === Tag.SMALL_INTEGER_EXT) {
     if (pos + 2 > end) throw truncated('SMALL_INTEGER_EXT', pos + 1, 1, 0)
     g.pos = pos + 2
     return buf[pos + 1]
   }
-  if (tag === INTEGER_EXT) {
+  if (tag === Tag.INTEGER_EXT) {
     if (pos + 5 > end) throw truncated('INTEGER_EXT', pos + 1, 4, end - pos - 1)
     g.pos = pos + 5
     return i32(buf, pos + 1)
@@ -296,15 +298,15 @@ function readSmallInt(buf: Buffer, pos: number, end: number): number {
 function readPid(buf: Buffer, pos: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Pid {
   if (pos >= end) throw truncated('pid tag', pos, 1, 0)
   const tag = buf[pos]
-  if (tag !== NEW_PID_EXT && tag !== PID_EXT) throw new DecodeError(`expected a pid, found tag ${tag}`, pos)
+  if (tag !== Tag.NEW_PID_EXT && tag !== Tag.PID_EXT) throw new DecodeError(`expected a pid, found tag ${tag}`, pos)
   const node = readAtom(buf, pos + 1, end, maxChars, cache)
   let p = g.pos
   // NEW_PID_EXT: Node, ID:32, Serial:32, Creation:32 — PID_EXT: the same with Creation:8
-  const need = tag === NEW_PID_EXT ? 12 : 9
+  const need = tag === Tag.NEW_PID_EXT ? 12 : 9
   if (p + need > end) throw truncated('pid', p, need, end - p)
   const id = u32(buf, p)
   const serial = u32(buf, p + 4)
-  const creation = tag === NEW_PID_EXT ? u32(buf, p + 8) : buf[p + 8]
+  const creation = tag === Tag.NEW_PID_EXT ? u32(buf, p + 8) : buf[p + 8]
   g.pos = p + need
   return new Pid(node, id, serial, creation)
 }
@@ -370,6 +372,25 @@ function withTail(elements: Term[], tail: Term): Term {
   return new ImproperList(elements, tail)
 }
 
+// STRING_EXT text. Many strings: convert a window of the input to latin1 once and cut them out of it
+// (a substring is far cheaper than a latin1Slice per string); windowing stops when windows serve few.
+const sw = { latin: '', start: 0, strings: 0, windows: 0, served: 0 }
+
+function latinString(buf: Buffer, pos: number, n: number, end: number): string {
+  const rel = pos - sw.start
+  if (rel >= 0 && rel + n <= sw.latin.length) {
+    sw.served++
+    return sw.latin.substring(rel, rel + n)
+  }
+  if (++sw.strings > 4 && n < STRING_WINDOW && sw.served >= 8 * sw.windows) {
+    sw.windows++
+    sw.start = pos
+    sw.latin = (buf as unknown as FastSlices).latin1Slice(pos, Math.min(end, pos + STRING_WINDOW))
+    return sw.latin.substring(0, n)
+  }
+  return (buf as unknown as FastSlices).latin1Slice(pos, pos + n)
+}
+
 /**
  * The decoder proper: one term starting at pos (no version byte), reading at most up to `end`.
  * Returns the term; the position after it is left in g.pos.
@@ -382,12 +403,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
   // The input's ArrayBuffer, fetched once, for binary views.
   let ab: ArrayBufferLike | undefined
   let abOff = 0
-  // STRING_EXT window: the latin1 text of buf[latinStart, latinStart + latin.length)
-  let latin = ''
-  let latinStart = 0
-  let strings = 0
-  let windows = 0
-  let served = 0
+  sw.latin = ''
+  sw.strings = 0
+  sw.windows = 0
+  sw.served = 0
   let sp = 0
   let value: Term
   try {
@@ -396,47 +415,36 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
       const at = pos
       const tag = buf[pos++]
       switch (tag) {
-        case SMALL_INTEGER_EXT:
+        case Tag.SMALL_INTEGER_EXT:
           if (pos >= end) throw truncated('SMALL_INTEGER_EXT', pos, 1, 0)
           value = buf[pos++]
           break
-        case INTEGER_EXT:
+        case Tag.INTEGER_EXT:
           if (pos + 4 > end) throw truncated('INTEGER_EXT', pos, 4, end - pos)
           value = i32(buf, pos)
           pos += 4
           break
-        case SMALL_ATOM_UTF8_EXT:
-        case SMALL_ATOM_EXT:
-        case ATOM_UTF8_EXT:
-        case ATOM_EXT:
-        case ATOM_CACHE_REF: {
+        case Tag.SMALL_ATOM_UTF8_EXT:
+        case Tag.SMALL_ATOM_EXT:
+        case Tag.ATOM_UTF8_EXT:
+        case Tag.ATOM_EXT:
+        case Tag.ATOM_CACHE_REF: {
           const a = readAtom(buf, at, end, maxChars, cache)
           pos = g.pos
           value = a === A_TRUE ? true : a === A_FALSE ? false : a
           break
         }
-        case STRING_EXT: {
+        case Tag.STRING_EXT: {
           // STRING_EXT: Length:16, Characters (each a byte)
           if (pos + 2 > end) throw truncated('STRING_EXT length', pos, 2, end - pos)
           const n = (buf[pos] << 8) | buf[pos + 1]
           pos += 2
           if (pos + n > end) throw truncated('STRING_EXT', pos, n, end - pos)
-          const rel = pos - latinStart
-          if (rel >= 0 && rel + n <= latin.length) {
-            value = latin.substring(rel, rel + n)
-            served++
-          } else if (++strings > 4 && n < STRING_WINDOW && served >= 8 * windows) {
-            // Many strings: convert a window of the input once and cut them out of it (far cheaper
-            // than a latin1Slice per string). Windowing stops when windows serve few strings.
-            windows++
-            latinStart = pos
-            latin = (buf as unknown as FastSlices).latin1Slice(pos, Math.min(end, pos + STRING_WINDOW))
-            value = latin.substring(0, n)
-          } else value = (buf as unknown as FastSlices).latin1Slice(pos, pos + n)
+          value = latinString(buf, pos, n, end)
           pos += n
           break
         }
-        case BINARY_EXT: {
+        case Tag.BINARY_EXT: {
           // BINARY_EXT: Len:32, Data
           if (pos + 4 > end) throw truncated('BINARY_EXT length', pos, 4, end - pos)
           const n = u32(buf, pos)
@@ -452,13 +460,13 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           pos += n
           break
         }
-        case NIL_EXT:
+        case Tag.NIL_EXT:
           value = []
           break
-        case SMALL_TUPLE_EXT:
-        case LARGE_TUPLE_EXT: {
+        case Tag.SMALL_TUPLE_EXT:
+        case Tag.LARGE_TUPLE_EXT: {
           let n: number
-          if (tag === SMALL_TUPLE_EXT) {
+          if (tag === Tag.SMALL_TUPLE_EXT) {
             if (pos >= end) throw truncated('SMALL_TUPLE_EXT arity', pos, 1, 0)
             n = buf[pos++]
           } else {
@@ -479,7 +487,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           sp++
           continue outer
         }
-        case LIST_EXT: {
+        case Tag.LIST_EXT: {
           // LIST_EXT: Length:32, Elements, Tail
           if (pos + 4 > end) throw truncated('LIST_EXT length', pos, 4, end - pos)
           const n = u32(buf, pos)
@@ -488,19 +496,28 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n >= end - pos) throw truncated('list elements and tail', pos, n + 1, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
           const a: Term[] = n <= 65536 ? new Array(n) : []
-          // Runs of integers (lists of numbers, code points) are read here, not one by one through the stack.
+          // Runs of integers, strings and [] (numbers, code points, rows of charlists) are read here,
+          // not one by one through the stack.
           let i = 0
           for (; i < n; i++) {
             const t = buf[pos]
-            if (t === SMALL_INTEGER_EXT && pos + 2 <= end) {
+            if (t === Tag.SMALL_INTEGER_EXT && pos + 2 <= end) {
               a[i] = buf[pos + 1]
               pos += 2
-            } else if (t === INTEGER_EXT && pos + 5 <= end) {
+            } else if (t === Tag.INTEGER_EXT && pos + 5 <= end) {
               a[i] = i32(buf, pos + 1)
               pos += 5
+            } else if (t === Tag.STRING_EXT && pos + 3 <= end) {
+              const len = (buf[pos + 1] << 8) | buf[pos + 2]
+              if (pos + 3 + len > end) break
+              a[i] = latinString(buf, pos + 3, len, end)
+              pos += 3 + len
+            } else if (t === Tag.NIL_EXT) {
+              a[i] = []
+              pos++
             } else break
           }
-          if (i === n && pos < end && buf[pos] === NIL_EXT) {
+          if (i === n && pos < end && buf[pos] === Tag.NIL_EXT) {
             pos++
             value = a
             break
@@ -512,7 +529,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           sp++
           continue outer
         }
-        case MAP_EXT: {
+        case Tag.MAP_EXT: {
           // MAP_EXT: Arity:32, then Arity key/value pairs
           if (pos + 4 > end) throw truncated('MAP_EXT arity', pos, 4, end - pos)
           const n = u32(buf, pos)
@@ -530,7 +547,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           sp++
           continue outer
         }
-        case NEW_FLOAT_EXT: {
+        case Tag.NEW_FLOAT_EXT: {
           if (pos + 8 > end) throw truncated('NEW_FLOAT_EXT', pos, 8, end - pos)
           const v = buf.readDoubleBE(pos)
           if (!Number.isFinite(v)) throw new DecodeError('NEW_FLOAT_EXT is not finite', at)
@@ -538,18 +555,18 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           value = Number.isInteger(v) ? new Float(v) : v
           break
         }
-        case FLOAT_EXT: {
+        case Tag.FLOAT_EXT: {
           if (pos + FLOAT_EXT_LENGTH > end) throw truncated('FLOAT_EXT', pos, FLOAT_EXT_LENGTH, end - pos)
           const v = oldFloat(buf, pos, at)
           pos += FLOAT_EXT_LENGTH
           value = Number.isInteger(v) ? new Float(v) : v
           break
         }
-        case SMALL_BIG_EXT:
-        case LARGE_BIG_EXT: {
+        case Tag.SMALL_BIG_EXT:
+        case Tag.LARGE_BIG_EXT: {
           // SMALL_BIG_EXT: n:8, Sign:8, d(0)..d(n-1) little-endian; LARGE_BIG_EXT: n:32, ...
           let n: number
-          if (tag === SMALL_BIG_EXT) {
+          if (tag === Tag.SMALL_BIG_EXT) {
             if (pos + 2 > end) throw truncated('SMALL_BIG_EXT header', pos, 2, end - pos)
             n = buf[pos++]
           } else {
@@ -565,7 +582,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           pos += n
           break
         }
-        case BIT_BINARY_EXT: {
+        case Tag.BIT_BINARY_EXT: {
           // BIT_BINARY_EXT: Len:32, Bits:8 (used bits of the last byte, 1..8), Data
           if (pos + 5 > end) throw truncated('BIT_BINARY_EXT header', pos, 5, end - pos)
           const n = u32(buf, pos)
@@ -590,33 +607,33 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           pos += n
           break
         }
-        case NEW_PID_EXT:
-        case PID_EXT:
+        case Tag.NEW_PID_EXT:
+        case Tag.PID_EXT:
           value = readPid(buf, at, end, maxChars, cache)
           pos = g.pos
           break
-        case NEW_PORT_EXT:
-        case PORT_EXT:
-        case V4_PORT_EXT: {
+        case Tag.NEW_PORT_EXT:
+        case Tag.PORT_EXT:
+        case Tag.V4_PORT_EXT: {
           // Node, then ID:32 Creation:32 (NEW_PORT_EXT), ID:32 Creation:8 (PORT_EXT), ID:64 Creation:32 (V4_PORT_EXT)
           const node = readAtom(buf, pos, end, maxChars, cache)
           pos = g.pos
-          const need = tag === NEW_PORT_EXT ? 8 : tag === PORT_EXT ? 5 : 12
+          const need = tag === Tag.NEW_PORT_EXT ? 8 : tag === Tag.PORT_EXT ? 5 : 12
           if (pos + need > end) throw truncated('port', pos, need, end - pos)
           let id: bigint
           let creation: number
-          if (tag === V4_PORT_EXT) {
+          if (tag === Tag.V4_PORT_EXT) {
             id = buf.readBigUInt64BE(pos)
             creation = u32(buf, pos + 8)
           } else {
             id = BigInt(u32(buf, pos))
-            creation = tag === NEW_PORT_EXT ? u32(buf, pos + 4) : buf[pos + 4]
+            creation = tag === Tag.NEW_PORT_EXT ? u32(buf, pos + 4) : buf[pos + 4]
           }
           pos += need
           value = new Port(node, id, creation)
           break
         }
-        case REFERENCE_EXT: {
+        case Tag.REFERENCE_EXT: {
           // REFERENCE_EXT: Node, ID:32, Creation:8
           const node = readAtom(buf, pos, end, maxChars, cache)
           pos = g.pos
@@ -625,8 +642,8 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           pos += 5
           break
         }
-        case NEW_REFERENCE_EXT:
-        case NEWER_REFERENCE_EXT: {
+        case Tag.NEW_REFERENCE_EXT:
+        case Tag.NEWER_REFERENCE_EXT: {
           // Len:16, Node, Creation (8 bits in NEW_, 32 in NEWER_), ID:32 * Len
           if (pos + 2 > end) throw truncated('reference length', pos, 2, end - pos)
           const n = (buf[pos] << 8) | buf[pos + 1]
@@ -634,7 +651,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
             throw new DecodeError(`reference with ${n} id words (at most ${MAX_REFERENCE_WORDS})`, at)
           const node = readAtom(buf, pos + 2, end, maxChars, cache)
           pos = g.pos
-          const cbytes = tag === NEWER_REFERENCE_EXT ? 4 : 1
+          const cbytes = tag === Tag.NEWER_REFERENCE_EXT ? 4 : 1
           if (pos + cbytes + 4 * n > end) throw truncated('reference', pos, cbytes + 4 * n, end - pos)
           const creation = cbytes === 4 ? u32(buf, pos) : buf[pos]
           pos += cbytes
@@ -644,7 +661,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           value = new Ref(node, creation, ids)
           break
         }
-        case EXPORT_EXT: {
+        case Tag.EXPORT_EXT: {
           // EXPORT_EXT: Module (atom), Function (atom), Arity (SMALL_INTEGER_EXT)
           const module = readAtom(buf, pos, end, maxChars, cache)
           const fn = readAtom(buf, g.pos, end, maxChars, cache)
@@ -654,7 +671,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           value = new ExportFun(module, fn, arity)
           break
         }
-        case NEW_FUN_EXT: {
+        case Tag.NEW_FUN_EXT: {
           // NEW_FUN_EXT: Size:32, Arity:8, Uniq:16 bytes, Index:32, NumFree:32, Module, OldIndex, OldUniq, Pid, FreeVars
           const start = pos
           if (pos + 29 > end) throw truncated('NEW_FUN_EXT header', pos, 29, end - pos)
@@ -685,11 +702,11 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           sp++
           continue outer
         }
-        case LOCAL_EXT:
+        case Tag.LOCAL_EXT:
           throw new UnsupportedTagError(tag, 'LOCAL_EXT is node-local and refused off-node', at)
-        case FUN_EXT:
+        case Tag.FUN_EXT:
           throw new UnsupportedTagError(tag, 'FUN_EXT is obsolete (not decoded since OTP 23)', at)
-        case COMPRESSED:
+        case Tag.COMPRESSED:
           throw new DecodeError('COMPRESSED is only allowed right after the version byte', at)
         default:
           throw new DecodeError(`unknown tag ${tag}`, at)
@@ -722,7 +739,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
               stIdx[top] = i + 1
               continue outer
             }
-            if (pos < end && buf[pos] === NIL_EXT) {
+            if (pos < end && buf[pos] === Tag.NIL_EXT) {
               pos++
               value = a
               break
@@ -801,9 +818,9 @@ function versionedAt(buf: Buffer, offset: number, opts: DecodeOptions | undefine
   checkStart(buf, offset)
   const len = buf.length
   if (offset >= len) throw new TruncatedTermError('version byte: need 1 bytes, 0 left', offset)
-  if (buf[offset] !== VERSION_MAGIC)
-    throw new DecodeError(`expected version byte ${VERSION_MAGIC}, found ${buf[offset]}`, offset)
-  if (offset + 1 < len && buf[offset + 1] === COMPRESSED) return decompressed(buf, offset + 1, opts)
+  if (buf[offset] !== Tag.VERSION_MAGIC)
+    throw new DecodeError(`expected version byte ${Tag.VERSION_MAGIC}, found ${buf[offset]}`, offset)
+  if (offset + 1 < len && buf[offset + 1] === Tag.COMPRESSED) return decompressed(buf, offset + 1, opts)
   return decodeAt(buf, offset + 1, len, opts)
 }
 
