@@ -81,7 +81,9 @@ process.stdout.write(
 )
 
 const parts: PartResult[] = []
-parts.push(await runPart('echo, gen_server, memory', 'echo', () => runEchoBench(opts)))
+// BENCH_TS_NODE_ARGS: extra `node` flags for the ts node (V8 experiments such as --max-semi-space-size=32).
+const tsNodeArgs = process.env.BENCH_TS_NODE_ARGS?.split(' ').filter(Boolean)
+parts.push(await runPart('echo, gen_server, memory', 'echo', () => runEchoBench({ ...opts, tsNodeArgs })))
 parts.push(await optionalPart('etf codec', 'etf', 'etf.ts', 'runEtfBench'))
 parts.push(await optionalPart('drivers', 'drivers', 'drivers.ts', 'runDriversBench'))
 
