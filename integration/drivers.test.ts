@@ -1,0 +1,312 @@
+// The seed drivers through real erl and a real PostgreSQL: the seeds' own example sessions as Erlang
+// code (pg_sync, pg_async, next_perm), scheduler-sharded dispatch on an erl with 16 schedulers, owners
+// dying, a million-element permutation while pings stay answered, and bad requests.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import pg from 'pg'
+import { Pid, Tuple, atom, binaryToTerm, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { silentLogger } from '../src/logger.js'
+import { Node } from '../src/node.js'
+import { startDrivers, type Drivers } from '../src/drivers/driver.js'
+import { prevPermutation } from '../src/drivers/permutation.js'
+import { Epmd, ErlNode, cleanup, compileShippedModules, eventually, pgUrl, requirePostgres, shortHost } from './harness.js'
+
+const A = atom
+const COOKIE = 'ts_cnode_test_cookie'
+const TS = `tsnode_drv@${shortHost}`
+const TS_MAX_QUERY_BYTES = 4 << 20
+let epmd: Epmd
+let erl: ErlNode
+let node: Node
+let drivers: Drivers
+let admin: pg.Client
+
+const evalTerm = async (expr: string, timeoutMs?: number): Promise<Term> => binaryToTerm(await erl.evalBinary(expr, timeoutMs))
+const str = (s: string) => JSON.stringify(s) // an Erlang string literal for ASCII text
+const eq = (a: Term, b: Term, what = '') => assert.ok(termEquals(a, b), `${what}\n  got:  ${show(a)}\n  want: ${show(b)}`)
+function show(t: Term): string {
+  if (t instanceof Tuple) return `{${t.elements.map(show).join(',')}}`
+  if (Array.isArray(t)) return `[${t.map(show).join(',')}]`
+  if (Buffer.isBuffer(t)) return t.length > 40 ? `<<${t.length} bytes>>` : `<<${JSON.stringify(t.toString('latin1'))}>>`
+  if (typeof t === 'string') return JSON.stringify(t)
+  return String(t)
+}
+const ok = (x: Term) => tuple(A('ok'), x)
+const isError = (t: Term) => t instanceof Tuple && t.length === 2 && isAtom(t.get(0), 'error')
+
+// The key/value form of the test database's URL, so both libpq forms get exercised.
+function keyValueForm(url: string): string {
+  const u = new URL(url)
+  const kv = [`host=${u.hostname}`, `port=${u.port || 5432}`, `dbname=${u.pathname.slice(1) || 'postgres'}`]
+  if (u.username) kv.push(`user=${decodeURIComponent(u.username)}`)
+  if (u.password) kv.push(`password=${decodeURIComponent(u.password)}`)
+  return kv.join(' ')
+}
+const KV = keyValueForm(pgUrl)
+
+test.before(async () => {
+  await requirePostgres()
+  epmd = await Epmd.start()
+  const beams = await compileShippedModules()
+  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, logger: silentLogger })
+  await node.start()
+  drivers = await startDrivers(node, { count: 16, maxQueryBytes: TS_MAX_QUERY_BYTES })
+  // +S 16:16: sixteen schedulers, all online (a bare +S 16 leaves most offline on a small machine, and
+  // a process pinned to an offline scheduler never runs).
+  erl = await ErlNode.start({
+    name: 'erl_drv',
+    epmdPort: epmd.port,
+    cookie: COOKIE,
+    codePath: [beams],
+    args: ['+S', '16:16'],
+    env: { TS_CNODE_NODE: TS },
+  })
+  admin = new pg.Client({ connectionString: pgUrl })
+  await admin.connect()
+})
+
+test.after(async () => {
+  await admin?.end()
+  await drivers?.stop()
+  await node?.stop()
+  await cleanup()
+})
+
+test('the TypeScript node is found from TS_CNODE_NODE and every driver answers', async () => {
+  eq(await evalTerm('ts_cnode:node()'), A(TS))
+  const names = (await evalTerm(`[gen_server:call({N, ts_cnode:node()}, whoami) || N <- tuple_to_list(some_driver:port_names())]`)) as Term[]
+  eq(names, drivers.names as Term[])
+})
+
+test('the seed pg_sync session, with the key/value connection string', async () => {
+  const r = await evalTerm(`
+    {ok, Port} = pg_sync:connect(${str(KV)}),
+    R1 = pg_sync:select(Port, "select 1 as a, 'x'::text as b, null::text as c"),
+    R2 = pg_sync:select(Port, "create temp table seed_sync (id int, name text)"),
+    R3 = pg_sync:select(Port, "insert into seed_sync values (1, 'one'), (2, 'two')"),
+    R4 = pg_sync:select(Port, "select * from seed_sync order by id"),
+    R5 = pg_sync:select(Port, "select * from nosuch"),
+    R6 = pg_sync:disconnect(Port),
+    R7 = pg_sync:select(Port, "select 1"),
+    {is_pid(Port), R1, R2, R3, R4, R5, R6, R7}`)
+  eq(
+    r,
+    tuple(
+      true,
+      ok([['a', 'b', 'c'], ['1', 'x', []]]),
+      ok([]),
+      ok('2'),
+      ok([['id', 'name'], ['1', 'one'], ['2', 'two']]),
+      tuple(A('error'), 'ERROR:  relation "nosuch" does not exist\nLINE 1: select * from nosuch\n                      ^\n'),
+      A('ok'),
+      tuple(A('error'), 'no connection to the server\n'),
+    ),
+  )
+})
+
+test('the seed pg_async session, with the postgres:// URL; replies travel as {Port, {data, Term}}', async () => {
+  const r = await evalTerm(`
+    {ok, Port} = pg_async:connect(${str(pgUrl)}),
+    R1 = pg_async:select(Port, "select 40 + 2 as answer"),
+    R2 = pg_async:select(Port, "create temp table seed_async (id int)"),
+    R3 = pg_async:select(Port, "insert into seed_async values (1)"),
+    R4 = pg_async:select(Port, "select 1/0"),
+    Port ! {'$ts_cnode_pg', self(), {select, "select 'raw'"}},
+    R5 = receive {Port, {data, D}} -> D after 10000 -> no_data end,
+    R6 = pg_async:disconnect(Port),
+    {messages, Left} = process_info(self(), messages),
+    {R1, R2, R3, R4, R5, R6, Left}`)
+  eq(
+    r,
+    tuple(
+      ok([['answer'], ['42']]),
+      ok([]),
+      ok('1'),
+      tuple(A('error'), 'ERROR:  division by zero\n'),
+      ok([['?column?'], ['raw']]),
+      A('ok'),
+      [],
+    ),
+  )
+})
+
+test('connection failures answer {error, Msg} with libpq text, and nobody crashes', async () => {
+  const r = await evalTerm(`
+    {pg_sync:connect("host=127.0.0.1 port=1 user=x"), pg_async:connect("host"), pg_sync:connect(42)}`)
+  const [a, b, c] = (r as Tuple).elements
+  eq(a, tuple(A('error'), 'connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n'))
+  eq(b, tuple(A('error'), 'missing "=" after "host" in connection info string\n'))
+  assert.ok(isError(c), show(c))
+})
+
+test('next_perm: all_perm([1,2,3,4]) gives the 24 permutations in the seed order; next/prev wrap around', async () => {
+  const r = (await evalTerm(`{next_perm:load(), next_perm:all_perm([1,2,3,4]), next_perm:next_perm([1,2,3]),
+                             next_perm:prev_perm([1,2,3]), next_perm:next_perm([3,2,1]), next_perm:next_perm([])}`)) as Tuple
+  eq(r.get(0), A('ok'))
+  const expected: number[][] = []
+  const a = Int32Array.of(1, 2, 3, 4)
+  do {
+    prevPermutation(a)
+    expected.unshift(Array.from(a))
+  } while (Array.from(a).join() !== '1,2,3,4')
+  assert.is(expected.length, 24)
+  eq(r.get(1), expected)
+  eq(r.get(2), [1, 3, 2])
+  eq(r.get(3), [3, 2, 1])
+  eq(r.get(4), [1, 2, 3])
+  eq(r.get(5), [])
+})
+
+test('16 schedulers: each some_driver_NN serves exactly the processes of its scheduler, none lost', async () => {
+  const perScheduler = 6
+  const calls = 20
+  const r = (await evalTerm(
+    `Self = self(),
+     Pids = [spawn_opt(fun() ->
+                S = erlang:system_info(scheduler_id),
+                Perms = [next_perm:next_perm([3, 1, 2]) || _ <- lists:seq(1, ${calls})],
+                Who = some_driver:whoami(),
+                Self ! {done, self(), Sch, S, Who, lists:usort(Perms)}
+              end, [{scheduler, Sch}])
+             || Sch <- lists:seq(1, 16), _ <- lists:seq(1, ${perScheduler})],
+     [receive {done, P, Sch, S, Who, Perms} -> {P, Sch, S, Who, Perms} after 60000 -> {P, lost} end || P <- Pids]`,
+    90_000,
+  )) as Tuple[]
+  assert.is(r.length, 16 * perScheduler)
+  const expectedDriver = (s: number) => `some_driver_${String((s % 16) + 1).padStart(2, '0')}`
+  const byDriver = new Map<string, Pid[]>()
+  for (const t of r) {
+    assert.is(t.length, 5, `lost: ${show(t)}`)
+    const [pid, sch, s, who, perms] = t.elements as [Pid, number, number, Term, Term]
+    assert.is(s, sch, 'the process ran on the scheduler it was pinned to')
+    assert.is(String(who), expectedDriver(s))
+    eq(perms, [[3, 2, 1]])
+    byDriver.set(String(who), [...(byDriver.get(String(who)) ?? []), pid])
+  }
+  assert.is(byDriver.size, 16)
+  for (const st of drivers.stats()) {
+    const mine = byDriver.get(String(st.name)) ?? []
+    const served = st.callers.filter((c) => r.some((t) => termEquals(t.get(0), c.pid)))
+    assert.is(served.length, mine.length, `${String(st.name)} served ${served.length} test processes`)
+    for (const c of served) {
+      assert.ok(mine.some((p) => termEquals(p, c.pid)), `${String(st.name)} served a process of another scheduler`)
+      assert.is(c.count, calls + 1)
+    }
+  }
+})
+
+test('an owner killed mid-session: its backend leaves pg_stat_activity', async () => {
+  const app = `ts_cnode_drv_${process.pid}_${Date.now()}`
+  const owner = (await evalTerm(`
+    Self = self(),
+    P = spawn(fun() ->
+          {ok, Port} = pg_sync:connect(${str(`${KV} application_name=${app}`)}),
+          {ok, _} = pg_sync:select(Port, "select 1"),
+          Self ! {connected, self(), Port},
+          receive never -> ok end
+        end),
+    receive {connected, P, _} -> P after 20000 -> timeout end`)) as Pid
+  assert.instance(owner, Pid)
+  const count = async () => (await admin.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [app])).rows[0].n
+  assert.is(await count(), 1)
+  await evalTerm(`exit(binary_to_term(${erlBinary(owner)}), kill)`)
+  await eventually(async () => (await count()) === 0, 'the backend to leave pg_stat_activity')
+})
+
+/** An Erlang binary literal holding term_to_binary of a term, for passing pids back. */
+function erlBinary(t: Term): string {
+  return `<<${[...termToBinary(t)].join(',')}>>`
+}
+
+test('a 1,000,000-element permutation runs in a worker while pings keep coming back', async () => {
+  const r = (await evalTerm(
+    `N = 1000000,
+     L = lists:seq(1, N),
+     Self = self(),
+     T0 = erlang:monotonic_time(microsecond),
+     spawn(fun() -> R = next_perm:next_perm(L), Self ! {perm, erlang:monotonic_time(microsecond) - T0, length(R), lists:nthtail(N - 3, R)} end),
+     Loop = fun Loop(Acc) ->
+              receive {perm, Us, Len, Tail} -> {Us, Len, Tail, lists:reverse(Acc)}
+              after 0 ->
+                S = erlang:monotonic_time(microsecond),
+                pong = net_adm:ping(ts_cnode:node()),
+                Loop([erlang:monotonic_time(microsecond) - S | Acc])
+              end
+            end,
+     Loop([])`,
+    120_000,
+  )) as Tuple
+  const [us, len, tail, pings] = r.elements as [number, number, Term, number[]]
+  assert.is(len, 1_000_000)
+  eq(tail, [999998, 1000000, 999999])
+  assert.ok(pings.length > 0, 'pings were answered while the permutation ran')
+  const sorted = [...pings].sort((x, y) => x - y)
+  const median = sorted[Math.floor(sorted.length / 2)]
+  const max = sorted[sorted.length - 1]
+  console.log(
+    `  1M-element next_perm: ${(us / 1000).toFixed(1)} ms end to end; ${pings.length} pings meanwhile, ` +
+      `median ${(median / 1000).toFixed(2)} ms, max ${(max / 1000).toFixed(2)} ms`,
+  )
+  assert.ok(drivers.stats().some((s) => s.asyncJobs > 0), 'the worker pool ran it')
+  assert.ok(max < 5_000_000, `a ping took ${max} us`)
+})
+
+test('bad requests answer {error, ...} and the drivers and sessions keep serving', async () => {
+  const r = (await evalTerm(`
+    {ok, Port} = pg_sync:connect(${str(KV)}),
+    Bad = [gen_server:call(some_driver:client_port(), bogus),
+           gen_server:call(some_driver:client_port(), {next_perm, <<1,2,3>>}),
+           gen_server:call(some_driver:client_port(), {select, "select 1"}),
+           pg_sync:select(Port, 42),
+           pg_sync:select(Port, {not_a_query}),
+           pg_sync:select(not_a_port, "select 1"),
+           pg_sync:select(Port, "select $1", not_a_list),
+           gen_server:call(Port, bogus),
+           pg_sync:select(Port, ["select '", binary:copy(<<"x">>, ${TS_MAX_QUERY_BYTES + 1}), "'"]),
+           begin application:set_env(ts_cnode, max_query_bytes, 100),
+                 E = pg_sync:select(Port, lists:duplicate(101, $x)),
+                 application:unset_env(ts_cnode, max_query_bytes), E end,
+           (catch next_perm:next_perm([1, x]))],
+    Good = {pg_sync:select(Port, "select 1"), next_perm:next_perm([1,2,3]), some_driver:whoami()},
+    ok = pg_sync:disconnect(Port),
+    Closed = [pg_sync:select(Port, "select 1"), pg_async:select(Port, "select 1"), pg_sync:disconnect(Port)],
+    {Bad, Good, Closed}`)) as Tuple
+  const [bad, good, closed] = r.elements as [Term[], Tuple, Term[]]
+  for (const b of bad.slice(0, 10)) assert.ok(isError(b), `an {error, _}: ${show(b)}`)
+  eq(bad[0], tuple(A('error'), A('unknown_request')))
+  assert.match(String((bad[8] as Tuple).get(1)), /query is too large/)
+  assert.match(String((bad[9] as Tuple).get(1)), /query is too large.*max_query_bytes/)
+  assert.ok(bad[10] instanceof Tuple && isAtom((bad[10] as Tuple).get(0), 'EXIT'), `next_perm of a non-integer raises: ${show(bad[10])}`)
+  eq(good.get(0), ok([['?column?'], ['1']]))
+  eq(good.get(1), [1, 3, 2])
+  eq(closed, [tuple(A('error'), 'no connection to the server\n'), tuple(A('error'), 'no connection to the server\n'), A('ok')])
+})
+
+test('beyond the seed: binary mode and parameters, a large bytea both ways', async () => {
+  const r = (await evalTerm(`
+    {ok, Port} = pg_sync:connect(${str(pgUrl)}, [binary]),
+    Big = binary:copy(<<1,2,3,4,5,6,7,8>>, 100000),
+    R1 = pg_sync:select(Port, "select 1 as n, null::int as z, 'x' as t"),
+    R2 = pg_sync:select(Port, "create temp table bin_t (id int, data bytea)"),
+    R3 = pg_sync:select(Port, "insert into bin_t values ($1, $2)", [1, Big]),
+    {ok, [_, [_, Back]]} = pg_sync:select(Port, "select id, data from bin_t where id = $1", ["1"]),
+    R4 = pg_sync:select(Port, "select $1::int + $2::int", [40, 2]),
+    {ok, APort} = pg_async:connect(${str(KV)}, [binary]),
+    R5 = pg_async:select(APort, "select $1::text", [<<"hello">>]),
+    ok = pg_async:disconnect(APort),
+    ok = pg_sync:disconnect(Port),
+    {R1, R2, R3, Back =:= Big, R4, R5}`)) as Tuple
+  eq(
+    r,
+    tuple(
+      ok([[Buffer.from('n'), Buffer.from('z'), Buffer.from('t')], [Buffer.from('1'), A('null'), Buffer.from('x')]]),
+      ok(A('null')),
+      ok(1),
+      true,
+      ok([[Buffer.from('?column?')], [Buffer.from('42')]]),
+      ok([[Buffer.from('text')], [Buffer.from('hello')]]),
+    ),
+  )
+})
+
+test.run()
