@@ -18,6 +18,11 @@ if ! command -v erl >/dev/null || ! command -v erlc >/dev/null || ! command -v e
   apt_install erlang-nox erlang-dev
 fi
 
+if ! ls /usr/lib/erlang/lib/erl_interface-*/include/ei.h >/dev/null 2>&1; then
+  say "erl_interface headers (ei.h) are missing: installing erlang-dev (the benchmark's C-node needs them)"
+  apt_install erlang-dev
+fi
+
 pgurl="${TS_CNODE_TEST_PGURL:-postgres://postgres@127.0.0.1:5432/test}"
 if [ -n "${TS_CNODE_TEST_PGURL:-}" ]; then
   say "using the PostgreSQL at TS_CNODE_TEST_PGURL"

@@ -13,6 +13,8 @@ echo "== type check (tsc --noEmit)"
 npx tsc -p tsconfig.json --noEmit || status=1
 echo "== unit tests (src/)"
 npx uvu -r tsx src '\.test\.ts$' 2>&1 | tee -a "$log"; [ "${PIPESTATUS[0]}" = 0 ] || status=1
+echo "== benchmark targets behave (bench/: the C-node, BEAM and ts echo answer what they are sent; no timings)"
+npx uvu -r tsx bench '\.test\.ts$' 2>&1 | tee -a "$log"; [ "${PIPESTATUS[0]}" = 0 ] || status=1
 echo "== integration tests (integration/, real erl and PostgreSQL)"
 npx uvu -r tsx integration '\.test\.ts$' 2>&1 | tee -a "$log"; [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
