@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events'
 import { DistManager, type DistManagerOptions } from './dist/manager.js'
 import type { Connection } from './dist/connection.js'
-import { ConnectionClosedError, NotStartedError, UnsupportedByPeerError } from './dist/errors.js'
+import { ConnectionClosedError, NotStartedError, UnsupportedByPeerError, WriteQueueFullError } from './dist/errors.js'
 import { Atom, Pid, atom, type Term } from './etf/terms.js'
 import { defaultLogger, type Logger } from './logger.js'
 import { FunctionRegistry, type RpcFunction } from './runtime/functions.js'
@@ -134,6 +134,15 @@ export class Node extends EventEmitter<NodeEvents> {
         this.logger.debug(`${msg.kind} to ${conn.peer.name} dropped: ${e.message}`)
         return
       }
+      if (e instanceof WriteQueueFullError) {
+        // The peer stopped reading (or cannot keep up) and the senders did not wait for whenWritable(): more
+        // than maxQueueSize bytes wait for it. Rather than grow without bound, the connection goes down, as an
+        // unresponsive peer's does at net_ticktime: every link and monitor to that node fires with
+        // noconnection, and signals to it are lost from here on, as for any node that went down.
+        this.logger.warn(`closing connection to ${conn.peer.name}: ${e.message}`, { node: conn.peer.name, code: e.code })
+        conn.close(`${e.code}: ${e.message}`)
+        return
+      }
       if (e instanceof UnsupportedByPeerError) {
         // The peer cannot spawn for us: answer the request here, as erlang:spawn_request does (notsup).
         if (msg.kind === 'SPAWN_REQUEST')
@@ -214,6 +223,28 @@ export class Node extends EventEmitter<NodeEvents> {
   /** Connected nodes. */
   nodes(): Atom[] {
     return this.manager.nodes()
+  }
+
+  /** The connection to `node`, if there is one (for diagnostics: stats, pendingBytes). */
+  connection(node: Atom | string): Connection | undefined {
+    return this.manager.connection(node)
+  }
+
+  /**
+   * Resolves once the connection to `node` has fewer than highWaterMark bytes waiting to be written (at once
+   * when it has, or when there is no connection). A TypeScript process that sends much to one node awaits it
+   * between sends, as an Erlang sender is suspended on a busy distribution port; one that does not is cut off
+   * at maxQueueSize (the connection is closed: see the transport's write).
+   */
+  async whenWritable(node: Atom | string): Promise<void> {
+    const conn = this.manager.connection(toAtom(node, 'node'))
+    if (conn === undefined || conn.closed) return
+    try {
+      await conn.whenWritable()
+    } catch (e) {
+      // Closed while waiting: nothing is left to wait for (nodedown tells the rest).
+      if (!(e instanceof ConnectionClosedError)) throw e
+    }
   }
 
   /** Connects now (otherwise the first signal for the node does). */

@@ -7,7 +7,8 @@
 -module(ts_peer).
 
 -export([start_chatter/3, chatter_stats/1, stop_chatter/1]).
--export([load/5, slow_reader/2, slow_reader_result/1]).
+-export([load/5, slow_reader/2, slow_reader_result/1, slow_reader_wait/3]).
+-export([pg_load/3, pg_load_report/1, workers/3]).
 
 %% --- chatter ------------------------------------------------------------------------------------
 
@@ -114,9 +115,64 @@ slow(DelayMs, N, InOrder) ->
             slow(DelayMs, N, InOrder);
         {seq, S} ->
             timer:sleep(DelayMs),
+            slow(DelayMs, N + 1, InOrder andalso S =:= N + 1);
+        {seq, S, _Payload} ->
+            timer:sleep(DelayMs),
             slow(DelayMs, N + 1, InOrder andalso S =:= N + 1)
     end.
 
 slow_reader_result(Pid) ->
     Pid ! {result, self()},
     receive {Pid, R} -> R after 30000 -> timeout end.
+
+%% The result once Expect messages were taken (messages still on the wire are not in the mailbox yet),
+%% or what it is after TimeoutMs.
+slow_reader_wait(Pid, Expect, TimeoutMs) ->
+    case slow_reader_result(Pid) of
+        {N, _} = R when N >= Expect; TimeoutMs =< 0 -> R;
+        _ -> timer:sleep(50), slow_reader_wait(Pid, Expect, TimeoutMs - 50)
+    end.
+
+%% --- Postgres under load --------------------------------------------------------------------------
+
+%% N workers, each with its own pg_sync session on Url, selecting in a loop. A select that fails is counted
+%% (with its text); the worker then disconnects and connects again, counting failed and successful
+%% connects. pg_load_report/1 collects #{ok, error, connects, connect_errors, ok_after_error, errors}.
+pg_load(Url, N, Query) ->
+    [spawn(fun() -> pg_worker(Url, Query) end) || _ <- lists:seq(1, N)].
+
+pg_worker(Url, Query) ->
+    pg_worker(Url, Query, none, #{ok => 0, error => 0, connects => 0, connect_errors => 0, ok_after_error => 0, errors => []}).
+
+pg_worker(Url, Query, Port, S) ->
+    receive
+        {report, From} ->
+            _ = case Port of none -> ok; _ -> pg_sync:disconnect(Port) end,
+            From ! {self(), S}
+    after 0 ->
+        case Port of
+            none ->
+                case pg_sync:connect(Url) of
+                    {ok, P} -> pg_worker(Url, Query, P, bump(connects, S));
+                    {error, _} -> timer:sleep(100), pg_worker(Url, Query, none, bump(connect_errors, S))
+                end;
+            _ ->
+                case pg_sync:select(Port, Query) of
+                    {ok, _} ->
+                        S1 = case maps:get(error, S) > 0 of true -> bump(ok_after_error, S); false -> S end,
+                        pg_worker(Url, Query, Port, bump(ok, S1));
+                    {error, Msg} ->
+                        _ = pg_sync:disconnect(Port),
+                        Errors = lists:sublist([Msg | maps:get(errors, S)], 5),
+                        pg_worker(Url, Query, none, (bump(error, S))#{errors := Errors})
+                end
+        end
+    end.
+
+pg_load_report(Pids) ->
+    [P ! {report, self()} || P <- Pids],
+    [receive {P, S} -> S after 60000 -> timeout end || P <- Pids].
+
+%% N processes that each announce themselves to Watcher ({watch, Pid}) and then run Fun() forever.
+workers(N, Watcher, Fun) ->
+    [spawn(fun() -> Watcher ! {watch, self()}, Fun() end) || _ <- lists:seq(1, N)].
