@@ -223,11 +223,29 @@ const u32 = (b: Buffer, p: number): number =>
 const i32 = (b: Buffer, p: number): number =>
   (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]
 
-const copyOf = (buf: Buffer, start: number, len: number): Buffer => {
-  const d = Buffer.allocUnsafe(len)
-  if (len <= 64) for (let i = 0; i < len; i++) d[i] = buf[start + i]
-  else buf.copy(d, 0, start, start + len)
-  return d
+// Small copies (binaries up to copyThreshold, fun uniqs) are carved from a shared slab, as Node's own
+// Buffer pool does: a copy never pins the input, and a view of the slab is cheaper than Buffer.allocUnsafe.
+const SLAB_SIZE = 16 * 1024
+let slab = new ArrayBuffer(SLAB_SIZE)
+let slabBytes = new Uint8Array(slab)
+let slabUsed = 0
+
+function copyOf(buf: Buffer, start: number, len: number): Buffer {
+  if (len > 256) {
+    const d = Buffer.allocUnsafe(len)
+    buf.copy(d, 0, start, start + len)
+    return d
+  }
+  if (slabUsed + len > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE)
+    slabBytes = new Uint8Array(slab)
+    slabUsed = 0
+  }
+  const at = slabUsed
+  const d = slabBytes
+  for (let i = 0; i < len; i++) d[at + i] = buf[start + i]
+  slabUsed = (at + len + 7) & ~7 // keep views 8-byte aligned, as Node's pool does
+  return makeView(slab, at, len)
 }
 
 /** An atom in a position that must be an atom (node names, module and function names). Sets g.pos. */
@@ -382,6 +400,15 @@ function latinString(buf: Buffer, pos: number, n: number, end: number): string {
     sw.served++
     return sw.latin.substring(rel, rel + n)
   }
+  if (n <= 8) {
+    // Short strings are cheaper to build here than through a call into C++.
+    let str = ''
+    let i = pos
+    const stop = pos + n
+    for (; i + 4 <= stop; i += 4) str += String.fromCharCode(buf[i], buf[i + 1], buf[i + 2], buf[i + 3])
+    for (; i < stop; i++) str += String.fromCharCode(buf[i])
+    return str
+  }
   if (++sw.strings > 4 && n < STRING_WINDOW && sw.served >= 8 * sw.windows) {
     sw.windows++
     sw.start = pos
@@ -389,6 +416,47 @@ function latinString(buf: Buffer, pos: number, n: number, end: number): string {
     return sw.latin.substring(0, n)
   }
   return (buf as unknown as FastSlices).latin1Slice(pos, pos + n)
+}
+
+/**
+ * Reads elements a[i], a[i+1], ... (up to n) while they are scalars that need no stack frame — integers,
+ * atoms, strings, [] — as in tagged tuples, lists of numbers and rows of charlists. Returns how far it got
+ * and leaves the position in g.pos; the general loop takes over at the first other tag (or any error).
+ */
+function simpleRun(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  a: Term[],
+  i: number,
+  n: number,
+  maxChars: number,
+  cache: ReadonlyArray<Atom | undefined> | undefined,
+): number {
+  for (; i < n && pos < end; i++) {
+    const t = buf[pos]
+    if (t === Tag.SMALL_INTEGER_EXT && pos + 2 <= end) {
+      a[i] = buf[pos + 1]
+      pos += 2
+    } else if (t === Tag.INTEGER_EXT && pos + 5 <= end) {
+      a[i] = i32(buf, pos + 1)
+      pos += 5
+    } else if (t === Tag.SMALL_ATOM_UTF8_EXT || t === Tag.ATOM_EXT || t === Tag.SMALL_ATOM_EXT || t === Tag.ATOM_UTF8_EXT) {
+      const x = readAtom(buf, pos, end, maxChars, cache)
+      pos = g.pos
+      a[i] = x === A_TRUE ? true : x === A_FALSE ? false : x
+    } else if (t === Tag.STRING_EXT && pos + 3 <= end) {
+      const len = (buf[pos + 1] << 8) | buf[pos + 2]
+      if (pos + 3 + len > end) break
+      a[i] = latinString(buf, pos + 3, len, end)
+      pos += 3 + len
+    } else if (t === Tag.NIL_EXT) {
+      a[i] = []
+      pos++
+    } else break
+  }
+  g.pos = pos
+  return i
 }
 
 /**
@@ -480,9 +548,16 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           }
           if (n > end - pos) throw truncated('tuple elements', pos, n, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          const a: Term[] = n <= 65536 ? new Array(n) : []
+          const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache)
+          pos = g.pos
+          if (i === n) {
+            value = new Tuple(a)
+            break
+          }
           stKind[sp] = K_TUPLE
-          stCont[sp] = n <= 65536 ? new Array(n) : []
-          stIdx[sp] = 0
+          stCont[sp] = a
+          stIdx[sp] = i
           stN[sp] = n
           sp++
           continue outer
@@ -496,27 +571,8 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n >= end - pos) throw truncated('list elements and tail', pos, n + 1, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
           const a: Term[] = n <= 65536 ? new Array(n) : []
-          // Runs of integers, strings and [] (numbers, code points, rows of charlists) are read here,
-          // not one by one through the stack.
-          let i = 0
-          for (; i < n; i++) {
-            const t = buf[pos]
-            if (t === Tag.SMALL_INTEGER_EXT && pos + 2 <= end) {
-              a[i] = buf[pos + 1]
-              pos += 2
-            } else if (t === Tag.INTEGER_EXT && pos + 5 <= end) {
-              a[i] = i32(buf, pos + 1)
-              pos += 5
-            } else if (t === Tag.STRING_EXT && pos + 3 <= end) {
-              const len = (buf[pos + 1] << 8) | buf[pos + 2]
-              if (pos + 3 + len > end) break
-              a[i] = latinString(buf, pos + 3, len, end)
-              pos += 3 + len
-            } else if (t === Tag.NIL_EXT) {
-              a[i] = []
-              pos++
-            } else break
-          }
+          const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache)
+          pos = g.pos
           if (i === n && pos < end && buf[pos] === Tag.NIL_EXT) {
             pos++
             value = a
@@ -722,10 +778,12 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
         switch (stKind[top]) {
           case K_TUPLE: {
             const a = stCont[top] as Term[]
-            const i = stIdx[top]
-            a[i] = value
-            if (i + 1 < stN[top]) {
-              stIdx[top] = i + 1
+            const n = stN[top]
+            a[stIdx[top]] = value
+            const i = simpleRun(buf, pos, end, a, stIdx[top] + 1, n, maxChars, cache)
+            pos = g.pos
+            if (i < n) {
+              stIdx[top] = i
               continue outer
             }
             value = new Tuple(a)
@@ -733,10 +791,12 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           }
           case K_LIST: {
             const a = stCont[top] as Term[]
-            const i = stIdx[top]
-            a[i] = value
-            if (i + 1 < stN[top]) {
-              stIdx[top] = i + 1
+            const n = stN[top]
+            a[stIdx[top]] = value
+            const i = simpleRun(buf, pos, end, a, stIdx[top] + 1, n, maxChars, cache)
+            pos = g.pos
+            if (i < n) {
+              stIdx[top] = i
               continue outer
             }
             if (pos < end && buf[pos] === Tag.NIL_EXT) {
