@@ -1,6 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { binaryToTerm, termToBinary, termToChunks } from '../etf/index.js'
 import { BadRequestError } from './errors.js'
 import {
   ResultEncoder,
@@ -162,6 +163,31 @@ test('Bind keeps large parameters as their own chunks (by reference) and encodes
   p += 5
   assert.is(all.readInt32BE(p), -1)
   assert.is(all.readInt16BE(p + 4), 0)
+})
+
+test('refc-style in: a large binary parameter goes from the received frame to the Bind chunks without a copy', () => {
+  const payload = Buffer.alloc(100_000, 0x42)
+  const frame = termToBinary(tuple(atom('select'), Buffer.from('insert into t values ($1)'), [payload]))
+  const request = binaryToTerm(frame) as Tuple
+  const param = (request.get(2) as Term[])[0] as Buffer
+  assert.ok(param.buffer === frame.buffer, 'the decoded binary is a view of the frame')
+  const values = paramValues(request.get(2))
+  assert.ok(values[0] === param, 'the parameter is that view')
+  const chunks = extendedQueryChunks('insert into t values ($1)', values)
+  assert.ok(chunks.includes(param), 'and it is written to the socket as its own chunk')
+})
+
+test('refc-style out: a large bytea or text value in binary mode is a chunk of its own when encoded', () => {
+  const e = new ResultEncoder({ binary: true, unicode: false })
+  e.rowDescription([{ name: 'b', dataTypeID: 17 }, { name: 't', dataTypeID: 25 }])
+  e.dataRow(['\\x' + 'ab'.repeat(5000), 'y'.repeat(5000)])
+  e.commandComplete('SELECT 1')
+  const reply = e.result() as Tuple
+  const row = (reply.get(1) as Term[][])[1]
+  assert.ok(Buffer.isBuffer(row[0]) && Buffer.isBuffer(row[1]))
+  const chunks = termToChunks(reply)
+  assert.ok(chunks.includes(row[0] as Buffer), 'the bytea value goes out by reference')
+  assert.ok(chunks.includes(row[1] as Buffer), 'the text value goes out by reference')
 })
 
 test.run()
