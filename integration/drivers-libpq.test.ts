@@ -141,6 +141,10 @@ test('query results and error texts match libpq byte for byte', async () => {
   await same(pgUrl, QUERIES)
 })
 
+test('a backend terminated during a query, and the queries after it', async () => {
+  await same(pgUrl, ['select pg_terminate_backend(pg_backend_pid())', 'select 1', 'P|select $1::int|2'])
+})
+
 test('connection failures read as libpq reports them', async () => {
   const given = parseConninfo(pgUrl)
   const host = given.get('host') ?? '127.0.0.1'

@@ -129,6 +129,29 @@ test('the owner dies: its backend disappears from pg_stat_activity', async () =>
   await eventually(() => rt.process(port) === undefined, 'the session process to end')
 })
 
+test('the server terminates an idle session: the next select says so as libpq does, then "no connection"', async () => {
+  const { proc, result } = owner(async (self) => {
+    const r = (await self.call('some_driver_01', tuple(A('pg_connect'), pgUrl, []))) as Tuple
+    const port = r.get(1) as Pid
+    const info = (await self.call(port, A('info'))) as Map<Term, Term>
+    await admin.query('select pg_terminate_backend($1)', [info.get(A('backend_pid'))])
+    await new Promise((res) => setTimeout(res, 300))
+    return [await self.call(port, tuple(A('select'), 'select 1')), await self.call(port, tuple(A('select'), 'select 1')), await self.call(port, A('disconnect'))]
+  })
+  const out = (await result) as Term[]
+  eq(
+    out[0],
+    tuple(
+      A('error'),
+      'FATAL:  terminating connection due to administrator command\nserver closed the connection unexpectedly\n' +
+        '\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\n',
+    ),
+  )
+  eq(out[1], tuple(A('error'), 'no connection to the server\n'))
+  eq(out[2], A('ok'))
+  rt.send(proc.pid, A('stop'))
+})
+
 test('binary mode: binaries, null, integer counts, bytea bytes; parameters incl. a large binary', async () => {
   const big = Buffer.alloc(200_000, 0x5a)
   const { proc, result } = owner(async (self) => {

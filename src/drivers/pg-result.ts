@@ -232,10 +232,16 @@ export class ResultEncoder {
 // ---------------------------------------------------------------------------------------------
 // The query itself, as a pg Submittable
 
-/** The error pg reports when the socket goes away mid-query, and the libpq text for it. */
+const isServerError = (err: unknown): boolean =>
+  !!err && typeof err === 'object' && 'severity' in err && typeof (err as { message?: unknown }).message === 'string'
+
+/** libpq's text for what pg reports: a server ErrorResponse, or the socket going away mid-query. */
 function errorText(err: unknown, query: string): string {
-  if (err && typeof err === 'object' && 'severity' in err && typeof (err as { message?: unknown }).message === 'string') {
+  if (isServerError(err)) {
     const e = err as unknown as { message: string } & Record<string, string | undefined>
+    // The server sends FATAL and PANIC errors just before it closes the connection; libpq then also
+    // reports the closed connection.
+    const closing = e.severity === 'FATAL' || e.severity === 'PANIC' ? SERVER_CLOSED_CONNECTION : ''
     return formatServerError(
       {
         severity: e.severity,
@@ -248,7 +254,7 @@ function errorText(err: unknown, query: string): string {
         where: e.where,
       },
       query,
-    )
+    ) + closing
   }
   const message = err instanceof Error ? err.message : String(err)
   if (/terminated|ECONNRESET|EPIPE|closed/i.test(message)) return SERVER_CLOSED_CONNECTION
@@ -328,6 +334,8 @@ export function extendedQueryChunks(text: string, params: readonly ParamValue[],
 export class TermQuery implements Submittable {
   private readonly enc: ResultEncoder
   private finished = false
+  /** Whether the query reached the socket: one still queued in pg when the connection died never did. */
+  private submitted = false
 
   constructor(
     readonly text: string,
@@ -339,6 +347,7 @@ export class TermQuery implements Submittable {
   }
 
   submit(connection: Connection): void {
+    this.submitted = true
     if (this.params === undefined) {
       connection.query(this.text)
       return
@@ -382,7 +391,10 @@ export class TermQuery implements Submittable {
   handleCopyData(): void {}
 
   handleError(err: unknown): void {
-    this.finish(this.enc.error(errorText(err, this.text)))
+    // libpq sends a query only on a live connection; one that never left pg's queue meets
+    // PQsendQueryStart's "no connection" instead of the closed socket.
+    const text = this.submitted || isServerError(err) ? errorText(err, this.text) : NO_CONNECTION
+    this.finish(this.enc.error(text))
   }
 
   handleReadyForQuery(): void {

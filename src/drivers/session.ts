@@ -12,7 +12,7 @@ import { Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { BadRequestError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
-import { NO_CONNECTION } from './pgerror.js'
+import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError, type ServerErrorFields } from './pgerror.js'
 import { TermQuery, paramValues, termText, textTerm, type ResultMode } from './pg-result.js'
 
 const OK = atom('ok')
@@ -58,6 +58,12 @@ interface SessionState {
   /** Requests that arrived while connecting, answered in order once the connection is settled. */
   waiting: Waiting[]
   queries: number
+  inflight: number
+  /**
+   * The connection died while no query was running (the server terminated it): libpq reports that to
+   * the next query, then "no connection to the server" to the ones after.
+   */
+  lostText?: string
 }
 
 /** Spawns a session process for `args.owner`. It links to the owner before doing anything else. */
@@ -71,7 +77,7 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
   init(args, ctx) {
     const { self } = ctx
     self.link(args.owner)
-    const state: SessionState = { args, status: 'connecting', waiting: [], queries: 0 }
+    const state: SessionState = { args, status: 'connecting', waiting: [], queries: 0, inflight: 0 }
     // The owner's death aborts self.signal, which ends a connection still being made.
     connectPg(args.conninfo, { signal: self.signal, env: args.env }).then(
       (client) => {
@@ -80,6 +86,12 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
           return
         }
         state.client = client
+        client.on('error', (e: unknown) => {
+          // pg reports the server's FATAL first, then the closed socket: the first says more.
+          if (state.client !== client || state.inflight > 0 || state.status !== 'open') return
+          state.lostText = connectionLostText(e)
+          state.status = 'failed'
+        })
         self.send(self.pid, tuple(CONNECT_DONE, OK))
       },
       (e: unknown) => {
@@ -165,7 +177,9 @@ function run(command: Term, state: SessionState, answer: (reply: Term) => void):
   }
   const client = state.client
   if (state.status !== 'open' || client === undefined) {
-    fail(NO_CONNECTION)
+    const text = state.lostText ?? NO_CONNECTION
+    state.lostText = undefined
+    fail(text)
     return
   }
   let text: string
@@ -186,7 +200,20 @@ function run(command: Term, state: SessionState, answer: (reply: Term) => void):
     throw e
   }
   state.queries++
-  client.query(new TermQuery(text, params, state.args.mode, answer))
+  state.inflight++
+  client.query(
+    new TermQuery(text, params, state.args.mode, (reply) => {
+      state.inflight--
+      answer(reply)
+    }),
+  )
+}
+
+function connectionLostText(e: unknown): string {
+  const err = e as { severity?: unknown; message?: unknown }
+  if (err && typeof err.severity === 'string' && typeof err.message === 'string')
+    return formatServerError({ ...(e as ServerErrorFields), severity: err.severity, message: err.message }) + SERVER_CLOSED_CONNECTION
+  return SERVER_CLOSED_CONNECTION
 }
 
 /** Error texts follow the session's string convention (UTF-8 bytes unless `unicode`). */
