@@ -282,6 +282,21 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
   eq(closed, [tuple(A('error'), 'no connection to the server\n'), tuple(A('error'), 'no connection to the server\n'), A('ok')])
 })
 
+test('non-ASCII text: queries as code points or UTF-8 bytes; results as UTF-8 bytes (seed) or code points (unicode)', async () => {
+  const r = (await evalTerm(`
+    {ok, P} = pg_sync:connect(${str(KV)}),
+    {ok, U} = pg_sync:connect(${str(KV)}, [unicode]),
+    Q1 = [115,101,108,101,99,116,32,39,233,39],          % select 'é' as code points
+    Q2 = <<"select '", 195, 169, "'">>,                   % the same as UTF-8
+    Out = {pg_sync:select(P, Q1), pg_sync:select(P, Q2), pg_sync:select(U, Q1), pg_sync:select(U, "select '\\x{65e5}'::text")},
+    pg_sync:disconnect(P), pg_sync:disconnect(U),
+    Out`)) as Tuple
+  eq(r.get(0), ok([['?column?'], [[195, 169]]]))
+  eq(r.get(1), ok([['?column?'], [[195, 169]]]))
+  eq(r.get(2), ok([['?column?'], [[233]]]))
+  eq(r.get(3), ok([['text'], [[0x65e5]]]))
+})
+
 test('beyond the seed: binary mode and parameters, a large bytea both ways', async () => {
   const r = (await evalTerm(`
     {ok, Port} = pg_sync:connect(${str(pgUrl)}, [binary]),
