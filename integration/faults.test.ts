@@ -147,4 +147,39 @@ test('at maxQueueSize toward a stopped peer the connection is closed, logged, an
   assertNoCrash()
 })
 
+test('signals for a node still in its handshake (erl stopped before we ever connected): a paced sender waits for it and loses nothing; past maxPendingSignals they are dropped and links fire noconnection', async () => {
+  const { node, logs } = await env.tsNode({ maxPendingSignals: 1000 })
+  // Paced: held at its first whenWritable until the handshake completes, then everything arrives in order.
+  const erl1 = await env.erlNode(env.uname('late'))
+  await erl1.eval(`ts_peer:slow_reader(lbox, 0)`)
+  erl1.signal('SIGSTOP')
+  const a = sender(node, { name: 'lbox', node: erl1.nodeName }, 500, 1024, true)
+  try {
+    await sleep(1000)
+    assert.is(a.state.sent, 1, 'the paced sender did not wait for the handshake')
+  } finally {
+    erl1.signal('SIGCONT')
+  }
+  await eventually(() => a.state.done, 'the paced sender to finish once connected', 30_000)
+  assert.is(await erl1.eval(`ts_peer:slow_reader_wait(whereis(lbox), 500, 60000)`), '{500,true}')
+  await erl1.stop()
+
+  // Unpaced, 3,000 signals while the handshake cannot finish: the backlog is cut at 1,000 and the sender's
+  // link to a process there fires with noconnection.
+  const erl2 = await env.erlNode(env.uname('late'))
+  const victim = binaryToTerm(await erl2.evalBinary(`spawn(fun() -> receive stop -> ok end end)`)) as Pid
+  erl2.signal('SIGSTOP')
+  const b = sender(node, { name: 'nobox', node: erl2.nodeName }, 3000, 1024, false, victim)
+  try {
+    await eventually(() => b.state.done && b.state.exit !== undefined, 'the unpaced sender to get its EXIT', 30_000)
+  } finally {
+    erl2.signal('SIGCONT')
+  }
+  assert.is(b.state.exit, atom('noconnection'))
+  assert.ok(logs.lines.some((l) => /^warn: dropping 1000 signals held for .* while connecting/.test(l)), logs.lines.join('\n'))
+  assert.is(await erl2.eval(`net_adm:ping('${node.name.name}')`), 'pong')
+  await erl2.stop()
+  assertNoCrash()
+})
+
 test.run()

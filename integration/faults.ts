@@ -334,6 +334,9 @@ export interface StopObservation {
 export async function sendToStoppedPeer(env: FaultEnv, node: Node, erl: ErlNode, count: number, size: number): Promise<StopObservation> {
   const box = env.uname('box')
   await erl.eval(`ts_peer:slow_reader(${box}, 0)`)
+  // Connected first: the bytes then queue on the connection (a node still in its handshake holds signals
+  // instead, up to maxPendingSignals).
+  await node.ping(erl.nodeName)
   erl.signal('SIGSTOP')
   const s = sender(node, { name: box, node: erl.nodeName }, count, size, false).state
   try {

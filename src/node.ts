@@ -15,7 +15,17 @@ import type { Process, ProcessFn, Timed } from './runtime/process.js'
 import { Runtime, type Dest, type SpawnOptions } from './runtime/runtime.js'
 import type { ControlMessage, Transport } from './runtime/signals.js'
 
-export type NodeOptions = DistManagerOptions
+export interface NodeOptions extends DistManagerOptions {
+  /**
+   * Most signals held for a node while its connection is being set up (they cannot be encoded before the
+   * handshake has fixed the flags). Past it the held signals are dropped and everything tied to that node
+   * fires noconnection, as when a node goes down. Default 100,000.
+   */
+  maxPendingSignals?: number
+}
+
+/** Default NodeOptions.maxPendingSignals. */
+export const DEFAULT_MAX_PENDING_SIGNALS = 100_000
 
 interface NodeEvents {
   nodeup: [node: Atom]
@@ -30,10 +40,14 @@ export class Node extends EventEmitter<NodeEvents> {
   private rt: Runtime | undefined
   /** Signals waiting for a connection being set up, per node, in order. */
   private readonly pending = new Map<Atom, ControlMessage[]>()
+  /** Settles when the connection being set up for a node is up or has failed. */
+  private readonly connecting = new Map<Atom, Promise<void>>()
+  private readonly maxPendingSignals: number
 
   constructor(opts: NodeOptions) {
     super()
     this.logger = opts.logger ?? defaultLogger
+    this.maxPendingSignals = opts.maxPendingSignals ?? DEFAULT_MAX_PENDING_SIGNALS
     this.manager = new DistManager(opts)
     this.manager.on('control', (msg: ControlMessage) => this.rt?.handleControl(msg))
     this.manager.on('nodeup', (node: Atom) => this.emit('nodeup', node))
@@ -85,6 +99,7 @@ export class Node extends EventEmitter<NodeEvents> {
     rt.setTransport(undefined)
     this.rt = undefined
     this.pending.clear()
+    this.connecting.clear()
     await this.flush(2000)
     await this.manager.stop()
   }
@@ -102,6 +117,13 @@ export class Node extends EventEmitter<NodeEvents> {
   private transmit(node: Atom, msg: ControlMessage): void {
     const queued = this.pending.get(node)
     if (queued !== undefined) {
+      if (queued.length >= this.maxPendingSignals) {
+        // The connection is slow to come up and the senders did not wait (whenWritable): rather than hold an
+        // unbounded backlog, drop it as a node going down drops it; links and monitors fire noconnection.
+        this.logger.warn(`dropping ${queued.length} signals held for ${node.name} while connecting (maxPendingSignals)`, { node: node.name })
+        queued.length = 0
+        this.rt?.nodeDown(node)
+      }
       queued.push(msg)
       return
     }
@@ -111,7 +133,7 @@ export class Node extends EventEmitter<NodeEvents> {
       return
     }
     this.pending.set(node, [msg])
-    this.manager.connect(node).then(
+    const settled = this.manager.connect(node).then(
       (c) => {
         const q = this.pending.get(node) ?? []
         this.pending.delete(node)
@@ -123,6 +145,10 @@ export class Node extends EventEmitter<NodeEvents> {
         this.rt?.nodeDown(node)
       },
     )
+    this.connecting.set(node, settled)
+    void settled.then(() => {
+      if (this.connecting.get(node) === settled) this.connecting.delete(node)
+    })
   }
 
   private write(conn: Connection, msg: ControlMessage): void {
@@ -232,12 +258,15 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /**
    * Resolves once the connection to `node` has fewer than highWaterMark bytes waiting to be written (at once
-   * when it has, or when there is no connection). A TypeScript process that sends much to one node awaits it
+   * when it has, or when there is no connection; after the handshake when one is being set up). A TypeScript process that sends much to one node awaits it
    * between sends, as an Erlang sender is suspended on a busy distribution port; one that does not is cut off
    * at maxQueueSize (the connection is closed: see the transport's write).
    */
   async whenWritable(node: Atom | string): Promise<void> {
-    const conn = this.manager.connection(toAtom(node, 'node'))
+    const name = toAtom(node, 'node')
+    // A connection being set up: its held signals are written once it is up; wait for that first.
+    await this.connecting.get(name)
+    const conn = this.manager.connection(name)
     if (conn === undefined || conn.closed) return
     try {
       await conn.whenWritable()

@@ -1,6 +1,7 @@
 // The hostile-input scenario shared by integration/hostile.test.ts and scripts/fuzz-dist.ts: a target node
 // in its own process (with its embedded EPMD), a real erl peer that keeps pinging it and exchanging messages
 // with its echo process, and the fuzzer in between.
+import { existsSync } from 'node:fs'
 import * as path from 'node:path'
 import { portPlease } from '../../src/epmd/client.js'
 import { compileErlang, ErlNode, freePort, repoRoot } from '../harness.js'
@@ -28,11 +29,16 @@ export interface Scene {
   close(): Promise<void>
 }
 
-let peerBeams: Promise<string> | undefined
-/** integration/erl/ts_peer.erl compiled (once per process). */
-export function peerBeamDir(): Promise<string> {
-  peerBeams ??= compileErlang([path.join(repoRoot, 'integration', 'erl', 'ts_peer.erl')])
-  return peerBeams
+let peerBeams: { dir: Promise<string>; path?: string } | undefined
+/** integration/erl/ts_peer.erl compiled (again after the harness's cleanup() removed the temp dir). */
+export async function peerBeamDir(): Promise<string> {
+  if (peerBeams?.path !== undefined && !existsSync(peerBeams.path)) peerBeams = undefined
+  if (!peerBeams) {
+    const entry: { dir: Promise<string>; path?: string } = { dir: compileErlang([path.join(repoRoot, 'integration', 'erl', 'ts_peer.erl')]) }
+    entry.dir.then((d) => (entry.path = d), () => (peerBeams = undefined))
+    peerBeams = entry
+  }
+  return peerBeams.dir
 }
 
 function parseStats(printed: string): ChatterStats {
