@@ -78,6 +78,25 @@ test('the TypeScript node is found from TS_CNODE_NODE and every driver answers',
   eq(names, drivers.names as Term[])
 })
 
+test('the node is configurable: application env first, then TS_CNODE_NODE, then tsnode@<this host>', async () => {
+  const r = (await evalTerm(`
+    Env = os:getenv("TS_CNODE_NODE"),
+    application:set_env(ts_cnode, node, 'other@somewhere'),
+    A = ts_cnode:node(),
+    application:set_env(ts_cnode, node, "bare"),
+    B = ts_cnode:node(),
+    application:unset_env(ts_cnode, node),
+    os:unsetenv("TS_CNODE_NODE"),
+    C = ts_cnode:node(),
+    os:putenv("TS_CNODE_NODE", Env),
+    {A, B, C, ts_cnode:node(), lists:last(string:split(atom_to_list(node()), "@"))}`)) as Tuple
+  const host = r.get(4) as string
+  eq(r.get(0), A('other@somewhere'))
+  eq(r.get(1), A(`bare@${host}`))
+  eq(r.get(2), A(`tsnode@${host}`))
+  eq(r.get(3), A(TS))
+})
+
 test('the seed pg_sync session, with the key/value connection string', async () => {
   const r = await evalTerm(`
     {ok, Port} = pg_sync:connect(${str(KV)}),
