@@ -77,6 +77,33 @@ test('one message with several fragments goes out in one corked write', async ()
   a.close()
 })
 
+test('every message sent in one turn leaves in one writev, in order; the next turn makes the next writev', async () => {
+  const { a, b, x } = pair()
+  const got = collect(b)
+  const before = x.writevCalls
+  for (let i = 0; i < 100; i++) a.send({ kind: 'SEND_SENDER', from: pa, to: pb, message: i })
+  assert.is(x.writevCalls - before, 0, 'nothing is written before the turn ends')
+  await until(() => got.length === 100)
+  assert.is(x.writevCalls - before, 1)
+  assert.ok(got.every((m, i) => m.kind === 'SEND_SENDER' && m.message === i))
+  a.send({ kind: 'SEND_SENDER', from: pa, to: pb, message: 100 })
+  a.send({ kind: 'SEND_SENDER', from: pa, to: pb, message: 101 })
+  await until(() => got.length === 102)
+  assert.is(x.writevCalls - before, 2)
+  a.close()
+})
+
+test('messages sent in the turn that closes the connection still go out before it closes', async () => {
+  const { a, b } = pair()
+  const got = collect(b)
+  const bClosed = once(b, 'close')
+  a.send({ kind: 'EXIT', from: pa, to: pb, reason: atom('shutdown') })
+  a.close('bye')
+  await bClosed
+  assert.is(got.length, 1)
+  assert.is(got[0].kind, 'EXIT')
+})
+
 test('an idle connection ticks; a silent peer is declared down with net_tick_timeout', async () => {
   const [x, y] = duplexPair()
   const log = logger()
