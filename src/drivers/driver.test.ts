@@ -8,6 +8,7 @@ import { Runtime } from '../runtime/index.js'
 import { driverName, startDrivers, type Drivers } from './driver.js'
 import { nextPermutation, prevPermutation } from './permutation.js'
 
+const A = atom
 const rt = new Runtime({ node: 'ts@host', creation: 1, logger: silentLogger })
 let drivers: Drivers
 
@@ -105,6 +106,16 @@ test('stats count the calls and remember who made them', async () => {
   const term = (await rt.call('some_driver_03', atom('stats'))) as Map<Term, Term>
   assert.is(term.get(atom('name')), atom('some_driver_03'))
   assert.is(term.get(atom('served')), before + 4)
+})
+
+test('a driver that dies is started again under its name', async () => {
+  const before = drivers.processes[0]
+  rt.exit(before.pid, A('kill'))
+  await before.done
+  for (let i = 0; i < 100 && (rt.whereis('some_driver_01') === undefined || !drivers.processes[0].alive); i++)
+    await new Promise((r) => setTimeout(r, 10))
+  assert.ok(drivers.processes[0] !== before, 'a new process')
+  assert.is(String(await rt.call('some_driver_01', atom('whoami'))), 'some_driver_01')
 })
 
 test.run()

@@ -95,19 +95,38 @@ export async function startDrivers(host: RuntimeHost, opts: DriverOptions = {}):
   const states: DriverState[] = []
   const processes: Process[] = []
   const names: Atom[] = []
-  for (let i = 1; i <= count; i++) {
-    const name = driverName(i)
-    const state: DriverState = { name, served: 0, sessions: 0, asyncJobs: 0, callers: new Map() }
-    states.push(state)
+  let stopping = false
+  // A driver that dies of anything but the stop is started again under its name, as a supervisor's
+  // permanent child would be: the clients of its scheduler must always find it.
+  const start = (i: number) => {
+    const p = spawnGenServer<DriverState, DriverState>(rt, driverServer(cfg), { name: names[i], args: states[i] })
+    processes[i] = p
+    void p.done.then((reason) => {
+      // `shutdown` is the node stopping every process: nothing to restart into.
+      if (stopping || processes[i] !== p || reason === SHUTDOWN) return
+      rt.logger.warn(`${names[i].name} exited (${String(reason)}): restarting it`)
+      try {
+        start(i)
+      } catch (e) {
+        rt.logger.error(`${names[i].name} could not be restarted: ${e instanceof Error ? e.message : String(e)}`)
+      }
+    })
+  }
+  for (let i = 0; i < count; i++) {
+    const name = driverName(i + 1)
     names.push(name)
-    processes.push(spawnGenServer<DriverState, DriverState>(rt, driverServer(cfg), { name, args: state }))
+    states.push({ name, served: 0, sessions: 0, asyncJobs: 0, callers: new Map() })
+    start(i)
   }
   return {
     names,
-    processes,
+    get processes() {
+      return processes.slice()
+    },
     pool,
     stats: () => states.map(statsOf),
     async stop() {
+      stopping = true
       for (const p of processes) if (p.alive) rt.exit(p.pid, SHUTDOWN)
       await Promise.all(processes.map((p) => p.done))
       await pool.close()
