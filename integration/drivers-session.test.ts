@@ -152,6 +152,20 @@ test('the server terminates an idle session: the next select says so as libpq do
   rt.send(proc.pid, A('stop'))
 })
 
+test('the owner ends normally without disconnecting: the session ends too, as a port would close', async () => {
+  const app = `ts_cnode_normal_${process.pid}_${Date.now()}`
+  const { proc, result } = owner(async (self) => {
+    const r = (await self.call('some_driver_02', tuple(A('pg_connect'), `${pgUrl}?application_name=${app}`, []))) as Tuple
+    return r.get(1)
+  })
+  const port = (await result) as Pid
+  assert.is(await backendsNamed(app), 1)
+  rt.send(proc.pid, A('stop'))
+  await proc.done
+  await eventually(async () => (await backendsNamed(app)) === 0, 'the backend to go away')
+  await eventually(() => rt.process(port) === undefined, 'the session process to end')
+})
+
 test('binary mode: binaries, null, integer counts, bytea bytes; parameters incl. a large binary', async () => {
   const big = Buffer.alloc(200_000, 0x5a)
   const { proc, result } = owner(async (self) => {
@@ -197,6 +211,10 @@ test('bad session requests answer {error, Msg}; the session keeps serving', asyn
   eq(out[4], ok([['?column?'], ['1']]))
   eq(out[5], tuple(A('error'), []))
   rt.send(proc.pid, A('stop'))
+})
+
+test('every session started here has ended', async () => {
+  await eventually(() => drivers.stats().every((s) => s.sessions === 0), 'the live session count to reach 0')
 })
 
 test.run()

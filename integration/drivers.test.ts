@@ -232,6 +232,23 @@ test('an owner killed mid-session: its backend leaves pg_stat_activity', async (
   await eventually(async () => (await count()) === 0, 'the backend to leave pg_stat_activity')
 })
 
+test('an owner that returns without disconnecting: its connection closes too, as a port would', async () => {
+  const app = `ts_cnode_drv_normal_${process.pid}_${Date.now()}`
+  const count = async () => (await admin.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [app])).rows[0].n
+  const owner = (await evalTerm(`
+    Self = self(),
+    P = spawn(fun() ->
+      {ok, Port} = pg_async:connect(${str(`${pgUrl}?application_name=${app}`)}),
+      Self ! {connected, self(), Port},
+      receive return -> ok end
+    end),
+    receive {connected, P, _} -> P after 20000 -> timeout end`)) as Pid
+  assert.instance(owner, Pid)
+  assert.is(await count(), 1)
+  await evalTerm(`binary_to_term(${erlBinary(owner)}) ! return`)
+  await eventually(async () => (await count()) === 0, 'the backend to leave pg_stat_activity')
+})
+
 /** An Erlang binary literal holding term_to_binary of a term, for passing pids back. */
 function erlBinary(t: Term): string {
   return `<<${[...termToBinary(t)].join(',')}>>`

@@ -188,8 +188,8 @@ function serve(request: Term, from: From, state: DriverState, ctx: GenServerCont
       connectReply: sync ? { kind: 'sync', from } : { kind: 'async' },
       limits: cfg.limits,
       env: cfg.env,
-      onEnd: () => void state.sessions--,
     })
+    void session.done.then(() => void state.sessions--)
     return sync ? LATER : tuple(OK, session.pid)
   }
   return tuple(ERROR, UNKNOWN_REQUEST)

@@ -8,7 +8,7 @@
 // The same commands as messages, for pg_async; the reply is the message {SessionPid, {data, Reply}}:
 //   {'$ts_cnode_pg', FromPid, Command}
 import type pg from 'pg'
-import { Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
+import { Pid, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { BadRequestError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
@@ -40,8 +40,6 @@ export interface SessionArgs {
   connectReply: { kind: 'sync'; from: From } | { kind: 'async' }
   limits: SessionLimits
   env?: NodeJS.ProcessEnv
-  /** Told when the session ends (the driver's live-session count). */
-  onEnd?: () => void
 }
 
 type Status = 'connecting' | 'open' | 'failed'
@@ -68,8 +66,12 @@ interface SessionState {
 
 /** Spawns a session process for `args.owner`. It links to the owner before doing anything else. */
 export function spawnSession(rt: Runtime, args: SessionArgs): Process {
-  return spawnGenServer<SessionState, SessionArgs>(rt, sessionServer, { args })
+  // Trapping exits so that the owner's end closes the session whatever its reason, `normal` included,
+  // as an Erlang port closes when its connected process terminates.
+  return spawnGenServer<SessionState, SessionArgs>(rt, sessionServer, { args, trapExit: true })
 }
+
+const EXIT = atom('EXIT')
 
 const CONNECT_DONE = atom('$ts_cnode_pg_connected')
 
@@ -119,6 +121,10 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
 
   handleInfo(msg, state, ctx) {
     if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === CONNECT_DONE) return connected(msg.get(1), state, ctx)
+    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === EXIT && termEquals(msg.get(1), state.args.owner)) {
+      closeClient(state)
+      return { stop: NORMAL }
+    }
     if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === PG_ASYNC_COMMAND && msg.get(1) instanceof Pid) {
       const to = msg.get(1) as Pid
       const self = ctx.self
@@ -139,7 +145,6 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
 
   terminate(_reason, state) {
     closeClient(state)
-    state.args.onEnd?.()
   },
 }
 
