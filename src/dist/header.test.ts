@@ -86,6 +86,30 @@ test('more atoms than references and slot collisions: the rest go inline, round 
   }
 })
 
+test('send-side atom cache: one MessageRefs reused per message; an atom used twice in a message is one reference; a slot collision goes inline', () => {
+  const cache = new DistWriter({ flags: DEFAULT_FLAGS }).cache
+  const r1 = cache.begin()
+  const a = atom('reused_a')
+  const i = r1.ref(a)
+  assert.is(i, 0)
+  assert.is(r1.ref(a), 0, 'the same atom again: the same reference')
+  // Find an atom that hashes to a's slot: within one message it must be written inline.
+  let other = atom('reused_b')
+  for (let k = 0; ; k++) {
+    const c = cache.begin()
+    c.ref(a)
+    other = atom(`collide_${k}`)
+    if (c.ref(other) === undefined) break
+  }
+  const r2 = cache.begin()
+  assert.is(r2, r1, 'begin() hands out the same object, reset')
+  assert.is(r2.atoms.length, 0)
+  assert.is(r2.ref(other), 0, 'a slot taken in an earlier message is free in the next one')
+  assert.is(r2.ref(a), undefined, 'a different atom in a slot this message already uses goes inline')
+  assert.equal(r2.atoms, [other])
+  assert.equal(r2.isNew, [true])
+})
+
 test('long atoms (over 255 UTF-8 bytes) set LongAtoms and round-trip', () => {
   const w = new DistWriter({ flags: DEFAULT_FLAGS })
   const r = new DistReader()

@@ -241,13 +241,24 @@ function wrap<T>(f: () => T, what: string): T {
 // --- outgoing --------------------------------------------------------------------------------
 
 /** FNV-1a over the UTF-16 units of the name: any stable spread over the 2048 slots will do. */
-function slotOf(name: string): number {
+function hashSlot(name: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < name.length; i++) {
     h ^= name.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
   return (h >>> 0) & (ATOM_CACHE_SIZE - 1)
+}
+
+// Atoms are interned, so an atom's slot is computed once per atom, not once per use.
+const slotCache = new WeakMap<Atom, number>()
+function slotOf(a: Atom): number {
+  let s = slotCache.get(a)
+  if (s === undefined) {
+    s = hashSlot(a.name)
+    slotCache.set(a, s)
+  }
+  return s
 }
 
 /**
@@ -257,8 +268,12 @@ function slotOf(name: string): number {
  */
 export class AtomCacheOut {
   readonly slots: Array<Atom | undefined> = new Array(ATOM_CACHE_SIZE).fill(undefined)
+  /** One MessageRefs, reset for each message: a message's references cost no allocation. */
+  private readonly refs = new MessageRefs(this)
+  /** Starts the references of the next message; the previous MessageRefs is reused and must be done with. */
   begin(): MessageRefs {
-    return new MessageRefs(this)
+    this.refs.reset()
+    return this.refs
   }
 }
 
@@ -266,25 +281,41 @@ export class MessageRefs {
   readonly atoms: Atom[] = []
   readonly slots: number[] = []
   readonly isNew: boolean[] = []
-  private readonly index = new Map<Atom, number>()
-  private readonly taken = new Set<number>()
+  /** Per slot: the message (stamp) that took it and the reference index it got, so lookups need no Map. */
+  private readonly takenBy = new Uint32Array(ATOM_CACHE_SIZE)
+  private readonly indexOf = new Uint8Array(ATOM_CACHE_SIZE)
+  private stamp = 0
 
-  constructor(private readonly cache: AtomCacheOut) {}
+  constructor(private readonly cache: AtomCacheOut) {
+    this.reset()
+  }
+
+  /** @internal Forgets the references of the previous message. */
+  reset(): void {
+    this.atoms.length = 0
+    this.slots.length = 0
+    this.isNew.length = 0
+    if (++this.stamp === 0x1_0000_0000) {
+      this.takenBy.fill(0)
+      this.stamp = 1
+    }
+  }
 
   /** The AtomCacheReferenceIndex for `a` in this message, or undefined to write the atom inline. */
   readonly ref = (a: Atom): number | undefined => {
-    const i = this.index.get(a)
-    if (i !== undefined) return i
-    if (this.atoms.length >= MAX_ATOM_CACHE_REFS) return undefined
-    const slot = slotOf(a.name)
-    // Two atoms of one message in one slot would overwrite each other: the second goes inline.
-    if (this.taken.has(slot)) return undefined
-    this.taken.add(slot)
+    const slot = slotOf(a)
+    if (this.takenBy[slot] === this.stamp) {
+      // Two atoms of one message in one slot would overwrite each other: the second goes inline.
+      const i = this.indexOf[slot]
+      return this.atoms[i] === a ? i : undefined
+    }
     const n = this.atoms.length
+    if (n >= MAX_ATOM_CACHE_REFS) return undefined
+    this.takenBy[slot] = this.stamp
+    this.indexOf[slot] = n
     this.atoms.push(a)
     this.slots.push(slot)
     this.isNew.push(this.cache.slots[slot] !== a)
-    this.index.set(a, n)
     return n
   }
 
@@ -292,21 +323,27 @@ export class MessageRefs {
   encode(): Buffer {
     const n = this.atoms.length
     if (n === 0) return Buffer.of(0)
-    const texts = this.atoms.map((a, i) => (this.isNew[i] ? Buffer.from(a.name, 'utf8') : undefined))
-    const longAtoms = texts.some((t) => t !== undefined && t.length > 255)
-    let size = 1 + (n >> 1) + 1
-    for (const t of texts) size += 1 + (t === undefined ? 0 : (longAtoms ? 2 : 1) + t.length)
+    const flagBytes = (n >> 1) + 1
+    let size = 1 + flagBytes + n
+    let texts: Array<Buffer | undefined> | undefined
+    let longAtoms = false
+    for (let i = 0; i < n; i++) {
+      if (!this.isNew[i]) continue
+      texts ??= new Array(n)
+      const t = Buffer.from(this.atoms[i].name, 'utf8')
+      texts[i] = t
+      if (t.length > 255) longAtoms = true
+      size += t.length
+    }
+    if (texts !== undefined) for (const t of texts) if (t !== undefined) size += longAtoms ? 2 : 1
     const b = Buffer.alloc(size)
     b[0] = n
-    const setNibble = (i: number, v: number) => {
-      b[1 + (i >> 1)] |= i & 1 ? v << 4 : v
-    }
-    for (let i = 0; i < n; i++) setNibble(i, (this.isNew[i] ? 8 : 0) | (this.slots[i] >> 8))
-    setNibble(n, longAtoms ? 1 : 0)
-    let pos = 1 + (n >> 1) + 1
+    for (let i = 0; i < n; i++) b[1 + (i >> 1)] |= ((this.isNew[i] ? 8 : 0) | (this.slots[i] >> 8)) << ((i & 1) << 2)
+    b[1 + (n >> 1)] |= (longAtoms ? 1 : 0) << ((n & 1) << 2)
+    let pos = 1 + flagBytes
     for (let i = 0; i < n; i++) {
       b[pos++] = this.slots[i] & 0xff
-      const t = texts[i]
+      const t = texts?.[i]
       if (t === undefined) continue
       if (longAtoms) {
         b.writeUInt16BE(t.length, pos)
