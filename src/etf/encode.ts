@@ -449,6 +449,35 @@ const eN: number[] = []
 const eAux: unknown[] = []
 let eTop = 0
 
+/**
+ * Writes el[i], el[i+1], ... while they are scalars that need no frame (int32 numbers, strings, atoms,
+ * booleans) — tagged tuples, lists of numbers, rows of strings — and returns the index of the first other.
+ */
+function scalarRun(w: Writer, el: unknown[], i: number, n: number, cacheRef: CacheRef): number {
+  for (; i < n; i++) {
+    const x = el[i]
+    if (typeof x === 'number') {
+      if ((x | 0) !== x) break
+      w.ensure(5)
+      const b = w.buf
+      const p = w.pos
+      if ((x & 0xff) === x) {
+        b[p] = SMALL_INTEGER_EXT
+        b[p + 1] = x
+        w.pos = p + 2
+      } else {
+        b[p] = INTEGER_EXT
+        put32(b, p + 1, x)
+        w.pos = p + 5
+      }
+    } else if (typeof x === 'string') writeString(w, x)
+    else if (x instanceof Atom) writeAtom(w, x, cacheRef)
+    else if (typeof x === 'boolean') writeAtom(w, x ? A_TRUE : A_FALSE, cacheRef)
+    else break
+  }
+  return i
+}
+
 /** Opens a container frame; returns the new stack pointer. (Not a closure: closures cost a lot per call.) */
 function pushFrame(sp: number, base: number, maxDepth: number, kind: number, cont: unknown, n: number, aux: unknown): number {
   if (sp - base >= maxDepth) throw new EncodeError(`term nested deeper than maxDepth ${maxDepth} (a cyclic value?)`)
@@ -597,10 +626,16 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             continue outer
           }
         } else if (kind !== E_TAIL) {
-          if (i < eN[top]) {
-            eIdx[top] = i + 1
-            t = (eCont[top] as unknown[])[i]
-            continue outer
+          const n = eN[top]
+          if (i < n) {
+            const el = eCont[top] as unknown[]
+            const j = scalarRun(w, el, i, n, cacheRef)
+            if (j < n) {
+              eIdx[top] = j + 1
+              t = el[j]
+              continue outer
+            }
+            eIdx[top] = j
           }
           if (kind === E_LIST) {
             w.ensure(1)
