@@ -48,7 +48,7 @@ test('npm start as a user runs it: erl types the printed calls; SIGTERM leaves n
   const app = `ts_cnode_cli_${process.pid}`
   const db = `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}application_name=${app}`
   const cli = startCli(['-sname', 'tsnode', '-setcookie', cookie, '--epmd-port', String(epmd.port), '--db', db, '--log-level', 'info'])
-  const printed = await eventually(() => /Ctrl-C stops the node/.test(cli.out()) && cli.out(), 'the CLI to print its instructions', 30_000)
+  const printed: string = await eventually(() => (/Ctrl-C stops the node/.test(cli.out()) ? cli.out() : ''), 'the CLI to print its instructions', 30_000)
   // The printed command line and calls, taken from the output rather than assumed.
   const erlLine = /ERL_EPMD_PORT=(\d+) erl -sname demo -setcookie '([^']+)' -pa (\S+)/.exec(printed)
   assert.ok(erlLine, printed)

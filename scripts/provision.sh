@@ -23,6 +23,11 @@ if ! ls /usr/lib/erlang/lib/erl_interface-*/include/ei.h >/dev/null 2>&1; then
   apt_install erlang-dev
 fi
 
+if ! command -v gcc >/dev/null || [ ! -f /usr/include/postgresql/libpq-fe.h ]; then
+  say "gcc or libpq headers are missing: installing gcc libpq-dev (the libpq comparison test and the seed driver's C build need them)"
+  apt_install gcc libpq-dev
+fi
+
 pgurl="${TS_CNODE_TEST_PGURL:-postgres://postgres@127.0.0.1:5432/test}"
 if [ -n "${TS_CNODE_TEST_PGURL:-}" ]; then
   say "using the PostgreSQL at TS_CNODE_TEST_PGURL"
