@@ -134,6 +134,13 @@ test('a peer whose certificate chains to an untrusted CA is refused, in both dir
   await rogue.stop()
 })
 
+test('verify: false accepts a peer whose certificate does not verify (encryption without authentication)', async () => {
+  const { full } = await tsNode(tlsOpts(tsCert, { verify: false }))
+  const rogue = await erlTls(uname('rogue'), rogueCert)
+  assert.is(await rogue.eval(`net_adm:ping('${full}')`), 'pong')
+  await rogue.stop()
+})
+
 test('erl refuses a TS node with an untrusted certificate; a node without a client certificate is refused when one is required', async () => {
   const { node: rogueTs } = await tsNode(tlsOpts(rogueCert))
   const erlName = uname('tlse')

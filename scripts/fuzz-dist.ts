@@ -39,7 +39,7 @@ export async function runHostile(opts: { cases: number; seed?: number; concurren
     if (!alive) problems.push(`the node died: ${sc.target.death}`)
     const chatter = alive ? await sc.chatterStats() : { ok: 0, pang: 0, lost: 0, nodedown: 0 }
     if (chatter.lost || chatter.pang || chatter.nodedown) problems.push(`the erl peer: ${JSON.stringify(chatter)}`)
-    if (report.validRefused) problems.push(`${report.validRefused} valid messages refused`)
+    if (report.validRefused) problems.push(`${report.validRefused} valid messages refused: ${report.validRefusedDetail.slice(0, 5).join('; ')}`)
     if (report.undecodable.length) problems.push(`the node sent undecodable data: ${report.undecodable.slice(0, 3).join('; ')}`)
     const memAfter = alive ? await sc.target.mem() : undefined
     if (memAfter && memAfter.heapUsed - sc.mem0.heapUsed > 64 * 1024 * 1024)

@@ -155,7 +155,8 @@ export function randomTerm(rng: Rng, node: Atom, depth = 0): Term {
       return new Tuple(Array.from({ length: rng.int(6) }, () => randomTerm(rng, node, depth + 1)))
     case 14: {
       const m = new Map<Term, Term>()
-      for (let i = rng.int(5); i > 0; i--) m.set(randomTerm(rng, node, depth + 1), randomTerm(rng, node, depth + 1))
+      // Keys made distinct as Erlang terms ({I, _}): two JS keys equal in Erlang would make invalid ETF.
+      for (let i = rng.int(5); i > 0; i--) m.set(tuple(i, randomTerm(rng, node, depth + 1)), randomTerm(rng, node, depth + 1))
       return m
     }
     case 15:
@@ -712,7 +713,8 @@ export const BOMBS: Bomb[] = [
     expect: 'answered',
     frames: () => {
       const body = Buffer.concat([Buffer.of(131, 69), Buffer.alloc(16), Buffer.of(0, 104, 1, 97, 2)])
-      body.writeBigUInt64BE(77n, 2)
+      // A sequence id far from the ones a DistWriter counts from 1 (a valid message must not collide).
+      body.writeBigUInt64BE((1n << 62n) + BigInt(Math.floor(Math.random() * 2 ** 32)), 2)
       body.writeBigUInt64BE(1n << 63n, 10)
       return [prefix4(body)]
     },
@@ -891,8 +893,9 @@ export interface FuzzReport {
   handshakes: number
   bytesSent: number
   byKind: Record<string, Record<Outcome, number>>
-  /** Valid messages the node refused (must stay 0). */
+  /** Valid messages the node refused (must stay 0), and how. */
   validRefused: number
+  validRefusedDetail: string[]
   /** Names of fuzz peers whose connection the node closed (after the handshake). */
   closedByNode: string[]
   /** Connections we closed because what the node sent did not decode (must stay 0), with the reasons. */
@@ -924,6 +927,7 @@ export async function runFuzz(t: FuzzTarget, opts: FuzzOptions): Promise<FuzzRep
     bytesSent: 0,
     byKind: {},
     validRefused: 0,
+    validRefusedDetail: [],
     closedByNode: [],
     undecodable: [],
   }
@@ -959,14 +963,19 @@ export async function runFuzz(t: FuzzTarget, opts: FuzzOptions): Promise<FuzzRep
           const frames = postFrames(rng, session, pk)
           for (const f of frames) report.bytesSent += f.length
           session.write(frames)
-          outcome = await session.probe(pk === 'raw' || pk === 'bomb' ? 400 : 3000)
+          // Raw bytes may leave the node waiting for the rest of a frame: a short wait tells. Other cases keep
+          // the framing, so no answer means a problem unless the machine is very busy: wait long.
+          outcome = await session.probe(pk === 'raw' ? 400 : pk === 'bomb' ? 5000 : 15_000)
           if (outcome === 'closed') {
             // Our Connection closes with 'connection_closed' / a socket error when the node hung up, and with
             // an ERR_ code when it could not decode what the node sent.
             if (/^ERR_/.test(session.closedReason ?? '')) report.undecodable.push(`${sessionName}: ${session.closedReason}`)
             else report.closedByNode.push(sessionName)
           }
-          if (pk === 'valid' && outcome !== 'answered') report.validRefused++
+          if (pk === 'valid' && outcome !== 'answered') {
+            report.validRefused++
+            report.validRefusedDetail.push(`${sessionName} case ${id}: ${outcome} (${session.closedReason ?? 'no answer'})`)
+          }
           if (outcome !== 'answered') {
             session.close()
             session = undefined
