@@ -61,6 +61,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly self: Atom | undefined
   private readonly socket: Duplex
   private readonly framer: Framer
+  /** The current frame's views (Framer.nextViews), reused. */
+  private readonly views: Buffer[] = []
   private readonly reader: DistReader
   private readonly writer: DistWriter
   private readonly log: Logger
@@ -248,10 +250,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     for (;;) {
       try {
-        const frame = this.framer.next()
-        if (frame === undefined) return
-        if (frame.length === 0) continue
-        const m = this.reader.read(frame)
+        const length = this.framer.nextViews(this.views)
+        if (length < 0) return
+        if (length === 0) continue
+        const m = this.reader.readViews(this.views, length)
         if (m === undefined) continue
         msg = decodeControl(m.control, m.payload)
         checkAddresses(msg, this.peer, this.self)

@@ -53,6 +53,47 @@ test('a frame inside one chunk is a view of it (no copy); a frame across chunks 
   assert.equal(g.next(), Buffer.from('hello'))
 })
 
+test('nextViews: a frame spanning three chunks comes out as three views of them, not copied', () => {
+  const body = Buffer.alloc(3000)
+  for (let i = 0; i < body.length; i++) body[i] = i % 253
+  const whole = Buffer.concat([frame4(body), frame4(Buffer.from('next'))])
+  const chunks = [whole.subarray(0, 1000), Buffer.from(whole.subarray(1000, 2500)), Buffer.from(whole.subarray(2500))]
+  const f = new Framer({ maxFrameSize: 10_000 })
+  const out: Buffer[] = []
+  f.push(chunks[0])
+  f.push(chunks[1])
+  assert.is(f.nextViews(out), -1)
+  assert.is(out.length, 0)
+  f.push(chunks[2])
+  assert.is(f.nextViews(out), 3000)
+  assert.is(out.length, 3)
+  assert.equal(
+    out.map((v) => v.buffer),
+    chunks.map((c) => c.buffer),
+    'each view shares its chunk\'s memory',
+  )
+  assert.equal(Buffer.concat(out), body)
+  assert.is(f.nextViews(out), 4)
+  assert.is(out.length, 1)
+  assert.is(out[0].buffer, chunks[2].buffer)
+  assert.equal(out[0], Buffer.from('next'))
+  assert.is(f.nextViews(out), -1)
+  assert.is(f.buffered, 0)
+})
+
+test('nextViews: frames and ticks come out whole when the stream is split at every offset', () => {
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const f = new Framer({ maxFrameSize: 1000 })
+    const got: Buffer[] = []
+    const out: Buffer[] = []
+    for (const piece of [stream.subarray(0, cut), stream.subarray(cut)]) {
+      f.push(piece)
+      for (let n = f.nextViews(out); n >= 0; n = f.nextViews(out)) got.push(Buffer.concat(out, n))
+    }
+    assert.equal(got, bodies, `cut at ${cut}`)
+  }
+})
+
 test('a zero length is a tick: an empty frame', () => {
   const f = new Framer({ maxFrameSize: 10 })
   f.push(Buffer.alloc(8))

@@ -1,6 +1,7 @@
 // Length-prefixed framing: OTP erts "Distribution Protocol", "Protocol between Connected Nodes"
 // (4-byte lengths; a zero length is a tick) and "Distribution Handshake" (2-byte lengths, {packet, 2}).
-// Chunks are kept as a list; a frame inside one chunk is a view of it, only a frame that spans chunks is copied.
+// Chunks are kept as a list; a frame inside one chunk is a view of it. next() copies a frame that spans chunks;
+// nextViews() hands out views of its pieces instead.
 
 import { FrameTooLargeError } from './errors.js'
 
@@ -60,6 +61,34 @@ export class Framer {
     const frame = this.take(this.want)
     this.want = -1
     return frame
+  }
+
+  /**
+   * next() for the connection: the frame as views of the chunks it arrived in, so that a frame spanning
+   * chunks is not copied here (the reader copies once, into the buffer the message is decoded from).
+   * Clears `out` and fills it with the views (one when the frame lies in one chunk, none for a tick);
+   * returns the frame's length, or -1 when more bytes are needed.
+   */
+  nextViews(out: Buffer[]): number {
+    out.length = 0
+    if (this.want < 0) {
+      if (this.size < this.lengthBytes) return -1
+      const len = this.readLength()
+      if (len > this.maxFrameSize) throw new FrameTooLargeError(len, this.maxFrameSize)
+      this.want = len
+    }
+    const n = this.want
+    if (this.size < n) return -1
+    this.want = -1
+    let left = n
+    while (left > 0) {
+      const c = this.chunks[0]
+      const m = Math.min(c.length - this.head, left)
+      out.push(this.head === 0 && m === c.length ? c : c.subarray(this.head, this.head + m))
+      left -= m
+      this.skip(m)
+    }
+    return n
   }
 
   /** Hands over every byte not yet returned (the handshake's leftover goes to the connection's framer). */

@@ -263,6 +263,100 @@ test('a frame split off a larger chunk: decoded large binaries are views into th
   assert.is((m.payload as Buffer).buffer, frame.buffer)
 })
 
+/** Runs `f` counting the bytes Buffer.concat and Buffer#copy copy meanwhile. */
+function copiedBytes<T>(f: () => T): { result: T; bytes: number } {
+  const concat = Buffer.concat
+  const copy = Buffer.prototype.copy
+  let bytes = 0
+  Buffer.concat = ((list: readonly Uint8Array[], total?: number) => {
+    const r = concat(list, total)
+    bytes += r.length
+    return r
+  }) as typeof Buffer.concat
+  Buffer.prototype.copy = function (this: Buffer, ...args: Parameters<Buffer['copy']>) {
+    const n = copy.apply(this, args)
+    bytes += n
+    return n
+  }
+  try {
+    return { result: f(), bytes }
+  } finally {
+    Buffer.concat = concat
+    Buffer.prototype.copy = copy
+  }
+}
+
+/** The stream of `out` cut into chunks of `size` bytes, each chunk its own allocation (as socket reads are). */
+function chunked(out: Buffer[], size: number): Buffer[] {
+  const all = Buffer.concat(out)
+  const chunks: Buffer[] = []
+  for (let i = 0; i < all.length; i += size) chunks.push(Buffer.from(all.subarray(i, i + size)))
+  return chunks
+}
+
+function readChunks(r: DistReader, chunks: Buffer[]) {
+  const f = new Framer({ maxFrameSize: 1 << 30 })
+  const views: Buffer[] = []
+  const msgs = []
+  for (const c of chunks) {
+    f.push(c)
+    for (let n = f.nextViews(views); n >= 0; n = f.nextViews(views)) {
+      const m = r.readViews(views, n)
+      if (m) msgs.push(m)
+    }
+  }
+  return msgs
+}
+
+test('readViews: a fragmented message whose fragments span chunks is copied once, into the buffer it is decoded from', () => {
+  const big = Buffer.alloc(200_000)
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 251
+  const body = new Tuple([atom('data'), big])
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 10_000 })
+  // 3,001-byte chunks: every 10 kB fragment spans four of them, and fragment headers fall across chunk edges.
+  const chunks = chunked(w.encode(control, body), 3001)
+  const r = new DistReader()
+  const { result: got, bytes } = copiedBytes(() => readChunks(r, chunks))
+  assert.is(got.length, 1)
+  assert.ok(termEquals(got[0].payload!, body))
+  const payload = (got[0].payload as Tuple).elements[1] as Buffer
+  assert.not.ok(chunks.some((c) => c.buffer === payload.buffer), 'the binary is in the reassembled buffer')
+  // One copy of the message body, plus at most a small prefix when a header straddles a chunk edge.
+  const frameBytes = chunks.reduce((n, c) => n + c.length, 0)
+  assert.ok(bytes >= big.length && bytes < frameBytes + 4096 && bytes < 2 * big.length, `copied ${bytes} bytes`)
+  assert.is(r.pendingSequences, 0)
+})
+
+test('readViews: a whole message spanning three chunks is copied once; one inside a chunk not at all', () => {
+  const big = Buffer.alloc(9000, 5)
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const chunks = chunked(w.encode(control, big), 3500)
+  assert.is(chunks.length, 3)
+  const { result: got, bytes } = copiedBytes(() => readChunks(new DistReader(), chunks))
+  assert.is(got.length, 1)
+  assert.ok(termEquals(got[0].payload!, big))
+  const frameLength = chunks.reduce((n, c) => n + c.length, 0) - 4
+  assert.is(bytes, frameLength)
+  const one = Buffer.concat(new DistWriter({ flags: DEFAULT_FLAGS }).encode(control, big))
+  const { result: got2, bytes: bytes2 } = copiedBytes(() => readChunks(new DistReader(), [one]))
+  assert.is(bytes2, 0)
+  assert.is((got2[0].payload as Buffer).buffer, one.buffer)
+})
+
+test('readViews: fragmented messages cut at every chunk size decode the same as read()', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 50 })
+  const payloadA = [atom('first'), Buffer.alloc(300, 1), 'text', atom('second')]
+  const payloadB = new Tuple([atom('other'), Array.from({ length: 40 }, (_, i) => i)])
+  const out = [...w.encode(control, payloadA), ...w.encode(new Tuple([1, pid, pid])), ...w.encode(control, payloadB)]
+  for (let size = 1; size <= 130; size++) {
+    const got = readChunks(new DistReader(), chunked(out, size))
+    assert.is(got.length, 3, `chunks of ${size}`)
+    assert.ok(termEquals(got[0].payload!, payloadA), `chunks of ${size}`)
+    assert.ok(termEquals(got[1].control, new Tuple([1, pid, pid])))
+    assert.ok(termEquals(got[2].payload!, payloadB), `chunks of ${size}`)
+  }
+})
+
 test('random bytes only ever produce MalformedFrameError', () => {
   const prefixes = [[], [112], [131, 68], [131, 69], [131, 70], [131, 68, 0], [131, 68, 2]]
   fc.assert(

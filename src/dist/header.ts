@@ -101,6 +101,37 @@ export interface DistReaderOptions {
   decode?: Omit<DecodeOptions, 'atomCache'>
 }
 
+interface FragmentHeader {
+  seq: bigint
+  frag: bigint
+  atoms: Atom[]
+  /** Offset of the body after the header. */
+  end: number
+}
+
+function parseFragmentHeader(frame: Buffer, cache: AtomCacheIn): FragmentHeader {
+  if (frame.length < 18) throw new MalformedFrameError('fragment header truncated')
+  const seq = frame.readBigUInt64BE(2)
+  const frag = frame.readBigUInt64BE(10)
+  // The header is applied now, in arrival order, as erts does: later headers may use its entries.
+  const { atoms, end } = readAtomCacheRefs(frame, 18, cache)
+  return { seq, frag, atoms, end }
+}
+
+/** The views after the first `skip` bytes of `parts`. */
+function viewsFrom(parts: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = []
+  for (const p of parts) {
+    if (skip >= p.length) {
+      skip -= p.length
+      continue
+    }
+    out.push(skip === 0 ? p : p.subarray(skip))
+    skip = 0
+  }
+  return out
+}
+
 interface Sequence {
   atoms: Atom[]
   parts: Buffer[]
@@ -157,48 +188,98 @@ export class DistReader {
         return this.decodeBody(frame.subarray(end), atoms)
       }
       case DIST_FRAG_HEADER: {
-        if (frame.length < 18) throw new MalformedFrameError('fragment header truncated')
-        const seq = frame.readBigUInt64BE(2)
-        const frag = frame.readBigUInt64BE(10)
-        // The header is applied now, in arrival order, as erts does: later headers may use its entries.
-        const { atoms, end } = readAtomCacheRefs(frame, 18, this.cache)
-        this.cacheRefsRead += atoms.length
-        this.fragmentsRead++
-        if (frag === 0n) throw new MalformedFrameError('fragment id 0')
-        if (this.sequences.has(seq)) throw new MalformedFrameError(`fragment sequence ${seq} started twice`)
-        const body = frame.subarray(end)
-        if (frag === 1n) return this.decodeBody(body, atoms)
-        if (this.sequences.size >= this.maxSequences)
-          throw new MalformedFrameError(`more than ${this.maxSequences} fragmented messages in progress`)
-        this.checkSize(body.length)
-        this.hold(body.length)
-        this.sequences.set(seq, { atoms, parts: [body], size: body.length, next: frag - 1n })
-        return undefined
+        const h = this.fragmentHeader(frame)
+        const body = frame.subarray(h.end)
+        if (h.frag === 1n) return this.decodeBody(body, h.atoms)
+        return this.start(h.seq, h.frag, h.atoms, [body], body.length)
       }
       case DIST_FRAG_CONT: {
         if (frame.length < 18) throw new MalformedFrameError('fragment continuation truncated')
-        const seq = frame.readBigUInt64BE(2)
-        const frag = frame.readBigUInt64BE(10)
-        this.fragmentsRead++
-        const s = this.sequences.get(seq)
-        if (!s) throw new MalformedFrameError(`continuation of unknown fragment sequence ${seq}`)
-        if (frag !== s.next) throw new MalformedFrameError(`fragment ${frag} of sequence ${seq}, expected ${s.next}`)
         const data = frame.subarray(18)
-        s.size += data.length
-        this.checkSize(s.size)
-        this.hold(data.length)
-        s.parts.push(data)
-        if (frag > 1n) {
-          s.next = frag - 1n
-          return undefined
-        }
-        this.sequences.delete(seq)
-        this.pending -= s.size
-        return this.decodeBody(Buffer.concat(s.parts, s.size), s.atoms)
+        return this.continue(frame.readBigUInt64BE(2), frame.readBigUInt64BE(10), [data], data.length)
       }
       default:
         throw new MalformedFrameError(`unknown distribution header type ${frame[1]}`)
     }
+  }
+
+  /**
+   * read() for a frame given as the views of the chunks it arrived in (Framer.nextViews). Fragments keep
+   * their views until the last one arrives, so every byte of a message is copied once, into the buffer it is
+   * decoded from; a frame that is a whole message is copied once when it spans chunks, never when it does not.
+   */
+  readViews(parts: Buffer[], length: number): DistMessage | undefined {
+    if (parts.length === 1) return this.read(parts[0])
+    const first = parts[0]
+    if (length >= 18 && first.length >= 2 && first[0] === VERSION_MAGIC) {
+      if (first[1] === DIST_FRAG_CONT && first.length >= 18) {
+        const data = viewsFrom(parts, 18)
+        return this.continue(first.readBigUInt64BE(2), first.readBigUInt64BE(10), data, length - 18)
+      }
+      if (first[1] === DIST_FRAG_HEADER) {
+        // The header (ids and atom cache references) is parsed from a prefix, copied only when the first
+        // view is shorter than the header; the body stays in views.
+        let prefixLen = first.length
+        let h: FragmentHeader
+        for (;;) {
+          const prefix = prefixLen === first.length ? first : Buffer.concat(parts, prefixLen)
+          try {
+            // Re-parsing a longer prefix applies the same cache entries again: harmless.
+            h = parseFragmentHeader(prefix, this.cache)
+            break
+          } catch (e) {
+            if (prefixLen >= length || !(e instanceof MalformedFrameError)) throw e
+            prefixLen = Math.min(length, Math.max(prefixLen * 4, 4096))
+          }
+        }
+        this.checkFragmentHeader(h)
+        if (h.frag === 1n) return this.decodeBody(Buffer.concat(viewsFrom(parts, h.end), length - h.end), h.atoms)
+        return this.start(h.seq, h.frag, h.atoms, viewsFrom(parts, h.end), length - h.end)
+      }
+    }
+    return this.read(Buffer.concat(parts, length))
+  }
+
+  /** SequenceId, FragmentId and the atom cache references of a 131,69 frame, applied to the cache. */
+  private fragmentHeader(frame: Buffer): FragmentHeader {
+    return this.checkFragmentHeader(parseFragmentHeader(frame, this.cache))
+  }
+
+  private checkFragmentHeader(h: FragmentHeader): FragmentHeader {
+    this.cacheRefsRead += h.atoms.length
+    this.fragmentsRead++
+    if (h.frag === 0n) throw new MalformedFrameError('fragment id 0')
+    if (this.sequences.has(h.seq)) throw new MalformedFrameError(`fragment sequence ${h.seq} started twice`)
+    return h
+  }
+
+  /** The first fragment of a message in several: held until the rest arrives. */
+  private start(seq: bigint, frag: bigint, atoms: Atom[], parts: Buffer[], size: number): undefined {
+    if (this.sequences.size >= this.maxSequences)
+      throw new MalformedFrameError(`more than ${this.maxSequences} fragmented messages in progress`)
+    this.checkSize(size)
+    this.hold(size)
+    this.sequences.set(seq, { atoms, parts, size, next: frag - 1n })
+    return undefined
+  }
+
+  /** A 131,70 frame's data: held, or, with the last fragment, the message reassembled (one copy) and decoded. */
+  private continue(seq: bigint, frag: bigint, data: Buffer[], size: number): DistMessage | undefined {
+    this.fragmentsRead++
+    const s = this.sequences.get(seq)
+    if (!s) throw new MalformedFrameError(`continuation of unknown fragment sequence ${seq}`)
+    if (frag !== s.next) throw new MalformedFrameError(`fragment ${frag} of sequence ${seq}, expected ${s.next}`)
+    s.size += size
+    this.checkSize(s.size)
+    this.hold(size)
+    for (const d of data) s.parts.push(d)
+    if (frag > 1n) {
+      s.next = frag - 1n
+      return undefined
+    }
+    this.sequences.delete(seq)
+    this.pending -= s.size
+    return this.decodeBody(Buffer.concat(s.parts, s.size), s.atoms)
   }
 
   private hold(n: number): void {
