@@ -17,6 +17,7 @@ import {
   type Term,
 } from './terms.js'
 import { EncodeError } from './errors.js'
+import { assertDistinctKeys, keyNeedsCheck } from './mapkeys.js'
 import { Writer } from './writer.js'
 import { DEFAULT_MAX_DEPTH } from './decode.js'
 import {
@@ -558,10 +559,13 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
             if (n > 0) {
               const flat: unknown[] = new Array(2 * n)
               let i = 0
+              let check = false
               for (const [k, v] of t) {
                 flat[i++] = k
                 flat[i++] = v
+                if (!check && keyNeedsCheck(k)) check = true
               }
+              if (check && n > 1) assertDistinctKeys(t)
               sp = pushFrame(sp, base, maxDepth, E_SEQ, flat, 2 * n, undefined)
             }
           } else if (t instanceof Float) {

@@ -1,0 +1,29 @@
+// Regression (found by the distribution fuzzer): a Map whose keys are distinct JS objects but the same
+// Erlang term was encoded into ETF that erl refuses with badarg, which would drop the connection.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { termToBinary } from './encode.js'
+import { binaryToTerm } from './decode.js'
+import { EncodeError } from './errors.js'
+import { atom, tuple, Float, ImproperList } from './terms.js'
+
+const refused = (m: Map<unknown, unknown>) =>
+  assert.throws(() => termToBinary(m as never), (e: unknown) => e instanceof EncodeError && /same Erlang term/.test((e as Error).message))
+
+test('map keys equal as Erlang terms but distinct in JS are refused with EncodeError', () => {
+  refused(new Map([[tuple(1), 'a'], [tuple(1), 'b']]))
+  refused(new Map<unknown, unknown>([[1, 'a'], [1n, 'b']]))
+  refused(new Map([[new Float(1), 'a'], [new Float(1), 'b']]))
+  refused(new Map<unknown, unknown>([['ab', 1], [[97, 98], 2]]))
+  refused(new Map<unknown, unknown>([[[1, 2], 1], [new ImproperList([1], [2]), 2]]))
+  refused(new Map([[Buffer.from('x'), 1], [Buffer.from('x'), 2]]))
+  refused(new Map([[new Map([[atom('a'), 1], [atom('b'), 2]]), 1], [new Map([[atom('b'), 2], [atom('a'), 1]]), 2]]))
+})
+
+test('distinct compound keys still encode, and round-trip', () => {
+  const m = new Map<unknown, unknown>([[tuple(1), 'a'], [tuple(2), 'b'], [1, 'c'], [new Float(1), 'd'], ['ab', 1], [[97, 99], 2]])
+  const back = binaryToTerm(termToBinary(m as never)) as Map<unknown, unknown>
+  assert.is(back.size, 6)
+})
+
+test.run()
