@@ -93,6 +93,18 @@ test('every message sent in one turn leaves in one writev, in order; the next tu
   a.close()
 })
 
+test('a turn\'s frames past the socket\'s own high-water mark still leave in one writev (the connection\'s highWaterMark is the limit)', async () => {
+  const { a, b, x } = pair()
+  const got = collect(b)
+  const before = x.writevCalls
+  // 10 x 5 kB: well past the stream's 16 KiB, well under the connection's 1 MiB.
+  for (let i = 0; i < 10; i++) assert.ok(a.send({ kind: 'SEND', to: pb, message: Buffer.alloc(5000, i) }))
+  await until(() => got.length === 10)
+  assert.is(x.writevCalls - before, 1)
+  assert.ok(got.every((m, i) => m.kind === 'SEND' && (m.message as Buffer)[0] === i))
+  a.close()
+})
+
 test('messages sent in the turn that closes the connection still go out before it closes', async () => {
   const { a, b } = pair()
   const got = collect(b)

@@ -197,7 +197,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     let ok = true
     for (const f of frames) ok = s.write(f)
-    if (!ok) this.blocked = true
+    if (!ok && this.full()) this.blocked = true
+  }
+
+  /**
+   * Past this connection's own high-water mark, frames wait in the queue until 'drain'. The socket's (16 KiB)
+   * is not the limit: a turn's replies often exceed it, and queueing them would cost a second writev.
+   * Only called after write() returned false, so a 'drain' is sure to follow.
+   */
+  private full(): boolean {
+    return this.socket.writableLength >= this.highWaterMark
   }
 
   /** Hands the frames corked in this turn to the socket. */
@@ -217,7 +226,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       while (i < this.queue.length) {
         const f = this.queue[i++]
         this.queueBytes -= f.length
-        if (!s.write(f)) {
+        if (!s.write(f) && this.full()) {
           this.blocked = true
           break
         }
