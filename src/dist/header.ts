@@ -7,7 +7,7 @@
 //   131, 70, SequenceId:64, FragmentId:64, [...Payload]
 //   Flag nibble per ref: NewCacheEntryFlag (bit 3) | SegmentIndex (bits 0-2); nibble N: LongAtoms (bit 0).
 
-import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions } from '../etf/index.js'
+import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions, type EncodeOptions } from '../etf/index.js'
 import { atom, type Atom, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'
 import { DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, hasFlag } from './flags.js'
@@ -153,6 +153,7 @@ export class DistReader {
   /** Bytes held by the sequences in progress. */
   private pending = 0
   private readonly decodeOpts: Omit<DecodeOptions, 'atomCache'>
+  private readonly bodyOpts: DecodeOptions
   /** Fragment frames (131,69 and 131,70) read so far. */
   fragmentsRead = 0
   /** Atom cache references resolved so far (new entries and cached ones). */
@@ -163,6 +164,7 @@ export class DistReader {
     this.maxSequences = opts.maxSequences ?? 1024
     this.maxPendingBytes = opts.maxPendingBytes ?? this.maxMessageSize
     this.decodeOpts = opts.decode ?? {}
+    this.bodyOpts = { ...this.decodeOpts, atomCache: [] }
   }
 
   /** Fragmented messages whose last fragment has not arrived yet. */
@@ -294,10 +296,22 @@ export class DistReader {
   }
 
   private decodeBody(body: Buffer, atoms: Atom[]): DistMessage {
-    const opts: DecodeOptions = { ...this.decodeOpts, atomCache: atoms }
-    const c = wrap(() => decodeTerm(body, 0, opts), 'control message')
+    // One options object per reader, its atomCache set per message (the decoder does not keep it).
+    const opts = this.bodyOpts
+    opts.atomCache = atoms
+    let c: { term: Term; end: number }
+    try {
+      c = decodeTerm(body, 0, opts)
+    } catch (e) {
+      throw undecodable('control message', e)
+    }
     if (c.end === body.length) return { control: c.term, payload: undefined }
-    const p = wrap(() => decodeTerm(body, c.end, opts), 'payload')
+    let p: { term: Term; end: number }
+    try {
+      p = decodeTerm(body, c.end, opts)
+    } catch (e) {
+      throw undecodable('payload', e)
+    }
     if (p.end !== body.length) throw new MalformedFrameError(`${body.length - p.end} bytes after the payload`)
     return { control: c.term, payload: p.term }
   }
@@ -309,6 +323,10 @@ export class DistReader {
     if (p.end !== frame.length) throw new MalformedFrameError(`${frame.length - p.end} bytes after the payload`)
     return { control: c.term, payload: p.term }
   }
+}
+
+function undecodable(what: string, e: unknown): MalformedFrameError {
+  return new MalformedFrameError(`cannot decode ${what}: ${(e as Error).message}`, { cause: e })
 }
 
 function wrap<T>(f: () => T, what: string): T {
@@ -366,6 +384,9 @@ export class MessageRefs {
   private readonly takenBy = new Uint32Array(ATOM_CACHE_SIZE)
   private readonly indexOf = new Uint8Array(ATOM_CACHE_SIZE)
   private stamp = 0
+  /** encodedSize() -> encodeInto(): the UTF-8 texts of the new entries, and whether any is over 255 bytes. */
+  private readonly texts: Buffer[] = []
+  private longAtoms = false
 
   constructor(private readonly cache: AtomCacheOut) {
     this.reset()
@@ -402,38 +423,51 @@ export class MessageRefs {
 
   /** Header bytes after 131,68 (or after the fragment ids): NumberOfAtomCacheRefs, Flags, AtomCacheRefs. */
   encode(): Buffer {
+    const b = Buffer.allocUnsafe(this.encodedSize())
+    this.encodeInto(b, 0)
+    return b
+  }
+
+  /** The length of encode()'s bytes; the texts of new entries are prepared for encodeInto(). */
+  encodedSize(): number {
     const n = this.atoms.length
-    if (n === 0) return Buffer.of(0)
-    const flagBytes = (n >> 1) + 1
-    let size = 1 + flagBytes + n
-    let texts: Array<Buffer | undefined> | undefined
-    let longAtoms = false
+    if (n === 0) return 1
+    let size = 1 + (n >> 1) + 1 + n
+    let newCount = 0
+    this.longAtoms = false
+    this.texts.length = 0
     for (let i = 0; i < n; i++) {
       if (!this.isNew[i]) continue
-      texts ??= new Array(n)
       const t = Buffer.from(this.atoms[i].name, 'utf8')
-      texts[i] = t
-      if (t.length > 255) longAtoms = true
+      this.texts[i] = t
+      if (t.length > 255) this.longAtoms = true
       size += t.length
+      newCount++
     }
-    if (texts !== undefined) for (const t of texts) if (t !== undefined) size += longAtoms ? 2 : 1
-    const b = Buffer.alloc(size)
-    b[0] = n
-    for (let i = 0; i < n; i++) b[1 + (i >> 1)] |= ((this.isNew[i] ? 8 : 0) | (this.slots[i] >> 8)) << ((i & 1) << 2)
-    b[1 + (n >> 1)] |= (longAtoms ? 1 : 0) << ((n & 1) << 2)
-    let pos = 1 + flagBytes
+    return size + newCount * (this.longAtoms ? 2 : 1)
+  }
+
+  /** Writes encode()'s bytes at `at` in `b`; encodedSize() must have been called for this message. */
+  encodeInto(b: Buffer, at: number): void {
+    const n = this.atoms.length
+    b[at] = n
+    if (n === 0) return
+    const flagBytes = (n >> 1) + 1
+    for (let i = 1; i <= flagBytes; i++) b[at + i] = 0
+    for (let i = 0; i < n; i++) b[at + 1 + (i >> 1)] |= ((this.isNew[i] ? 8 : 0) | (this.slots[i] >> 8)) << ((i & 1) << 2)
+    b[at + 1 + (n >> 1)] |= (this.longAtoms ? 1 : 0) << ((n & 1) << 2)
+    let pos = at + 1 + flagBytes
     for (let i = 0; i < n; i++) {
       b[pos++] = this.slots[i] & 0xff
-      const t = texts?.[i]
-      if (t === undefined) continue
-      if (longAtoms) {
+      if (!this.isNew[i]) continue
+      const t = this.texts[i]
+      if (this.longAtoms) {
         b.writeUInt16BE(t.length, pos)
         pos += 2
       } else b[pos++] = t.length
       t.copy(b, pos)
       pos += t.length
     }
-    return b
   }
 
   commit(): void {
@@ -464,6 +498,7 @@ export class DistWriter {
   private readonly useCache: boolean
   private readonly fragmentSize: number
   private readonly threshold: number
+  private readonly encodeOpts: EncodeOptions
   private nextSequence = 1n
   /** Fragment frames written so far. */
   fragmentsWritten = 0
@@ -474,6 +509,10 @@ export class DistWriter {
     this.header = hasFlag(opts.flags, DFLAG_DIST_HDR_ATOM_CACHE) || this.fragments
     this.fragmentSize = Math.max(1, opts.fragmentSize ?? DEFAULT_FRAGMENT_SIZE)
     this.threshold = opts.largeBinaryThreshold ?? 64
+    // The connection's one MessageRefs (reset per message) keeps its `ref` for good: built once.
+    this.encodeOpts = this.useCache
+      ? { largeBinaryThreshold: this.threshold, atomCacheRef: this.cache.begin().ref }
+      : { largeBinaryThreshold: this.threshold }
   }
 
   /** The frames for one message, in order; write them all, in one cork()/uncork(). */
@@ -481,23 +520,26 @@ export class DistWriter {
     if (!this.header) return this.passThrough(control, payload)
     const refs = this.useCache ? this.cache.begin() : undefined
     const w = new Writer(256, this.threshold)
-    const eo = refs ? { largeBinaryThreshold: this.threshold, atomCacheRef: refs.ref } : { largeBinaryThreshold: this.threshold }
-    encodeTerm(w, control, eo)
+    encodeTerm(w, control, this.encodeOpts)
     const ctlLen = w.length
-    if (payload !== undefined) encodeTerm(w, payload, eo)
+    if (payload !== undefined) encodeTerm(w, payload, this.encodeOpts)
     const bodyLen = w.length
     const body = w.finish()
-    const cacheRefs = refs ? refs.encode() : Buffer.of(0)
-    refs?.commit()
+    const refsLen = refs ? refs.encodedSize() : 1
 
     if (!this.fragments || bodyLen <= this.fragmentSize) {
-      const head = Buffer.allocUnsafe(4 + 2 + cacheRefs.length)
-      head.writeUInt32BE(2 + cacheRefs.length + bodyLen, 0)
+      // One allocation for the length, 131,68 and the atom cache references.
+      const head = Buffer.allocUnsafe(4 + 2 + refsLen)
+      head.writeUInt32BE(2 + refsLen + bodyLen, 0)
       head[4] = VERSION_MAGIC
       head[5] = DIST_HEADER
-      cacheRefs.copy(head, 6)
+      if (refs) refs.encodeInto(head, 6)
+      else head[6] = 0
+      refs?.commit()
       return [head, ...body]
     }
+    const cacheRefs = refs ? refs.encode() : Buffer.of(0)
+    refs?.commit()
     return this.fragment(body, bodyLen, ctlLen, cacheRefs)
   }
 
