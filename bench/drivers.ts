@@ -102,6 +102,30 @@ export async function buildSeedDriver(log: (s: string) => void = () => {}): Prom
   return { ok: true, value: outDir }
 }
 
+/** Where tsc puts ts-drivers.ts for a tree (bench/tsconfig.drivers.json). */
+export const compiledDriversNode = (root = repoRoot) => path.join(root, 'bench', 'build', 'drivers', 'js', 'bench', 'ts-drivers.js')
+
+/**
+ * The node command for the ts-cnode drivers node of a tree: tsc's JavaScript (as the package ships it;
+ * through tsx, every closure a request creates would also pay for esbuild's keepNames defineProperty),
+ * or `--import tsx` on the sources when tsc produced nothing.
+ */
+export async function driversNodeArgs(root = repoRoot, log: (s: string) => void = () => {}): Promise<string[]> {
+  try {
+    await execFileP(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'bench', 'tsconfig.drivers.json')], {
+      cwd: root,
+      maxBuffer: 64 * 1024 * 1024,
+    })
+  } catch (e) {
+    // tsc exits non-zero on type errors but still emits; only a missing output is fatal.
+    const msg = ((e as { stdout?: string }).stdout ?? '').split('\n').filter(Boolean)
+    if (msg.length > 0) log(`tsc reported ${msg.length} line(s) of type errors (emitting anyway); first: ${msg[0]}`)
+  }
+  if (existsSync(compiledDriversNode(root))) return [compiledDriversNode(root)]
+  log('tsc produced no bench/build/drivers/js/bench/ts-drivers.js: running the drivers node through tsx instead')
+  return ['--import', 'tsx', path.join(root, 'bench', 'ts-drivers.ts')]
+}
+
 /** The shipped modules, the seed's Erlang module and the bench loops, into bench/build/drivers/ebin. */
 async function buildErlang(): Promise<string> {
   const ebin = path.join(outDir, 'ebin')
@@ -157,7 +181,7 @@ export async function runDriversBench(opts: BenchOptions): Promise<BenchPart> {
   const rows: BenchRow[] = []
   const raw: Record<string, unknown> = {}
   try {
-    const ts = await Target.start('the ts-cnode drivers node', process.execPath, ['--import', 'tsx', path.join(benchDir, 'ts-drivers.ts')], env)
+    const ts = await Target.start('the ts-cnode drivers node', process.execPath, await driversNodeArgs(repoRoot, log), env)
     const client = await ErlNode.start({
       name: 'drv_bench_client',
       epmdPort: epmd.port,
