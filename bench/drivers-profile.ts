@@ -1,0 +1,327 @@
+// Where a select's CPU goes, and A/B comparisons of driver changes measured turn by turn in one run.
+// Each target keeps its client connections open between measured runs, so every run is charged to the OS
+// processes that served it: the ts-cnode node (/proc/<pid>/stat), the client emulator and the Postgres
+// backends of that target's connections. Optionally the ts nodes run under `node --cpu-prof` and each
+// shape's windows are attributed to functions.
+//   npx tsx bench/drivers-profile.ts
+//   PROF_TREES=A=/tmp/tree-a,B=.   two ts-cnode trees (each with src/, bench/ts-drivers.ts, erlang/src/),
+//                                  measured in turn (default: this tree, labelled ts-cnode)
+//                                  label=dir@tsx runs that tree through tsx, label=dir@js from tsc's output
+//                                  (bench/tsconfig.drivers.json; the default, PROF_TSX=1 makes tsx the default)
+//   PROF_SEED=0                    leave out the seed's linked-in driver (default: measured too)
+//   PROF_SHAPES=select1:16,rows100:16,select1:1   PROF_SECONDS=2   PROF_ROUNDS=4
+//   PROF_NODE_ARGS=--perf-basic-prof   more node flags for the ts nodes
+//   PROF_CPU=1                     --cpu-prof the ts nodes; the .cpuprofile files stay in bench/build/drivers-profile/
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import { Epmd, ErlNode, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
+import { buildSeedDriver, driversNodeArgs } from './drivers.js'
+import { benchDir, buildDir, repoRoot } from './build.js'
+import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
+
+const execFileP = promisify(execFile)
+const COOKIE = 'ts_cnode_bench_cookie'
+const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
+const CLK_TCK = 100
+const SHAPES: Record<string, string> = {
+  select1: 'select 1',
+  rows100: 'select i, md5(i::text) from generate_series(1, 100) i',
+}
+
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+}
+interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[]
+  startTime: number
+  samples: number[]
+  timeDeltas: number[]
+}
+
+/** utime + stime of a process and all its threads, in microseconds (`sys`: stime only). */
+function cpuUs(pid: number, sys = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((sys ? 0 : Number(f[11])) + Number(f[12])) * 1e6 / CLK_TCK
+  } catch {
+    return 0
+  }
+}
+
+/** read and write syscalls of a process so far (/proc/<pid>/io syscr, syscw). */
+function syscalls(pid: number): { r: number; w: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+    return { r: Number(/syscr: (\d+)/.exec(io)![1]), w: Number(/syscw: (\d+)/.exec(io)![1]) }
+  } catch {
+    return { r: 0, w: 0 }
+  }
+}
+
+const nowUs = () => Number(process.hrtime.bigint() / 1000n)
+
+function where(cf: CallFrame, root: string): string {
+  let url = cf.url.replace(/^file:\/\//, '')
+  if (url === '') return cf.functionName.startsWith('(') ? cf.functionName : '(native)'
+  const nm = url.lastIndexOf('/node_modules/')
+  if (nm >= 0) url = url.slice(nm + 1)
+  else if (url.startsWith(root + '/')) url = url.slice(root.length + 1)
+  if (url.startsWith('node:')) return url
+  return `${url}:${cf.lineNumber + 1}`
+}
+
+function area(w: string): string {
+  if (w.startsWith('(')) return w
+  if (w.startsWith('node:')) return `node:${w.replace(/^node:(internal\/)?/, '').split('/')[0]}`
+  const nm = /^node_modules\/((@[^/]+\/)?[^/]+)/.exec(w)
+  if (nm) return nm[1]
+  const m = /^(src\/[^/]+|bench)\//.exec(w)
+  return m ? m[1] : w.split(':')[0]
+}
+
+interface Attribution {
+  busyUs: number
+  idleUs: number
+  byArea: Map<string, number>
+  byFunction: Map<string, number>
+  byCaller: Map<string, number>
+}
+
+/** Self time in the windows, by area and function, and charged to the nearest src/ or pg frame up the stack. */
+function attribute(profile: CpuProfile, windows: [number, number][], root: string): Attribution {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const callerOf = new Map<number, string>()
+  const caller = (id: number): string => {
+    const known = callerOf.get(id)
+    if (known !== undefined) return known
+    let r = '(no src/ or pg frame)'
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = byId.get(cur)!.callFrame
+      const w = where(cf, root)
+      if (w.startsWith('src/') || w.startsWith('node_modules/pg')) {
+        r = `${cf.functionName || '(anonymous)'}  ${w}`
+        break
+      }
+    }
+    callerOf.set(id, r)
+    return r
+  }
+  const res: Attribution = { busyUs: 0, idleUs: 0, byArea: new Map(), byFunction: new Map(), byCaller: new Map() }
+  const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v)
+  let t = profile.startTime
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]
+    const dt = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0
+    if (dt <= 0 || !windows.some(([a, b]) => t >= a && t < b)) continue
+    const node = byId.get(profile.samples[i])
+    if (node === undefined) continue
+    const cf = node.callFrame
+    if (cf.functionName === '(idle)') {
+      res.idleUs += dt
+      continue
+    }
+    res.busyUs += dt
+    const w = where(cf, root)
+    add(res.byArea, area(w), dt)
+    add(res.byFunction, `${cf.functionName || '(anonymous)'}  ${w}`, dt)
+    add(res.byCaller, caller(node.id), dt)
+  }
+  return res
+}
+
+function attributionReport(a: Attribution, selects: number, topN: number): string {
+  const per = (us: number) => (us / selects).toFixed(2).padStart(7)
+  const pct = (us: number) => ((100 * us) / Math.max(1, a.busyUs)).toFixed(1).padStart(5)
+  const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, n)
+  return [
+    `   profile: busy ${per(a.busyUs)} µs/select, idle ${(a.idleUs / 1000).toFixed(0)} ms`,
+    '   -- by area (self time) --',
+    ...top(a.byArea, 14).map(([k, us]) => `   ${pct(us)}% ${per(us)} µs  ${k}`),
+    `   -- top ${topN} functions (self time) --`,
+    ...top(a.byFunction, topN).map(([k, us]) => `   ${pct(us)}% ${per(us)} µs  ${k}`),
+    `   -- top ${topN} src/ or pg callers (with the native and node: time below them) --`,
+    ...top(a.byCaller, topN).map(([k, us]) => `   ${pct(us)}% ${per(us)} µs  ${k}`),
+  ].join('\n')
+}
+
+function keyValue(url: string): string {
+  const u = new URL(url)
+  const kv = [`host=${u.hostname}`, `port=${u.port || 5432}`, `dbname=${u.pathname.slice(1) || 'postgres'}`]
+  if (u.username) kv.push(`user=${decodeURIComponent(u.username)}`)
+  if (u.password) kv.push(`password=${decodeURIComponent(u.password)}`)
+  return kv.join(' ')
+}
+
+interface TargetSpec {
+  label: string
+  /** ts-cnode tree, or undefined for the seed driver. */
+  root?: string
+  /** node arguments that run the tree's ts-drivers node. */
+  nodeArgs?: string[]
+  ts?: Target
+  ebin?: string
+  samples: Map<string, { rate: number; ts: number; beam: number; pg: number; tsSys: number; tsReads: number; tsWrites: number; beamReads: number; beamWrites: number; windows: [number, number][]; selects: number }[]>
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.env.PROF_SECONDS ?? 2)
+  const rounds = Number(process.env.PROF_ROUNDS ?? 4)
+  const cpuProf = process.env.PROF_CPU === '1'
+  const shapes = (process.env.PROF_SHAPES ?? 'select1:16,rows100:16,select1:1').split(',').map((s) => {
+    const [name, clients] = s.split(':')
+    if (!(name in SHAPES)) throw new Error(`unknown shape ${name} (${Object.keys(SHAPES).join(', ')})`)
+    return { name, query: SHAPES[name], clients: Number(clients ?? 16) }
+  })
+  const trees = (process.env.PROF_TREES ?? `ts-cnode=${repoRoot}`).split(',').map((s) => {
+    const [label, spec] = s.split('=')
+    const [dir, how] = spec.split('@')
+    return { label, root: path.resolve(dir), compiled: (how ?? (process.env.PROF_TSX === '1' ? 'tsx' : 'js')) === 'js' }
+  })
+  const log = (s: string) => process.stdout.write(`${s}\n`)
+  await requirePostgres()
+  const outDir = path.join(buildDir, 'drivers-profile')
+  rmSync(outDir, { recursive: true, force: true })
+  mkdirSync(outDir, { recursive: true })
+
+  const targets: TargetSpec[] = []
+  for (const t of trees) {
+    // Each tree's own Erlang modules, loaded into the client before that tree's turn.
+    const ebin = path.join(outDir, `ebin-${t.label}`)
+    mkdirSync(ebin, { recursive: true })
+    const src = path.join(t.root, 'erlang', 'src')
+    await execFileP('erlc', ['-o', ebin, ...readdirSync(src).filter((f) => f.endsWith('.erl')).map((f) => path.join(src, f))])
+    const nodeArgs = t.compiled ? await driversNodeArgs(t.root, log) : ['--import', 'tsx', path.join(t.root, 'bench', 'ts-drivers.ts')]
+    targets.push({ label: t.label, root: t.root, nodeArgs, ebin, samples: new Map() })
+  }
+  const seed = process.env.PROF_SEED === '0' ? undefined : await buildSeedDriver()
+  if (seed && !seed.ok) log(`seed driver left out: ${seed.reason}`)
+  if (seed?.ok) targets.push({ label: 'seed', samples: new Map() })
+  const common = path.join(outDir, 'ebin')
+  mkdirSync(common, { recursive: true })
+  await execFileP('erlc', ['-o', common, path.join(benchDir, 'erl', 'drivers_prof.erl'), path.join(benchDir, 'seed', 'seed_pg_sync.erl')])
+
+  const epmd = await Epmd.start()
+  const conninfo = keyValue(pgUrl)
+  try {
+    for (const [i, t] of targets.entries()) {
+      if (t.root === undefined) continue
+      const prof = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(outDir, `prof-${t.label}`)] : []
+      // PROF_NODE_ARGS: more node flags for the ts nodes (e.g. --perf-basic-prof for `perf record`)
+      prof.push(...(process.env.PROF_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''))
+      t.ts = await Target.start(
+        `the ts-cnode drivers node ${t.label}`,
+        process.execPath,
+        [...prof, ...t.nodeArgs!],
+        { ERL_EPMD_PORT: String(epmd.port), BENCH_COOKIE: COOKIE, BENCH_TS_NAME: `prof_drivers_${i}` },
+      )
+    }
+    const client = await ErlNode.start({ name: 'drv_prof_client', epmdPort: epmd.port, cookie: COOKIE, codePath: [common], args: ERL_ARGS })
+    const beamPid = Number(await client.eval('list_to_integer(os:getpid())'))
+    log(`client beam pid ${beamPid}; ts nodes: ${targets.filter((t) => t.ts).map((t) => `${t.label} pid ${t.ts!.pid}`).join(', ')}`)
+    if (seed?.ok) await client.eval(`application:set_env(seed_pg_sync, driver_dir, ${JSON.stringify(seed.value)})`)
+    let loaded: string | undefined
+    const use = async (t: TargetSpec) => {
+      if (t.ebin === undefined || loaded === t.ebin) return
+      const mods = readdirSync(t.ebin).filter((f) => f.endsWith('.beam')).map((f) => f.slice(0, -5))
+      await client.eval(
+        `[begin code:purge(M), {module, M} = code:load_abs(filename:join(${JSON.stringify(t.ebin)}, M)) end || M <- [${mods.join(',')}]], ok`,
+      )
+      await client.eval(`application:set_env(ts_cnode, node, '${t.ts!.node}')`)
+      loaded = t.ebin
+    }
+    const mod = (t: TargetSpec) => (t.root === undefined ? 'seed_pg_sync' : 'pg_sync')
+
+    for (const shape of shapes) {
+      const key = `${shape.name}:${shape.clients}`
+      const backends = new Map<TargetSpec, number[]>()
+      for (const t of targets) {
+        await use(t)
+        await client.eval(`drivers_prof:open(${t.label.replace(/\W/g, '_').toLowerCase()}_pool, ${mod(t)}, ${JSON.stringify(conninfo)}, ${shape.clients})`, 60_000)
+        backends.set(t, JSON.parse((await client.eval(`drivers_prof:backend_pids(${t.label.replace(/\W/g, '_').toLowerCase()}_pool)`)).replace(/\s/g, '')))
+        t.samples.set(key, [])
+      }
+      const pool = (t: TargetSpec) => `${t.label.replace(/\W/g, '_').toLowerCase()}_pool`
+      const runOnce = async (t: TargetSpec, ms: number) => {
+        await use(t)
+        const pgPids = backends.get(t)!
+        const ts0 = t.ts ? cpuUs(t.ts.pid) : 0
+        const sys0 = t.ts ? cpuUs(t.ts.pid, true) : 0
+        const io0 = t.ts ? syscalls(t.ts.pid) : { r: 0, w: 0 }
+        const beam0 = cpuUs(beamPid)
+        const bio0 = syscalls(beamPid)
+        const pg0 = pgPids.reduce((s, p) => s + cpuUs(p), 0)
+        const w0 = nowUs()
+        const printed = await client.eval(`drivers_prof:run(${pool(t)}, ${JSON.stringify(shape.query)}, ${ms})`, ms + 60_000)
+        const w1 = nowUs()
+        const ts1 = t.ts ? cpuUs(t.ts.pid) : 0
+        const sys1 = t.ts ? cpuUs(t.ts.pid, true) : 0
+        const io1 = t.ts ? syscalls(t.ts.pid) : { r: 0, w: 0 }
+        const beam1 = cpuUs(beamPid)
+        const bio1 = syscalls(beamPid)
+        const pg1 = pgPids.reduce((s, p) => s + cpuUs(p), 0)
+        const m = /^\{(\d+),(\d+),(\d+)\}$/.exec(printed.trim())
+        if (m === null) throw new Error(`unexpected drivers_prof result: ${printed}`)
+        if (Number(m[3]) > 0) log(`  ${t.label} ${key}: ${m[3]} selects answered {error, _}`)
+        const n = Number(m[1])
+        return { rate: (n * 1e6) / Number(m[2]), ts: (ts1 - ts0) / n, beam: (beam1 - beam0) / n, pg: (pg1 - pg0) / n, tsSys: (sys1 - sys0) / n, tsReads: (io1.r - io0.r) / n, tsWrites: (io1.w - io0.w) / n, beamReads: (bio1.r - bio0.r) / n, beamWrites: (bio1.w - bio0.w) / n, windows: [[w0, w1]] as [number, number][], selects: n }
+      }
+      for (const t of targets) await runOnce(t, 300)
+      for (let r = 0; r < rounds; r++) {
+        // Alternate the order so neither target always runs right after the other.
+        const order = r % 2 === 0 ? targets : [...targets].reverse()
+        for (const t of order) t.samples.get(key)!.push(await runOnce(t, seconds * 1000))
+      }
+      for (const t of targets) {
+        await use(t)
+        await client.eval(`drivers_prof:close(${pool(t)})`, 30_000)
+      }
+      log(`\n== ${shape.query}, ${shape.clients} client(s): selects/s per round, and CPU µs per select (median of rounds)`)
+      for (const t of targets) {
+        const s = t.samples.get(key)!
+        const med = (f: (x: (typeof s)[number]) => number) => {
+          const v = s.map(f).sort((a, b) => a - b)
+          return v[Math.floor(v.length / 2)]
+        }
+        log(
+          `${t.label.padEnd(10)} ${s.map((x) => Math.round(x.rate).toString().padStart(6)).join(' ')}  | median ${Math.round(med((x) => x.rate))}/s` +
+            `  | CPU/select: ts node ${med((x) => x.ts).toFixed(1)} (sys ${med((x) => x.tsSys).toFixed(1)}), client beam ${med((x) => x.beam).toFixed(1)}, pg backends ${med((x) => x.pg).toFixed(1)}, total ${med((x) => x.ts + x.beam + x.pg).toFixed(1)} µs` +
+            (t.ts ? `  | ts node syscalls/select: read ${med((x) => x.tsReads).toFixed(2)}, write ${med((x) => x.tsWrites).toFixed(2)}` : '') +
+            `  | client beam syscalls/select: read ${med((x) => x.beamReads).toFixed(2)}, write ${med((x) => x.beamWrites).toFixed(2)}`,
+        )
+      }
+    }
+    await client.stop()
+    for (const t of targets) await t.ts?.stop(30_000)
+  } finally {
+    await stopAllTargets()
+    await harnessCleanup()
+  }
+  if (!cpuProf) return
+  for (const t of targets) {
+    if (t.root === undefined) continue
+    const dir = path.join(outDir, `prof-${t.label}`)
+    const file = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined
+    if (file === undefined) {
+      log(`no profile for ${t.label}`)
+      continue
+    }
+    const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile
+    for (const [key, s] of t.samples) {
+      const a = attribute(profile, s.flatMap((x) => x.windows), t.root)
+      log(`\n== ${t.label}, ${key}: ${s.reduce((n, x) => n + x.selects, 0)} selects`)
+      log(attributionReport(a, s.reduce((n, x) => n + x.selects, 0), 25))
+    }
+    log(`profile: ${path.relative(repoRoot, path.join(dir, file))}`)
+  }
+}
+
+cleanupOnSignals()
+await main()
+process.exit(0)
