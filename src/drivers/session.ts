@@ -14,6 +14,7 @@ import { BadRequestError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError, type ServerErrorFields } from './pgerror.js'
 import { TermQuery, paramValues, termText, textTerm, type ResultMode } from './pg-result.js'
+import { sessionReplies } from './reply-batch.js'
 
 const OK = atom('ok')
 const ERROR = atom('error')
@@ -106,7 +107,8 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
   },
 
   handleCall(request, from, state, ctx) {
-    const answer = (reply: Term) => ctx.reply(from, reply)
+    // Replies leave with the batch of this loop iteration (reply-batch.ts).
+    const answer = (reply: Term) => sessionReplies.reply(ctx, from, reply)
     if (request === DISCONNECT) {
       closeClient(state)
       return { stop: NORMAL, reply: OK }
@@ -128,9 +130,7 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
     if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === PG_ASYNC_COMMAND && msg.get(1) instanceof Pid) {
       const to = msg.get(1) as Pid
       const self = ctx.self
-      const answer = (reply: Term) => {
-        if (self.alive) self.send(to, tuple(self.pid, tuple(DATA, reply)))
-      }
+      const answer = (reply: Term) => sessionReplies.send(self, to, tuple(self.pid, tuple(DATA, reply)))
       const command = msg.get(2)
       if (command === DISCONNECT) {
         closeClient(state)
@@ -145,6 +145,8 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
 
   terminate(_reason, state) {
     closeClient(state)
+    // Replies still held go out while this process is alive (pg_async's are sent from it).
+    sessionReplies.flush()
   },
 }
 
