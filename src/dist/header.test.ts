@@ -69,6 +69,33 @@ test('atom cache: the first message carries new entries, later ones only referen
   assert.throws(() => new DistReader().read(f2[0]), (e: unknown) => e instanceof MalformedFrameError)
 })
 
+test('a message without large binaries is one Buffer, its frame head written in front of the body', () => {
+  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const r = new DistReader()
+  const withLong = new Tuple([atom('a_long_atom_name_'.repeat(5)), payload])
+  const first = w.encode(control, withLong)
+  const second = w.encode(control, withLong)
+  // The first message names its atoms in full: a head too long for the room in front goes separately.
+  assert.is(first.length, 2)
+  assert.is(second.length, 1)
+  assert.is(second[0].readUInt32BE(0), second[0].length - 4)
+  for (const out of [first, second]) {
+    const [m] = readAll(r, frames(out))
+    assert.ok(termEquals(m.control, control))
+    assert.ok(termEquals(m.payload!, withLong))
+  }
+  const big = Buffer.alloc(1000, 4)
+  const withBig = new Tuple([atom('tag'), big, 7])
+  const out = w.encode(control, withBig)
+  assert.is(out.length, 3, 'head and the terms before it, the large binary by reference, the terms after it')
+  assert.is(out[1], big)
+  const [m] = readAll(r, frames(out))
+  assert.ok(termEquals(m.payload!, withBig))
+  const passThrough = new DistWriter({ flags: DEFAULT_FLAGS, atomCache: false }).encode(control, payload)
+  assert.is(passThrough.length, 1)
+  assert.equal([...passThrough[0].subarray(4, 7)], [131, 68, 0])
+})
+
 test('atom cache off by option: header with no references', () => {
   const w = new DistWriter({ flags: DEFAULT_FLAGS, atomCache: false })
   const fs = frames(w.encode(control, payload))

@@ -26,6 +26,8 @@ export const MAX_ATOM_CACHE_REFS = 255
 /** OTP cuts fragments at 64 KiB. */
 export const DEFAULT_FRAGMENT_SIZE = 64 * 1024
 const MAX_ATOM_CHARS = 255
+/** Bytes kept free in front of an encoded message for its frame head (length, 131,68, cache references). */
+const HEAD_ROOM = 64
 
 /** One decoded message: the control term and the payload term after it, if any. */
 export interface DistMessage {
@@ -520,26 +522,43 @@ export class DistWriter {
     if (!this.header) return this.passThrough(control, payload)
     const refs = this.useCache ? this.cache.begin() : undefined
     const w = new Writer(256, this.threshold)
+    // Room for the frame head in front of the body: written once the atom cache references are known, so
+    // a message without large binaries is one Buffer (one chunk for the socket, not two).
+    w.ensure(HEAD_ROOM)
+    w.pos += HEAD_ROOM
     encodeTerm(w, control, this.encodeOpts)
-    const ctlLen = w.length
+    const ctlLen = w.length - HEAD_ROOM
     if (payload !== undefined) encodeTerm(w, payload, this.encodeOpts)
-    const bodyLen = w.length
+    const bodyLen = w.length - HEAD_ROOM
     const body = w.finish()
     const refsLen = refs ? refs.encodedSize() : 1
 
     if (!this.fragments || bodyLen <= this.fragmentSize) {
-      // One allocation for the length, 131,68 and the atom cache references.
-      const head = Buffer.allocUnsafe(4 + 2 + refsLen)
+      const headLen = 4 + 2 + refsLen
+      // The head room is at the start of the first chunk (nothing is written before it).
+      const first = body[0]
+      let head: Buffer
+      if (headLen <= HEAD_ROOM) {
+        head = first.subarray(HEAD_ROOM - headLen)
+        body[0] = head
+      } else {
+        head = Buffer.allocUnsafe(headLen)
+        if (first.length === HEAD_ROOM) body.shift()
+        else body[0] = first.subarray(HEAD_ROOM)
+        body.unshift(head)
+      }
       head.writeUInt32BE(2 + refsLen + bodyLen, 0)
       head[4] = VERSION_MAGIC
       head[5] = DIST_HEADER
       if (refs) refs.encodeInto(head, 6)
       else head[6] = 0
       refs?.commit()
-      return [head, ...body]
+      return body
     }
     const cacheRefs = refs ? refs.encode() : Buffer.of(0)
     refs?.commit()
+    if (body[0].length === HEAD_ROOM) body.shift()
+    else body[0] = body[0].subarray(HEAD_ROOM)
     return this.fragment(body, bodyLen, ctlLen, cacheRefs)
   }
 
