@@ -2,8 +2,8 @@
 %%
 %% Same API as pg_sync; as in the seed, each reply travels as a message
 %% {Port, {data, Term}} that the caller receives (Term is the reply itself, no
-%% binary_to_term needed). The caller monitors the session while it waits, so a
-%% session that is gone answers {error, Msg} instead of leaving the caller hanging.
+%% binary_to_term needed). A session that is gone answers {error, Msg} instead of
+%% leaving the caller hanging (ts_cnode_watch, without a monitor per command).
 -module(pg_async).
 
 -export([connect/1, connect/2, disconnect/1, select/2, select/3]).
@@ -48,9 +48,11 @@ request(_Port, _Make, _Query) ->
     {error, "no connection to the server\n"}.
 
 command(Port, Command, Timeout) ->
-    MRef = erlang:monitor(process, Port),
-    Port ! {?COMMAND, self(), Command},
-    return_port_data(Port, MRef, Timeout).
+    case ts_cnode_watch:command(Port, {?COMMAND, self(), Command}, Timeout) of
+        {data, Data} -> Data;
+        {'DOWN', Reason} -> {error, ts_cnode:exit_message(Reason)};
+        timeout -> {error, "timeout expired\n"}
+    end.
 
 %% The seed's receive, for callers that sent a command themselves.
 return_port_data(Port) ->

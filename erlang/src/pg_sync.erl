@@ -41,7 +41,8 @@ select(Port, Query, Params) ->
 request(Port, Make, Query) when is_pid(Port) ->
     case pg_query:prepare(Query) of
         {ok, Q} ->
-            case ts_cnode:call(Port, Make(Q), ts_cnode:query_timeout()) of
+            %% No monitor per select: ts_cnode_watch answers if the session is gone.
+            case ts_cnode_watch:call(Port, Make(Q), ts_cnode:query_timeout()) of
                 {exit, Reason} -> {error, ts_cnode:exit_message(Reason)};
                 Reply -> Reply
             end;
