@@ -11,6 +11,7 @@
 //   PROF_SEED=0                    leave out the seed's linked-in driver (default: measured too)
 //   PROF_SHAPES=select1:16,rows100:16,select1:1   PROF_SECONDS=2   PROF_ROUNDS=4
 //   PROF_NODE_ARGS=--perf-basic-prof   more node flags for the ts nodes
+//   PROF_ERL_ARGS="+JPperf true"        more erl flags for the client emulator
 //   PROF_CPU=1                     --cpu-prof the ts nodes; the .cpuprofile files stay in bench/build/drivers-profile/
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
@@ -71,6 +72,8 @@ function where(cf: CallFrame, root: string): string {
   const nm = url.lastIndexOf('/node_modules/')
   if (nm >= 0) url = url.slice(nm + 1)
   else if (url.startsWith(root + '/')) url = url.slice(root.length + 1)
+  // tsc's output of the tree: named as its source (the line is the JavaScript's)
+  url = url.replace(/^bench\/build\/drivers\/js\//, '')
   if (url.startsWith('node:')) return url
   return `${url}:${cf.lineNumber + 1}`
 }
@@ -167,7 +170,7 @@ interface TargetSpec {
   nodeArgs?: string[]
   ts?: Target
   ebin?: string
-  samples: Map<string, { rate: number; ts: number; beam: number; pg: number; tsSys: number; tsReads: number; tsWrites: number; beamReads: number; beamWrites: number; windows: [number, number][]; selects: number }[]>
+  samples: Map<string, { rate: number; ts: number; beam: number; pg: number; tsSys: number; beamSys: number; tsReads: number; tsWrites: number; beamReads: number; beamWrites: number; windows: [number, number][]; selects: number }[]>
 }
 
 async function main(): Promise<void> {
@@ -222,7 +225,7 @@ async function main(): Promise<void> {
         { ERL_EPMD_PORT: String(epmd.port), BENCH_COOKIE: COOKIE, BENCH_TS_NAME: `prof_drivers_${i}` },
       )
     }
-    const client = await ErlNode.start({ name: 'drv_prof_client', epmdPort: epmd.port, cookie: COOKIE, codePath: [common], args: ERL_ARGS })
+    const client = await ErlNode.start({ name: 'drv_prof_client', epmdPort: epmd.port, cookie: COOKIE, codePath: [common], args: [...ERL_ARGS, ...(process.env.PROF_ERL_ARGS ?? '').split(' ').filter((a) => a !== '')] })
     const beamPid = Number(await client.eval('list_to_integer(os:getpid())'))
     log(`client beam pid ${beamPid}; ts nodes: ${targets.filter((t) => t.ts).map((t) => `${t.label} pid ${t.ts!.pid}`).join(', ')}`)
     if (seed?.ok) await client.eval(`application:set_env(seed_pg_sync, driver_dir, ${JSON.stringify(seed.value)})`)
@@ -256,6 +259,7 @@ async function main(): Promise<void> {
         const io0 = t.ts ? syscalls(t.ts.pid) : { r: 0, w: 0 }
         const beam0 = cpuUs(beamPid)
         const bio0 = syscalls(beamPid)
+        const bsys0 = cpuUs(beamPid, true)
         const pg0 = pgPids.reduce((s, p) => s + cpuUs(p), 0)
         const w0 = nowUs()
         const printed = await client.eval(`drivers_prof:run(${pool(t)}, ${JSON.stringify(shape.query)}, ${ms})`, ms + 60_000)
@@ -265,12 +269,13 @@ async function main(): Promise<void> {
         const io1 = t.ts ? syscalls(t.ts.pid) : { r: 0, w: 0 }
         const beam1 = cpuUs(beamPid)
         const bio1 = syscalls(beamPid)
+        const bsys1 = cpuUs(beamPid, true)
         const pg1 = pgPids.reduce((s, p) => s + cpuUs(p), 0)
         const m = /^\{(\d+),(\d+),(\d+)\}$/.exec(printed.trim())
         if (m === null) throw new Error(`unexpected drivers_prof result: ${printed}`)
         if (Number(m[3]) > 0) log(`  ${t.label} ${key}: ${m[3]} selects answered {error, _}`)
         const n = Number(m[1])
-        return { rate: (n * 1e6) / Number(m[2]), ts: (ts1 - ts0) / n, beam: (beam1 - beam0) / n, pg: (pg1 - pg0) / n, tsSys: (sys1 - sys0) / n, tsReads: (io1.r - io0.r) / n, tsWrites: (io1.w - io0.w) / n, beamReads: (bio1.r - bio0.r) / n, beamWrites: (bio1.w - bio0.w) / n, windows: [[w0, w1]] as [number, number][], selects: n }
+        return { rate: (n * 1e6) / Number(m[2]), ts: (ts1 - ts0) / n, beam: (beam1 - beam0) / n, pg: (pg1 - pg0) / n, tsSys: (sys1 - sys0) / n, beamSys: (bsys1 - bsys0) / n, tsReads: (io1.r - io0.r) / n, tsWrites: (io1.w - io0.w) / n, beamReads: (bio1.r - bio0.r) / n, beamWrites: (bio1.w - bio0.w) / n, windows: [[w0, w1]] as [number, number][], selects: n }
       }
       for (const t of targets) await runOnce(t, 300)
       for (let r = 0; r < rounds; r++) {
@@ -291,7 +296,7 @@ async function main(): Promise<void> {
         }
         log(
           `${t.label.padEnd(10)} ${s.map((x) => Math.round(x.rate).toString().padStart(6)).join(' ')}  | median ${Math.round(med((x) => x.rate))}/s` +
-            `  | CPU/select: ts node ${med((x) => x.ts).toFixed(1)} (sys ${med((x) => x.tsSys).toFixed(1)}), client beam ${med((x) => x.beam).toFixed(1)}, pg backends ${med((x) => x.pg).toFixed(1)}, total ${med((x) => x.ts + x.beam + x.pg).toFixed(1)} µs` +
+            `  | CPU/select: ts node ${med((x) => x.ts).toFixed(1)} (sys ${med((x) => x.tsSys).toFixed(1)}), client beam ${med((x) => x.beam).toFixed(1)} (sys ${med((x) => x.beamSys).toFixed(1)}), pg backends ${med((x) => x.pg).toFixed(1)}, total ${med((x) => x.ts + x.beam + x.pg).toFixed(1)} µs` +
             (t.ts ? `  | ts node syscalls/select: read ${med((x) => x.tsReads).toFixed(2)}, write ${med((x) => x.tsWrites).toFixed(2)}` : '') +
             `  | client beam syscalls/select: read ${med((x) => x.beamReads).toFixed(2)}, write ${med((x) => x.beamWrites).toFixed(2)}`,
         )
