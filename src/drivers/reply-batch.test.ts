@@ -52,7 +52,7 @@ test('replies are held until the flush, scheduled once per batch, and leave in t
   rt.send(sender.pid, atom('stop'))
 })
 
-test('gen_server replies go to the caller as {Tag, Reply}; sends from a process that has exited are dropped', async () => {
+test('gen_server replies go to the caller as {Tag, Reply}; a send from a process that has exited is dropped, one held before it exited is not', async () => {
   const { batch, scheduled } = manualBatch()
   const to = collector()
   const server = rt.spawn(async (self) => void (await self.receive((m) => m === atom('stop'))))
@@ -62,10 +62,15 @@ test('gen_server replies go to the caller as {Tag, Reply}; sends from a process 
   const gone = rt.spawn(async () => {})
   await gone.done
   batch.send(gone, to.proc.pid, atom('from_the_dead'))
+  const exiting = rt.spawn(async (self) => void (await self.receive((m) => m === atom('stop'))))
+  batch.send(exiting, to.proc.pid, atom('said_while_alive'))
+  rt.send(exiting.pid, atom('stop'))
+  await exiting.done
   scheduled[0]()
   await settle()
-  assert.equal(to.got.length, 1)
+  assert.equal(to.got.length, 2)
   assert.ok((to.got[0] as ReturnType<typeof tuple>).get(1) === atom('answer'))
+  assert.is(to.got[1], atom('said_while_alive'))
   rt.send(to.proc.pid, atom('stop'))
   rt.send(server.pid, atom('stop'))
 })

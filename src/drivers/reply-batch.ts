@@ -38,8 +38,12 @@ export class ReplyBatch {
     this.hold({ ctx, self: undefined, from, to: undefined, term })
   }
 
-  /** self ! ... to `to`, once the batch goes out (dropped if `self` has exited by then, as a send from a dead process). */
+  /**
+   * self ! Term to `to`, once the batch goes out. Whether it is sent is decided now, as an unbatched send
+   * would be: a process that has exited sends nothing, one that exits before the flush still has it sent.
+   */
   send(self: Process, to: Pid, term: Term): void {
+    if (!self.alive) return
     this.hold({ ctx: undefined, self, from: undefined, to, term })
   }
 
@@ -52,7 +56,7 @@ export class ReplyBatch {
       const h = held[i]
       try {
         if (h.ctx !== undefined) h.ctx.reply(h.from as From, h.term)
-        else if (h.self!.alive) h.self!.send(h.to as Pid, h.term)
+        else h.self!.runtime.route(h.self!.pid, h.to as Pid, h.term, false)
       } catch (e) {
         // One bad destination must not cost the others their replies.
         h.ctx?.self.runtime.logger.warn(`pg session reply failed: ${e instanceof Error ? e.message : String(e)}`)
