@@ -52,7 +52,7 @@ test('replies are held until the flush, scheduled once per batch, and leave in t
   rt.send(sender.pid, atom('stop'))
 })
 
-test('gen_server replies go to the caller as {Tag, Reply}; a send from a process that has exited is dropped, one held before it exited is not', async () => {
+test('gen_server replies go to the caller as {Tag, Reply}; replies and sends from a process that has exited are dropped, one held before it exited is not', async () => {
   const { batch, scheduled } = manualBatch()
   const to = collector()
   const server = rt.spawn(async (self) => void (await self.receive((m) => m === atom('stop'))))
@@ -61,6 +61,7 @@ test('gen_server replies go to the caller as {Tag, Reply}; a send from a process
   batch.reply(ctx, tuple(to.proc.pid, tag) as From, atom('answer'))
   const gone = rt.spawn(async () => {})
   await gone.done
+  batch.reply({ self: gone, reply: ctx.reply }, tuple(to.proc.pid, rt.makeRef()) as From, atom('from_a_dead_server'))
   batch.send(gone, to.proc.pid, atom('from_the_dead'))
   const exiting = rt.spawn(async (self) => void (await self.receive((m) => m === atom('stop'))))
   batch.send(exiting, to.proc.pid, atom('said_while_alive'))

@@ -33,8 +33,13 @@ export class ReplyBatch {
     return this.held.length
   }
 
-  /** gen_server:reply(From, Term), once the batch goes out. */
+  /**
+   * gen_server:reply(From, Term), once the batch goes out; nothing if the server has exited already (a
+   * query that fails because its session was stopped): the caller learns of the exit from its monitor or
+   * from ts_cnode_watch, as from a dead Erlang process, and not a connection error that raced with it.
+   */
   reply(ctx: GenServerContext, from: From, term: Term): void {
+    if (!ctx.self.alive) return
     this.hold({ ctx, self: undefined, from, to: undefined, term })
   }
 
