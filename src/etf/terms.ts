@@ -189,9 +189,36 @@ export function listToString(t: Term): string | undefined {
   return s
 }
 
+const isListTail = (t: Term): boolean => typeof t === 'string' || Array.isArray(t) || t instanceof ImproperList
+
+/** An improper list whose tail is itself a list, written as one list (or one improper list). */
+function flattenList(l: ImproperList): Term {
+  const out: Term[] = [...l.elements]
+  let tail: Term = l.tail
+  for (;;) {
+    if (typeof tail === 'string') {
+      for (const c of tail) out.push(c.codePointAt(0)!)
+      return out
+    }
+    if (Array.isArray(tail)) {
+      out.push(...tail)
+      return out
+    }
+    if (tail instanceof ImproperList) {
+      out.push(...tail.elements)
+      tail = tail.tail
+      continue
+    }
+    return new ImproperList(out, tail)
+  }
+}
+
 /** Erlang's `=:=` on two terms (exact equality: 1 =/= 1.0; "ab" =:= [97, 98]). */
 export function termEquals(a: Term, b: Term): boolean {
   if (a === b) return true
+  // [1 | [2]] is [1, 2]: a list tail continues the list.
+  if (a instanceof ImproperList && isListTail(a.tail)) a = flattenList(a)
+  if (b instanceof ImproperList && isListTail(b.tail)) b = flattenList(b)
   if (typeof a === 'string' || typeof b === 'string') {
     const la = typeof a === 'string' ? [...a].map((c) => c.codePointAt(0)!) : a
     const lb = typeof b === 'string' ? [...b].map((c) => c.codePointAt(0)!) : b
