@@ -251,7 +251,7 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
     .filter((x) => x.bars.length > 0)
   const barH = 14
   const gap = 10
-  const labelW = 330
+  const labelW = 470
   const plotW = 480
   const top = 78
   const width = labelW + 56 + plotW + 100
@@ -273,7 +273,7 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
     }
     const groupH = bars.length * barH
     parts.push(
-      `<text x="${labelW - 8}" y="${y + groupH / 2 + 4}" text-anchor="end" font-size="12">${esc(r.name)}${r.higherIsBetter ? '' : ' (memory)'}</text>`,
+      `<text x="${labelW - 8}" y="${y + groupH / 2 + 4}" text-anchor="end" font-size="12">${esc(r.name.length > 52 ? r.name.slice(0, 51) + '…' : r.name)}${r.higherIsBetter ? '' : ' (lower is better)'}</text>`,
     )
     for (const b of bars) {
       const v = b.v as number
