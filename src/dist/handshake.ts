@@ -579,6 +579,3 @@ export function acceptHandshake(socket: Duplex, opts: AcceptOptions): Promise<Ha
 export function genCreation(): number {
   return (randomBytes(4).readUInt32BE(0) % 0xfffffffe) + 1
 }
-
-/** True when the peer advertised itself as a normal (published) node. */
-export const isPublished = (peerFlags: bigint): boolean => (peerFlags & DFLAG_PUBLISHED) !== 0n

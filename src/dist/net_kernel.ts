@@ -10,7 +10,6 @@ import { DFLAG_ALIAS, hasFlag } from './flags.js'
 export const NET_KERNEL = atom('net_kernel')
 const GEN_CALL = atom('$gen_call')
 const IS_AUTH = atom('is_auth')
-const ALIAS = atom('alias')
 const YES = atom('yes')
 
 /** The alias in a gen_server call tag: `[alias | Alias]` or `[[alias | Alias] | _]`; undefined for a plain tag. */
@@ -27,7 +26,7 @@ export function aliasOfTag(tag: Term): Ref | undefined {
 }
 
 /** Sends a gen_server reply `{Tag, Reply}` for a call from `from`, as gen:reply/2 does. */
-export function sendGenReply(conn: Connection, self: Pid, from: Pid, tag: Term, reply: Term): void {
+function sendGenReply(conn: Connection, self: Pid, from: Pid, tag: Term, reply: Term): void {
   const message = new Tuple([tag, reply])
   const alias = aliasOfTag(tag)
   if (alias && hasFlag(conn.flags, DFLAG_ALIAS)) conn.send({ kind: 'ALIAS_SEND', from: self, alias, message })
@@ -35,7 +34,7 @@ export function sendGenReply(conn: Connection, self: Pid, from: Pid, tag: Term, 
 }
 
 /** A gen_server call in a message: `{'$gen_call', {From, Tag}, Request}`. */
-export function parseGenCall(message: Term): { from: Pid; tag: Term; request: Term } | undefined {
+function parseGenCall(message: Term): { from: Pid; tag: Term; request: Term } | undefined {
   if (!isTuple(message, 3) || message.get(0) !== GEN_CALL) return undefined
   const fromTag = message.get(1)
   if (!isTuple(fromTag, 2) || !(fromTag.get(0) instanceof Pid)) return undefined
@@ -62,5 +61,3 @@ export function handleNetKernel(msg: ControlMessage, conn: Connection, self: { p
 export function isAuthCall(self: Pid, tag: Term, ourNode: Atom): Tuple {
   return new Tuple([GEN_CALL, new Tuple([self, tag]), new Tuple([IS_AUTH, ourNode])])
 }
-
-export { ALIAS as ALIAS_ATOM, YES as YES_ATOM }
