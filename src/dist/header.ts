@@ -76,7 +76,8 @@ export function readAtomCacheRefs(frame: Buffer, pos: number, cache: AtomCacheIn
       // DFLAG_UTF8_ATOMS is mandatory, so AtomText is UTF-8.
       const text = frame.toString('utf8', pos, pos + len)
       pos += len
-      if ([...text].length > MAX_ATOM_CHARS) throw new MalformedFrameError(`atom cache entry longer than ${MAX_ATOM_CHARS} characters`)
+      // Characters never outnumber bytes: only a text over 255 bytes needs counting.
+      if (len > MAX_ATOM_CHARS && [...text].length > MAX_ATOM_CHARS) throw new MalformedFrameError(`atom cache entry longer than ${MAX_ATOM_CHARS} characters`)
       const a = atom(text)
       cache.entries[ix] = a
       atoms[i] = a
@@ -588,14 +589,14 @@ export class DistWriter {
 
   private passThrough(control: Term, payload?: Term): Buffer[] {
     const w = new Writer(256, this.threshold)
-    const eo = { largeBinaryThreshold: this.threshold }
     const lenAt = w.reserve(4)
     w.u8(PASS_THROUGH)
     w.u8(VERSION_MAGIC)
-    encodeTerm(w, control, eo)
+    // Without a header there is no atom cache: encodeOpts holds only the threshold.
+    encodeTerm(w, control, this.encodeOpts)
     if (payload !== undefined) {
       w.u8(VERSION_MAGIC)
-      encodeTerm(w, payload, eo)
+      encodeTerm(w, payload, this.encodeOpts)
     }
     w.patchU32(lenAt, w.length - 4)
     return w.finish()
