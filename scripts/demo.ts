@@ -2,25 +2,10 @@
 // (erlang/examples/seed_demo.erl) against it and prints what each call returned.
 // The database: DATABASE_URL when set, else the embedded PGlite. EPMD: a private port (embedded EPMD).
 import { spawn } from 'node:child_process'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import * as net from 'node:net'
-import * as os from 'node:os'
 import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { compileErlang, freePort, repoRoot } from '../integration/harness.js'
 import { ensureErlangModules, parseArgs, run } from '../src/cli.js'
 import { consoleLogger } from '../src/logger.js'
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 const log = consoleLogger((process.env.LOG_LEVEL as 'info') ?? 'warn')
 const epmdPort = await freePort()
@@ -28,8 +13,8 @@ const cookie = 'ts_cnode_demo'
 const opts = parseArgs(['-sname', 'tsnode', '-setcookie', cookie, '--epmd-port', String(epmdPort), '--db', process.env.DATABASE_URL ?? 'embedded'], {})
 const ebin = ensureErlangModules(log)
 if (!ebin) throw new Error('erlang/src could not be compiled: is erlc installed?')
-const examples = mkdtempSync(path.join(os.tmpdir(), 'ts-cnode-demo-'))
-execFileSync('erlc', ['-o', examples, path.join(root, 'erlang', 'examples', 'seed_demo.erl')])
+// The harness's temp dir is removed at exit.
+const examples = await compileErlang([path.join(repoRoot, 'erlang', 'examples', 'seed_demo.erl')])
 
 const running = await run(opts, log)
 console.log(`demo: node ${running.node.name.name} is up; database ${running.dbUrl}`)
@@ -41,6 +26,5 @@ const erl = spawn(
 )
 const code = await new Promise<number>((r) => erl.on('exit', (c) => r(c ?? 1)))
 await running.stop()
-rmSync(examples, { recursive: true, force: true })
 console.log(code === 0 ? '\ndemo: every call above ran against the TypeScript node.' : `\ndemo: erl exited with ${code}`)
 process.exit(code)
