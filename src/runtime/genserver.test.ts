@@ -153,6 +153,22 @@ test('Erlang-style calls by hand: [alias | Ref] tags reply to the alias; plain r
   assert.ok(termEquals(got[2], got[3]))
 })
 
+test('reply goes to the alias in the tag, not to the From pid, for each tag shape gen:reply/2 matches', async () => {
+  const rt = newRt()
+  const other = rt.spawn((self) => self.receive())
+  const got = await rt.withProcess(async (self) => {
+    const alias = self.alias()
+    const cell = new ImproperList([A('alias')], alias)
+    const tags: Term[] = [cell, new ImproperList([cell], A('label')), [cell, A('label')], [cell]]
+    for (const [i, tag] of tags.entries()) reply(rt, tuple(other.pid, tag) as From, i)
+    const out: Term[] = []
+    for (let i = 0; i < tags.length; i++) out.push(await self.receive(undefined, { timeout: 1000 }))
+    return tags.map((tag, i) => termEquals(out[i], tuple(tag, i)))
+  })
+  assert.equal(got, [true, true, true, true])
+  assert.is(other.mailbox.size, 0, 'nothing reached the From pid')
+})
+
 test('gen_server linked to a trapping parent: the parent exit stops it through terminate', async () => {
   const rt = newRt()
   const terminated: Term[] = []

@@ -4,7 +4,7 @@ import { ImproperList, Pid, Ref, Tuple, tuple, type Term } from '../etf/terms.js
 import { ALIAS, EXIT, GEN_CALL, GEN_CAST, KILLED, NORMAL } from './atoms.js'
 import { BadArgError, ProcessExitedError, TimeoutError } from './errors.js'
 import { formatTerm } from './format.js'
-import type { Name } from './ids.js'
+import { samePid, type Name } from './ids.js'
 import type { Process } from './process.js'
 import { exitReasonOf } from './reasons.js'
 import type { Runtime } from './runtime.js'
@@ -58,19 +58,27 @@ export function reply(self: Process | Runtime, from: From, value: Term): void {
   const rt = 'runtime' in self ? self.runtime : self
   const sender = 'runtime' in self && self.alive ? self.pid : rt.system.pid
   const msg = tuple(tag, value)
-  const alias = replyAlias(tag)
+  const alias = aliasOfTag(tag)
   if (alias !== undefined) rt.route(sender, alias, msg, false)
   else if (pid instanceof Pid) rt.route(sender, pid, msg, false)
   else throw new BadArgError(`not a gen_server From: ${formatTerm(from)}`)
 }
 
-/** The alias in a reply tag: [alias | Ref] or [[alias | Ref] | _] (gen.erl reply/2). */
-function replyAlias(tag: Term): Ref | undefined {
-  if (!(tag instanceof ImproperList)) return undefined
-  if (tag.elements.length === 1 && tag.elements[0] === ALIAS && tag.tail instanceof Ref) return tag.tail
-  const first = tag.elements[0]
-  if (first instanceof ImproperList) return replyAlias(first)
+/**
+ * The alias a gen_server reply goes to, as gen:reply/2 matches the tag: `[alias | Alias]` or
+ * `[[alias | Alias] | _]` (request ids of send_request collections); undefined for a plain tag.
+ */
+export function aliasOfTag(tag: Term): Ref | undefined {
+  const direct = aliasCell(tag)
+  if (direct !== undefined) return direct
+  if (Array.isArray(tag)) return tag.length > 0 ? aliasCell(tag[0]) : undefined
+  if (tag instanceof ImproperList) return aliasCell(tag.elements[0])
   return undefined
+}
+
+/** `[alias | Ref]` */
+function aliasCell(t: Term): Ref | undefined {
+  return t instanceof ImproperList && t.elements.length === 1 && t.elements[0] === ALIAS && t.tail instanceof Ref ? t.tail : undefined
 }
 
 /** Spawns a gen_server process now; `onInit` learns whether init succeeded. */
@@ -110,7 +118,7 @@ export function spawnGenServer<S, A = Term>(
           msg.length === 3 &&
           msg.get(0) === EXIT &&
           msg.get(1) instanceof Pid &&
-          samePidTerm(msg.get(1), parent)
+          samePid(msg.get(1) as Pid, parent)
         ) {
           stopReason = msg.get(2)
           break
@@ -147,10 +155,6 @@ async function runTerminate<S>(impl: GenServerCallbacks<S, never>, reason: Term,
   } catch (e) {
     ctx.self.runtime.logger.warn(`gen_server ${ctx.self.pid} terminate failed: ${e instanceof Error ? e.message : String(e)}`)
   }
-}
-
-function samePidTerm(a: Term, b: Pid): boolean {
-  return a instanceof Pid && a.node === b.node && a.id === b.id && a.serial === b.serial && a.creation === b.creation
 }
 
 /** Spawns a gen_server and resolves once init succeeded (rejects with init's error, or TimeoutError). */

@@ -4,6 +4,7 @@ export { Process, type ProcessFn, type Timed } from './process.js'
 export { Mailbox, type Matcher, type ReceiveOptions } from './mailbox.js'
 export {
   reply,
+  aliasOfTag,
   spawnGenServer,
   startGenServer,
   type From,
