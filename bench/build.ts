@@ -14,7 +14,8 @@ export const buildDir = path.join(benchDir, 'build')
 
 export type Built<T> = { ok: true; value: T } | { ok: false; reason: string }
 
-async function which(tool: string): Promise<boolean> {
+/** Whether `tool` is on PATH (a missing one skips the bench part that needs it, with the reason). */
+export async function which(tool: string): Promise<boolean> {
   try {
     await execFileP('sh', ['-c', `command -v ${tool}`])
     return true

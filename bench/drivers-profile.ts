@@ -13,16 +13,13 @@
 //   PROF_NODE_ARGS=--perf-basic-prof   more node flags for the ts nodes
 //   PROF_ERL_ARGS="+JPperf true"        more erl flags for the client emulator
 //   PROF_CPU=1                     --cpu-prof the ts nodes; the .cpuprofile files stay in bench/build/drivers-profile/
-import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
-import { promisify } from 'node:util'
-import { Epmd, ErlNode, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
-import { buildSeedDriver, driversNodeArgs } from './drivers.js'
+import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
+import { buildSeedDriver, driversNodeArgs, keyValue } from './drivers.js'
 import { benchDir, buildDir, repoRoot } from './build.js'
 import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
 
-const execFileP = promisify(execFile)
 const COOKIE = 'ts_cnode_bench_cookie'
 const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 const CLK_TCK = 100
@@ -154,14 +151,6 @@ function attributionReport(a: Attribution, selects: number, topN: number): strin
   ].join('\n')
 }
 
-function keyValue(url: string): string {
-  const u = new URL(url)
-  const kv = [`host=${u.hostname}`, `port=${u.port || 5432}`, `dbname=${u.pathname.slice(1) || 'postgres'}`]
-  if (u.username) kv.push(`user=${decodeURIComponent(u.username)}`)
-  if (u.password) kv.push(`password=${decodeURIComponent(u.password)}`)
-  return kv.join(' ')
-}
-
 interface TargetSpec {
   label: string
   /** ts-cnode tree, or undefined for the seed driver. */
@@ -199,7 +188,7 @@ async function main(): Promise<void> {
     const ebin = path.join(outDir, `ebin-${t.label}`)
     mkdirSync(ebin, { recursive: true })
     const src = path.join(t.root, 'erlang', 'src')
-    await execFileP('erlc', ['-o', ebin, ...readdirSync(src).filter((f) => f.endsWith('.erl')).map((f) => path.join(src, f))])
+    await compileErlang(readdirSync(src).filter((f) => f.endsWith('.erl')).map((f) => path.join(src, f)), ebin)
     const nodeArgs = t.compiled ? await driversNodeArgs(t.root, log) : ['--import', 'tsx', path.join(t.root, 'bench', 'ts-drivers.ts')]
     targets.push({ label: t.label, root: t.root, nodeArgs, ebin, samples: new Map() })
   }
@@ -208,7 +197,7 @@ async function main(): Promise<void> {
   if (seed?.ok) targets.push({ label: 'seed', samples: new Map() })
   const common = path.join(outDir, 'ebin')
   mkdirSync(common, { recursive: true })
-  await execFileP('erlc', ['-o', common, path.join(benchDir, 'erl', 'drivers_prof.erl'), path.join(benchDir, 'seed', 'seed_pg_sync.erl')])
+  await compileErlang([path.join(benchDir, 'erl', 'drivers_prof.erl'), path.join(benchDir, 'seed', 'seed_pg_sync.erl')], common)
 
   const epmd = await Epmd.start()
   const conninfo = keyValue(pgUrl)

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { Epmd, ErlNode, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
-import { benchDir, buildDir, repoRoot, type Built } from './build.js'
+import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
+import { benchDir, buildDir, repoRoot, which, type Built } from './build.js'
 import { machineInfo, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
 import { Target, stopAllTargets } from './targets.js'
 
@@ -19,15 +19,6 @@ const TS = 'ts-cnode'
 const SEED = 'seed driver'
 const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 const outDir = path.join(buildDir, 'drivers')
-
-async function which(tool: string): Promise<boolean> {
-  try {
-    await execFileP('sh', ['-c', `command -v ${tool}`])
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function aptInstall(pkg: string, why: string, log: (s: string) => void): Promise<void> {
   if (process.getuid?.() !== 0 || !(await which('apt-get'))) return
@@ -131,17 +122,18 @@ async function buildErlang(): Promise<string> {
   const ebin = path.join(outDir, 'ebin')
   mkdirSync(ebin, { recursive: true })
   const shipped = path.join(repoRoot, 'erlang', 'src')
-  await execFileP('erlc', [
-    '-o', ebin,
-    ...readdirSync(shipped).filter((f) => f.endsWith('.erl')).map((f) => path.join(shipped, f)),
-    path.join(benchDir, 'seed', 'seed_pg_sync.erl'),
-    path.join(benchDir, 'erl', 'drivers_bench.erl'),
-  ])
-  return ebin
+  return compileErlang(
+    [
+      ...readdirSync(shipped).filter((f) => f.endsWith('.erl')).map((f) => path.join(shipped, f)),
+      path.join(benchDir, 'seed', 'seed_pg_sync.erl'),
+      path.join(benchDir, 'erl', 'drivers_bench.erl'),
+    ],
+    ebin,
+  )
 }
 
 /** The libpq key/value form of the test database URL (the seed passes such strings to PQconnectdb). */
-function keyValue(url: string): string {
+export function keyValue(url: string): string {
   const u = new URL(url)
   const kv = [`host=${u.hostname}`, `port=${u.port || 5432}`, `dbname=${u.pathname.slice(1) || 'postgres'}`]
   if (u.username) kv.push(`user=${decodeURIComponent(u.username)}`)
