@@ -73,15 +73,15 @@ export class Mailbox implements AsyncIterable<Term> {
     this.queue.push(msg)
   }
 
-  /** Takes the first queued message `match` accepts; NO_MATCH-free API: returns [found, value]. */
-  private take(match: Matcher<unknown> | undefined): [boolean, unknown] {
+  /** Takes the first queued message `match` accepts: the receive's value, or NO_MATCH. */
+  private take(match: Matcher<unknown> | undefined): unknown {
     const q = this.queue
     if (match === undefined) {
-      if (this.head === q.length) return [false, undefined]
+      if (this.head === q.length) return NO_MATCH
       const m = q[this.head]
       q[this.head++] = undefined as unknown as Term
       this.compact()
-      return [true, m]
+      return m
     }
     for (let i = this.head; i < q.length; i++) {
       const v = apply(match, q[i])
@@ -90,10 +90,10 @@ export class Mailbox implements AsyncIterable<Term> {
           q[this.head++] = undefined as unknown as Term
           this.compact()
         } else q.splice(i, 1)
-        return [true, v]
+        return v
       }
     }
-    return [false, undefined]
+    return NO_MATCH
   }
 
   private compact(): void {
@@ -112,13 +112,13 @@ export class Mailbox implements AsyncIterable<Term> {
   receive<T = Term>(match?: Matcher<T>, opts: ReceiveOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(this.closedWith)
     const m = match as Matcher<unknown> | undefined
-    let found: [boolean, unknown]
+    let found: unknown
     try {
       found = this.take(m)
     } catch (e) {
       return Promise.reject(e)
     }
-    if (found[0]) return Promise.resolve(found[1] as T)
+    if (found !== NO_MATCH) return Promise.resolve(found as T)
     const { timeout, signal } = opts
     if (signal?.aborted) return Promise.reject(new AbortError('receive', { cause: signal.reason }))
     if (timeout !== undefined && timeout <= 0) return Promise.reject(new TimeoutError('receive', 0))
