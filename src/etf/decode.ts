@@ -781,19 +781,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
         }
         const top = sp - 1
         switch (stKind[top]) {
-          case K_TUPLE: {
-            const a = stCont[top] as Term[]
-            const n = stN[top]
-            a[stIdx[top]] = value
-            const i = simpleRun(buf, pos, end, a, stIdx[top] + 1, n, maxChars, cache)
-            pos = g.pos
-            if (i < n) {
-              stIdx[top] = i
-              continue outer
-            }
-            value = new Tuple(a)
-            break
-          }
+          case K_TUPLE:
           case K_LIST: {
             const a = stCont[top] as Term[]
             const n = stN[top]
@@ -804,13 +792,15 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
               stIdx[top] = i
               continue outer
             }
-            if (pos < end && buf[pos] === Tag.NIL_EXT) {
+            if (stKind[top] === K_TUPLE) value = new Tuple(a)
+            else if (pos < end && buf[pos] === Tag.NIL_EXT) {
               pos++
               value = a
-              break
+            } else {
+              stKind[top] = K_LIST_TAIL
+              continue outer
             }
-            stKind[top] = K_LIST_TAIL
-            continue outer
+            break
           }
           case K_LIST_TAIL:
             value = withTail(stCont[top] as Term[], value)
