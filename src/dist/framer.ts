@@ -47,20 +47,10 @@ export class Framer {
    * Throws FrameTooLargeError as soon as an oversized length is seen.
    */
   next(): Buffer | undefined {
-    if (this.want < 0) {
-      if (this.size < this.lengthBytes) return undefined
-      const len = this.readLength()
-      if (len > this.maxFrameSize) throw new FrameTooLargeError(len, this.maxFrameSize)
-      this.want = len
-    }
-    if (this.want === 0) {
-      this.want = -1
-      return TICK
-    }
-    if (this.size < this.want) return undefined
-    const frame = this.take(this.want)
+    const n = this.frameLength()
+    if (n < 0 || this.size < n) return undefined
     this.want = -1
-    return frame
+    return n === 0 ? TICK : this.take(n)
   }
 
   /**
@@ -71,14 +61,8 @@ export class Framer {
    */
   nextViews(out: Buffer[]): number {
     out.length = 0
-    if (this.want < 0) {
-      if (this.size < this.lengthBytes) return -1
-      const len = this.readLength()
-      if (len > this.maxFrameSize) throw new FrameTooLargeError(len, this.maxFrameSize)
-      this.want = len
-    }
-    const n = this.want
-    if (this.size < n) return -1
+    const n = this.frameLength()
+    if (n < 0 || this.size < n) return -1
     this.want = -1
     let left = n
     while (left > 0) {
@@ -101,6 +85,16 @@ export class Framer {
     else prefix.writeUInt16BE(this.want)
     this.want = -1
     return Buffer.concat([prefix, rest])
+  }
+
+  /** The current frame's body length, its prefix read (and checked) if not yet; -1 while the prefix is incomplete. */
+  private frameLength(): number {
+    if (this.want < 0 && this.size >= this.lengthBytes) {
+      const len = this.readLength()
+      if (len > this.maxFrameSize) throw new FrameTooLargeError(len, this.maxFrameSize)
+      this.want = len
+    }
+    return this.want
   }
 
   private readLength(): number {
