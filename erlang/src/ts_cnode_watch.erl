@@ -41,18 +41,7 @@ call(Pid, Request, Timeout) ->
     case wait_on(Pid, Alias) of
         ok ->
             erlang:send(Pid, {'$gen_call', {self(), [alias | Alias]}, Request}, [noconnect]),
-            %% Every clause matches the alias, so the receive skips the messages queued before the alias
-            %% was made (the compiler's receive marker), as gen_server:call's does.
-            receive
-                {[alias | Alias], Reply} ->
-                    done(Alias),
-                    Reply;
-                {Alias, {'DOWN', Reason}} ->
-                    done(Alias),
-                    {exit, call_exit(Pid, Reason)}
-            after min(Timeout, ?RECHECK) ->
-                await_call(Pid, Alias, Deadline)
-            end;
+            receive_call(Pid, Alias, min(Timeout, ?RECHECK), Deadline);
         unwatched ->
             erlang:unalias(Alias),
             ts_cnode:call(Pid, Request, Timeout)
@@ -176,16 +165,7 @@ await_call(Pid, Alias, Deadline) ->
         Left ->
             case watched(Alias) of
                 true ->
-                    receive
-                        {[alias | Alias], Reply} ->
-                            done(Alias),
-                            Reply;
-                        {Alias, {'DOWN', Reason}} ->
-                            done(Alias),
-                            {exit, call_exit(Pid, Reason)}
-                    after min(Left, ?RECHECK) ->
-                        await_call(Pid, Alias, Deadline)
-                    end;
+                    receive_call(Pid, Alias, min(Left, ?RECHECK), Deadline);
                 false ->
                     MRef = erlang:monitor(process, Pid),
                     receive
@@ -206,6 +186,21 @@ await_call(Pid, Alias, Deadline) ->
                         {exit, timeout}
                     end
             end
+    end.
+
+%% The reply, or the watcher's answer that the session is gone, if one comes within Wait ms; else wait on.
+%% Every clause matches the alias, so the receive skips the messages queued before the alias was made
+%% (the compiler's receive marker, which follows the alias into this function), as gen_server:call's does.
+receive_call(Pid, Alias, Wait, Deadline) ->
+    receive
+        {[alias | Alias], Reply} ->
+            done(Alias),
+            Reply;
+        {Alias, {'DOWN', Reason}} ->
+            done(Alias),
+            {exit, call_exit(Pid, Reason)}
+    after Wait ->
+        await_call(Pid, Alias, Deadline)
     end.
 
 await_data(Pid, Alias, Deadline) ->
