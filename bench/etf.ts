@@ -180,26 +180,15 @@ async function runBeam(dir: string, names: string[]): Promise<Map<string, { deco
   mkdirSync(beamDir)
   await execFileP('erlc', ['-o', beamDir, path.join(benchDir, 'erl', 'etf_bench.erl')])
   const list = '[' + names.map((n) => JSON.stringify(n)).join(',') + ']'
-  const child = spawn(
-    'erl',
-    ['-noshell', '-pa', beamDir, '-eval', `etf_bench:run(${JSON.stringify(dir)}, ${list}, ${TARGET_MS * 1000}), halt().`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
-  const kill = () => child.kill('SIGKILL')
-  process.once('exit', kill)
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject)
-      child.once('exit', resolve)
-    })
-    if (code !== 0 || !out.includes('DONE')) throw new Error(`erl bench exited with ${code}:\n${out}`)
-  } finally {
-    process.off('exit', kill)
-    if (child.exitCode === null && child.signalCode === null) kill()
-  }
+  const r = await runToExit('erl', [
+    '-noshell',
+    '-pa',
+    beamDir,
+    '-eval',
+    `etf_bench:run(${JSON.stringify(dir)}, ${list}, ${TARGET_MS * 1000}), halt().`,
+  ])
+  const out = r.out + r.err
+  if (r.code !== 0 || !out.includes('DONE')) throw new Error(`erl bench exited with ${r.code}:\n${out}`)
   const results = new Map<string, { decode: number; encode: number }>()
   for (const m of out.matchAll(/^RESULT (\S+) ([\d.]+) ([\d.]+)$/gm))
     results.set(m[1], { decode: Number(m[2]), encode: Number(m[3]) })
@@ -240,10 +229,22 @@ function measure(file: string): Measured {
 
 /** Runs measure(file) in a fresh node process (same loader flags), so no shape inherits another's JIT state. */
 async function inChild(file: string): Promise<Measured> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    env: { ...process.env, ETF_BENCH_MEASURE: file },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { code, out, err } = await runToExit(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    ...process.env,
+    ETF_BENCH_MEASURE: file,
   })
+  const line = out.split('\n').find((l) => l.startsWith('MEASURED '))
+  if (code !== 0 || !line) throw new Error(`bench child exited with ${code}:\n${err}${out}`)
+  return JSON.parse(line.slice('MEASURED '.length)) as Measured
+}
+
+/** Runs a command to its exit, collecting its output; it is killed if this process exits first. */
+async function runToExit(
+  cmd: string,
+  args: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.on('data', (d: Buffer) => (out += d.toString()))
@@ -255,9 +256,7 @@ async function inChild(file: string): Promise<Measured> {
       child.once('error', reject)
       child.once('exit', resolve)
     })
-    const line = out.split('\n').find((l) => l.startsWith('MEASURED '))
-    if (code !== 0 || !line) throw new Error(`bench child exited with ${code}:\n${err}${out}`)
-    return JSON.parse(line.slice('MEASURED '.length)) as Measured
+    return { code, out, err }
   } finally {
     process.off('exit', kill)
     if (child.exitCode === null && child.signalCode === null) kill()
