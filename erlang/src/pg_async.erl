@@ -22,9 +22,7 @@ connect(ConnectStr, Opts) ->
                 ok -> {ok, Port};
                 Error -> Error
             end;
-        {error, _} = Error -> Error;
-        {exit, Reason} -> {error, pg_query:driver_exit_message(Reason)};
-        Other -> {error, pg_query:unexpected(Other)}
+        Other -> pg_query:connect_error(Other)
     end.
 
 disconnect(Port) when is_pid(Port) ->

@@ -1,7 +1,7 @@
-%% Helpers shared by pg_sync and pg_async: query text preparation and error texts.
+%% Helpers shared by pg_sync and pg_async: query text preparation and connect's failures.
 -module(pg_query).
 
--export([prepare/1, driver_exit_message/1, unexpected/1]).
+-export([prepare/1, connect_error/1]).
 
 %% A query as the session wants it: a UTF-8 binary when the caller gave text.
 %% A list of bytes that forms valid UTF-8 is taken as UTF-8 (what the seed's port_control
@@ -38,6 +38,12 @@ from_code_points(L) ->
         B when is_binary(B) -> B;
         _ -> L
     end.
+
+%% {error, Msg} for a driver's connect reply other than {ok, Port}.
+-spec connect_error(term()) -> {error, term()}.
+connect_error({error, _} = Error) -> Error;
+connect_error({exit, Reason}) -> {error, driver_exit_message(Reason)};
+connect_error(Other) -> {error, unexpected(Other)}.
 
 driver_exit_message({noproc, {Name, Node}}) ->
     lists:flatten(io_lib:format("ts-cnode driver ~s is not running on ~s\n", [Name, Node]));

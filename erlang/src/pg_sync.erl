@@ -21,9 +21,7 @@ connect(ConnectStr) ->
 connect(ConnectStr, Opts) ->
     case some_driver:call({pg_connect, ConnectStr, Opts}) of
         {ok, Port} -> {ok, Port};
-        {error, _} = Error -> Error;
-        {exit, Reason} -> {error, pg_query:driver_exit_message(Reason)};
-        Other -> {error, pg_query:unexpected(Other)}
+        Other -> pg_query:connect_error(Other)
     end.
 
 disconnect(Port) when is_pid(Port) ->
