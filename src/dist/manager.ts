@@ -14,7 +14,7 @@ import { EpmdConnectError, EpmdListenError } from '../epmd/errors.js'
 import { defaultEpmdPort, portPlease, register, type Registration } from '../epmd/client.js'
 import { startEpmdServer, type EpmdServer } from '../epmd/server.js'
 import { defaultLogger, type Logger } from '../logger.js'
-import { Connection, DEFAULT_MAX_FRAME_SIZE, DEFAULT_NET_TICKTIME } from './connection.js'
+import { Connection } from './connection.js'
 import type { ControlMessage } from './control.js'
 import { readDefaultCookie } from './cookie.js'
 import {
@@ -27,7 +27,6 @@ import {
   NotStartedError,
 } from './errors.js'
 import { DEFAULT_FLAGS, DFLAG_PUBLISHED } from './flags.js'
-import { DEFAULT_FRAGMENT_SIZE } from './header.js'
 import {
   acceptHandshake,
   DEFAULT_SETUP_TIME,
@@ -561,9 +560,10 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       peerFlags: r.peerFlags,
       peerCreation: r.creation,
       tail: r.tail,
-      netTicktime: this.opts.netTicktime ?? DEFAULT_NET_TICKTIME,
-      maxFrameSize: this.opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
-      fragmentSize: this.opts.fragmentSize ?? DEFAULT_FRAGMENT_SIZE,
+      // Unset options take Connection's defaults (net_ticktime 60 s, 64 MiB frames, 64 KiB fragments).
+      netTicktime: this.opts.netTicktime,
+      maxFrameSize: this.opts.maxFrameSize,
+      fragmentSize: this.opts.fragmentSize,
       atomCache: this.opts.atomCache,
       highWaterMark: this.opts.highWaterMark,
       maxQueueSize: this.opts.maxQueueSize,
