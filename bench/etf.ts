@@ -20,9 +20,9 @@ import {
   tuple,
   type Term,
 } from '../src/etf/index.js'
+import { benchDir } from './build.js'
 
 const execFileP = promisify(execFile)
-const benchDir = path.dirname(fileURLToPath(import.meta.url))
 
 /** Milliseconds of measured work per (shape, codec, direction), in three rounds; a calibration run comes first. */
 const TARGET_MS = Number(process.env.ETF_BENCH_MS ?? 450)
