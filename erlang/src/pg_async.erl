@@ -32,18 +32,13 @@ disconnect(_Port) ->
     ok.
 
 select(Port, Query) ->
-    request(Port, fun(Q) -> {select, Q} end, Query).
+    pg_query:request(Port, fun(Q) -> {select, Q} end, Query, fun query/2).
 
 select(Port, Query, Params) ->
-    request(Port, fun(Q) -> {select, Q, Params} end, Query).
+    pg_query:request(Port, fun(Q) -> {select, Q, Params} end, Query, fun query/2).
 
-request(Port, Make, Query) when is_pid(Port) ->
-    case pg_query:prepare(Query) of
-        {ok, Q} -> command(Port, Make(Q), ts_cnode:query_timeout());
-        {error, _} = Error -> Error
-    end;
-request(_Port, _Make, _Query) ->
-    {error, "no connection to the server\n"}.
+query(Port, Command) ->
+    command(Port, Command, ts_cnode:query_timeout()).
 
 command(Port, Command, Timeout) ->
     case ts_cnode_watch:command(Port, {?COMMAND, self(), Command}, Timeout) of

@@ -1,7 +1,7 @@
-%% Helpers shared by pg_sync and pg_async: query text preparation and connect's failures.
+%% What pg_sync and pg_async share: query text preparation, select's checks and connect's failures.
 -module(pg_query).
 
--export([prepare/1, connect_error/1]).
+-export([prepare/1, request/4, connect_error/1]).
 
 %% A query as the session wants it: a UTF-8 binary when the caller gave text.
 %% A list of bytes that forms valid UTF-8 is taken as UTF-8 (what the seed's port_control
@@ -19,6 +19,17 @@ prepare(Query) ->
         _ ->
             {ok, Q}
     end.
+
+%% select/2,3 of both drivers: Send(Port, Make(Q)) with the prepared query Q. A Port that is no session (what
+%% a failed connect leaves a seed caller holding) answers as libpq does without a connection.
+-spec request(term(), fun((term()) -> term()), term(), fun((pid(), term()) -> term())) -> term().
+request(Port, Make, Query, Send) when is_pid(Port) ->
+    case prepare(Query) of
+        {ok, Q} -> Send(Port, Make(Q));
+        {error, _} = Error -> Error
+    end;
+request(_Port, _Make, _Query, _Send) ->
+    {error, "no connection to the server\n"}.
 
 to_utf8(B) when is_binary(B) -> B;
 to_utf8(L) when is_list(L) ->

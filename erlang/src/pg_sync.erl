@@ -31,21 +31,14 @@ disconnect(_Port) ->
     ok.
 
 select(Port, Query) ->
-    request(Port, fun(Q) -> {select, Q} end, Query).
+    pg_query:request(Port, fun(Q) -> {select, Q} end, Query, fun call/2).
 
 select(Port, Query, Params) ->
-    request(Port, fun(Q) -> {select, Q, Params} end, Query).
+    pg_query:request(Port, fun(Q) -> {select, Q, Params} end, Query, fun call/2).
 
-request(Port, Make, Query) when is_pid(Port) ->
-    case pg_query:prepare(Query) of
-        {ok, Q} ->
-            %% No monitor per select: ts_cnode_watch answers if the session is gone.
-            case ts_cnode_watch:call(Port, Make(Q), ts_cnode:query_timeout()) of
-                {exit, Reason} -> {error, ts_cnode:exit_message(Reason)};
-                Reply -> Reply
-            end;
-        {error, _} = Error ->
-            Error
-    end;
-request(_Port, _Make, _Query) ->
-    {error, "no connection to the server\n"}.
+%% No monitor per select: ts_cnode_watch answers if the session is gone.
+call(Port, Command) ->
+    case ts_cnode_watch:call(Port, Command, ts_cnode:query_timeout()) of
+        {exit, Reason} -> {error, ts_cnode:exit_message(Reason)};
+        Reply -> Reply
+    end.
