@@ -38,10 +38,9 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly logger: Logger
   private readonly manager: DistManager
   private rt: Runtime | undefined
-  /** Signals waiting for a connection being set up, per node, in order. */
-  private readonly pending = new Map<Atom, ControlMessage[]>()
-  /** Settles when the connection being set up for a node is up or has failed. */
-  private readonly connecting = new Map<Atom, Promise<void>>()
+  /** Per node whose connection is being set up: its signals, in order, and a promise that settles once
+   * the connection is up (and they are written) or has failed. */
+  private readonly connecting = new Map<Atom, { queue: ControlMessage[]; settled: Promise<void> }>()
   private readonly maxPendingSignals: number
 
   constructor(opts: NodeOptions) {
@@ -98,7 +97,6 @@ export class Node extends EventEmitter<NodeEvents> {
     rt.shutdown()
     rt.setTransport(undefined)
     this.rt = undefined
-    this.pending.clear()
     this.connecting.clear()
     await this.flush(2000)
     await this.manager.stop()
@@ -115,8 +113,9 @@ export class Node extends EventEmitter<NodeEvents> {
   // --- the transport ---------------------------------------------------------------------------
 
   private transmit(node: Atom, msg: ControlMessage): void {
-    const queued = this.pending.get(node)
-    if (queued !== undefined) {
+    const held = this.connecting.get(node)
+    if (held !== undefined) {
+      const queued = held.queue
       if (queued.length >= this.maxPendingSignals) {
         // The connection is slow to come up and the senders did not wait (whenWritable): rather than hold an
         // unbounded backlog, drop it as a node going down drops it; links and monitors fire noconnection.
@@ -132,23 +131,22 @@ export class Node extends EventEmitter<NodeEvents> {
       this.write(conn, msg)
       return
     }
-    this.pending.set(node, [msg])
-    const settled = this.manager.connect(node).then(
+    const entry = { queue: [msg], settled: Promise.resolve() }
+    this.connecting.set(node, entry)
+    // stop() clears the map: an entry no longer in it has its signals dropped.
+    const current = () => this.connecting.get(node) === entry
+    entry.settled = this.manager.connect(node).then(
       (c) => {
-        const q = this.pending.get(node) ?? []
-        this.pending.delete(node)
-        for (const m of q) this.write(c, m)
+        if (!current()) return
+        this.connecting.delete(node)
+        for (const m of entry.queue) this.write(c, m)
       },
       (err: unknown) => {
-        this.pending.delete(node)
+        if (current()) this.connecting.delete(node)
         this.logger.debug(`connect to ${node.name} failed: ${err instanceof Error ? err.message : String(err)}`)
         this.rt?.nodeDown(node)
       },
     )
-    this.connecting.set(node, settled)
-    void settled.then(() => {
-      if (this.connecting.get(node) === settled) this.connecting.delete(node)
-    })
   }
 
   private write(conn: Connection, msg: ControlMessage): void {
@@ -265,7 +263,7 @@ export class Node extends EventEmitter<NodeEvents> {
   async whenWritable(node: Atom | string): Promise<void> {
     const name = toAtom(node, 'node')
     // A connection being set up: its held signals are written once it is up; wait for that first.
-    await this.connecting.get(name)
+    await this.connecting.get(name)?.settled
     const conn = this.manager.connection(name)
     if (conn === undefined || conn.closed) return
     try {
