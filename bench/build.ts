@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { compileErlang } from '../integration/harness.js'
 
 const execFileP = promisify(execFile)
 export const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -111,8 +112,7 @@ export async function buildErlang(): Promise<Built<string>> {
   if (!(await which('erlc'))) return { ok: false, reason: 'erlc not found: install Erlang/OTP (erlang-nox)' }
   const ebin = path.join(buildDir, 'ebin')
   mkdirSync(ebin, { recursive: true })
-  await execFileP('erlc', ['-o', ebin, path.join(benchDir, 'erl', 'bench_client.erl')])
-  return { ok: true, value: ebin }
+  return { ok: true, value: await compileErlang([path.join(benchDir, 'erl', 'bench_client.erl')], ebin) }
 }
 
 /**
