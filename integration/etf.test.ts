@@ -88,8 +88,9 @@ test('Erlang → decode → encode with compression → Erlang', async () => {
   const out: Buffer[] = []
   let smaller = 0
   for (const b of inputs) {
-    const plain = termToBinary(binaryToTerm(b))
-    const z = termToBinary(binaryToTerm(b), { compressed: 6 })
+    const t = binaryToTerm(b)
+    const plain = termToBinary(t)
+    const z = termToBinary(t, { compressed: 6 })
     if (z[1] === 80) smaller++
     out.push(...frame([z]))
     if (z[1] !== 80) assert.equal(z, plain, 'uncompressed fallback is the plain encoding')
@@ -100,6 +101,7 @@ test('Erlang → decode → encode with compression → Erlang', async () => {
   const m = /^\{roundtrip,(\d+),(\d+),/.exec(verdict)
   assert.ok(m, verdict)
   assert.is(Number(m![2]), 0, verdict.slice(0, 2000))
+  assert.is(Number(m![1]), inputs.length)
 })
 
 // [Erlang source of the expected value, the term built in TypeScript]
