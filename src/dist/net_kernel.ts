@@ -2,28 +2,16 @@
 // {'$gen_call', {From, Tag}, {is_auth, Node}} sent to the registered name net_kernel, answered {Tag, yes}.
 // Replies go as gen:reply/2 sends them: to the alias when Tag is [alias | Alias] (OTP 24+ calls), else to From.
 
-import { atom, ImproperList, isAtom, isTuple, Pid, Ref, Tuple, type Atom, type Term } from '../etf/terms.js'
+import { atom, isTuple, Pid, Tuple, type Atom, type Term } from '../etf/terms.js'
 import type { Connection } from './connection.js'
 import type { ControlMessage } from './control.js'
 import { DFLAG_ALIAS, hasFlag } from './flags.js'
+import { aliasOfTag } from '../runtime/genserver.js'
 
 export const NET_KERNEL = atom('net_kernel')
 const GEN_CALL = atom('$gen_call')
 const IS_AUTH = atom('is_auth')
 const YES = atom('yes')
-
-/** The alias in a gen_server call tag: `[alias | Alias]` or `[[alias | Alias] | _]`; undefined for a plain tag. */
-export function aliasOfTag(tag: Term): Ref | undefined {
-  const direct = (t: Term): Ref | undefined =>
-    t instanceof ImproperList && t.elements.length === 1 && isAtom(t.elements[0], 'alias') && t.tail instanceof Ref
-      ? t.tail
-      : undefined
-  const d = direct(tag)
-  if (d) return d
-  if (Array.isArray(tag) && tag.length > 0) return direct(tag[0])
-  if (tag instanceof ImproperList && tag.elements.length > 0) return direct(tag.elements[0])
-  return undefined
-}
 
 /** Sends a gen_server reply `{Tag, Reply}` for a call from `from`, as gen:reply/2 does. */
 function sendGenReply(conn: Connection, self: Pid, from: Pid, tag: Term, reply: Term): void {
