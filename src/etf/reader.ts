@@ -1,4 +1,5 @@
-// A bounds-checked big-endian cursor over a Buffer (used for ETF and the distribution headers around it).
+// A bounds-checked big-endian cursor over a Buffer, for code that parses ETF-adjacent bytes by hand (public API;
+// the decoder and the distribution headers read their buffers directly for speed).
 import { TruncatedTermError } from './errors.js'
 
 export class Reader {
