@@ -10,12 +10,12 @@ import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
 import { benchDir, buildDir, repoRoot, which, type Built } from './build.js'
-import { machineInfo, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
+import { TS_LABEL, machineInfo, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
 import { Target, stopAllTargets } from './targets.js'
 
 const execFileP = promisify(execFile)
 const COOKIE = 'ts_cnode_bench_cookie'
-const TS = 'ts-cnode'
+const TS = TS_LABEL
 const SEED = 'seed driver'
 const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 const outDir = path.join(buildDir, 'drivers')
@@ -165,7 +165,7 @@ export async function runDriversBench(opts: BenchOptions): Promise<BenchPart> {
   if (!seed.ok) skipped.push(`drivers: the seed driver column: ${seed.reason}`)
   const ebin = await buildErlang()
   const conninfo = keyValue(pgUrl)
-  const reps = quick ? 1 : 3
+  const reps = quick ? 1 : 5
   const measureMs = quick ? 600 : 1000
   const warmMs = 300
   const epmd = await Epmd.start()

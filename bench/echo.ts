@@ -2,11 +2,11 @@
 // erl_interface C-node, all driven by the same Erlang client node (bench/erl/bench_client.erl) in one run.
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildCnode, buildErlang, buildTsNode } from './build.js'
-import type { BenchOptions, BenchPart, BenchRow } from './report.js'
+import { TS_LABEL, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
 import { samplePeakRss, stopAllTargets, Target, rssOf } from './targets.js'
 
 const COOKIE = 'ts_cnode_bench_cookie'
-const TS = 'ts-cnode'
+const TS = TS_LABEL
 const BEAM = 'BEAM'
 const EI = 'C-node (ei)'
 const MB = 1024 * 1024
@@ -59,13 +59,13 @@ export interface EchoBenchOptions extends BenchOptions {
 export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
   const { log } = opts
   const timing: Timing = {
-    ...(opts.quick ? { reps: 1, warmMs: 200, measureMs: 600 } : { reps: 3, warmMs: 300, measureMs: 1000 }),
+    ...(opts.quick ? { reps: 1, warmMs: 200, measureMs: 600 } : { reps: 5, warmMs: 300, measureMs: 1000 }),
     ...opts.timing,
   }
   const want = (p: 'echo' | 'gen_server' | 'memory') => opts.only === undefined || opts.only.includes(p)
   const skipped: string[] = []
   const notes: string[] = [
-    `erl nodes run with ${ERL_ARGS.join(' ')}; each figure is the best of ${timing.reps} run(s) of ${timing.measureMs} ms after ${timing.warmMs} ms of warm-up`,
+    `erl nodes run with ${ERL_ARGS.join(' ')}; each figure is the best of ${timing.reps} interleaved run(s) of ${timing.measureMs} ms after ${timing.warmMs} ms of warm-up (the ratios also give the median run-by-run)`,
   ]
   const rows: BenchRow[] = []
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { advantage, normalizePart, renderSvg, renderTable, type BenchRow } from './report.js'
+import { advantage, normalizePart, pairedAdvantages, pairedSpread, renderSvg, renderTable, type BenchRow } from './report.js'
 
 const row = (over: Partial<BenchRow>): BenchRow => ({
   section: 'echo',
@@ -85,6 +85,39 @@ test('renderSvg draws one bar per measured ratio and escapes names', () => {
   assert.is((svg.match(/<title>/g) ?? []).length, 2)
   assert.match(svg, 'a &lt;b&gt; &amp; c')
   assert.not.match(svg, 'no anchors')
+})
+
+
+test('pairedAdvantages: run-by-run ratios, for throughput and for memory', () => {
+  const r = row({ samples: { 'ts-cnode': [100, 90, 120], BEAM: [50, 100, 60] } })
+  assert.equal(pairedAdvantages(r, 'BEAM'), [2, 0.9, 2])
+  const mem = row({ higherIsBetter: false, samples: { 'ts-cnode': [40, 20], BEAM: [20, 20] } })
+  assert.equal(pairedAdvantages(mem, 'BEAM'), [0.5, 1])
+})
+
+test('pairedAdvantages: none without two or more runs on both sides, or with unequal counts', () => {
+  assert.equal(pairedAdvantages(row({}), 'BEAM'), [])
+  assert.equal(pairedAdvantages(row({ samples: { 'ts-cnode': [1], BEAM: [2] } }), 'BEAM'), [])
+  assert.equal(pairedAdvantages(row({ samples: { 'ts-cnode': [1, 2, 3], BEAM: [2, 3] } }), 'BEAM'), [])
+  assert.equal(pairedAdvantages(row({ samples: { 'ts-cnode': [1, 2], BEAM: [2, 0] } }), 'BEAM'), [])
+})
+
+test('pairedSpread: median and range; the table and the chart show them', () => {
+  // The anchor's one lucky run makes best-vs-best 0.5x; run by run ts-cnode is ahead twice out of three.
+  const r = row({ value: 100, anchors: { BEAM: 200 }, samples: { 'ts-cnode': [100, 95, 90], BEAM: [80, 200, 75] } })
+  const s = pairedSpread(r, 'BEAM')
+  assert.ok(s)
+  assert.is(s!.runs, 3)
+  assert.is(s!.median, 1.2)
+  assert.is(s!.min, 0.475)
+  assert.is(s!.max, 1.25)
+  const even = pairedSpread(row({ samples: { 'ts-cnode': [1, 4], BEAM: [1, 1] } }), 'BEAM')
+  assert.is(even!.median, 2) // geometric mean of the middle two ratios
+  assert.is(pairedSpread(row({}), 'BEAM'), undefined)
+  const table = renderTable([r])
+  assert.match(table, '0.50x (median 1.20, 0.47–1.25)')
+  const svg = renderSvg([r], 't', 's')
+  assert.match(svg, 'runs 0.47x to 1.25x, median 1.20x')
 })
 
 test.run()

@@ -21,7 +21,8 @@ export interface BenchRow {
   value: number | undefined
   /** Anchor name → its figure, e.g. { BEAM: 61000, 'C-node (ei)': 65000, erlang_js: 9000 }. */
   anchors: Record<string, number | undefined>
-  /** Every repetition, for the JSON (the table shows the best). */
+  /** Every repetition by label (ts-cnode is TS_LABEL), in the order run: the table shows the best, and the
+   *  median and range of the run-by-run ratios when both sides ran the same number of interleaved runs. */
   samples?: Record<string, number[]>
   note?: string
 }
@@ -49,6 +50,39 @@ export function advantage(row: BenchRow, anchor: string): number | undefined {
   const v = row.value
   if (a === undefined || v === undefined || a <= 0 || v <= 0) return undefined
   return row.higherIsBetter ? v / a : a / v
+}
+
+/** The label of ts-cnode's own repetitions in BenchRow.samples. */
+export const TS_LABEL = 'ts-cnode'
+
+/**
+ * ts-cnode's advantage over an anchor repetition by repetition: the parts run their repetitions interleaved
+ * (ts-cnode, anchor, ts-cnode, anchor, ...), so repetition i of both saw the same machine. Empty unless both
+ * sides have the same number (at least two) of samples.
+ */
+export function pairedAdvantages(row: BenchRow, anchor: string): number[] {
+  const ts = row.samples?.[TS_LABEL]
+  const an = row.samples?.[anchor]
+  if (ts === undefined || an === undefined || ts.length < 2 || ts.length !== an.length) return []
+  const out: number[] = []
+  for (let i = 0; i < ts.length; i++) {
+    if (!(ts[i] > 0 && an[i] > 0)) return []
+    out.push(row.higherIsBetter ? ts[i] / an[i] : an[i] / ts[i])
+  }
+  return out
+}
+
+/**
+ * The median and range of the paired advantages, or undefined without paired samples. Best-of figures
+ * favour whichever side varies more between runs (a noisy anchor's one lucky run sets its best); the
+ * median of paired runs does not.
+ */
+export function pairedSpread(row: BenchRow, anchor: string): { median: number; min: number; max: number; runs: number } | undefined {
+  const r = pairedAdvantages(row, anchor).sort((a, b) => a - b)
+  if (r.length === 0) return undefined
+  const mid = r.length >> 1
+  const median = r.length % 2 === 1 ? r[mid] : Math.sqrt(r[mid - 1] * r[mid])
+  return { median, min: r[0], max: r[r.length - 1], runs: r.length }
 }
 
 const ANCHOR_LABELS: Record<string, string> = { erlangJs: 'erlang_js', erlang_js: 'erlang_js', beam: 'BEAM', seed: 'seed driver' }
@@ -196,6 +230,13 @@ function formatRatio(r: number | undefined): string {
   return r === undefined ? '—' : `${r.toFixed(2)}x`
 }
 
+/** Best-of ratio, then (with paired runs) their median and range: `0.93x (median 0.95, 0.88–1.02)`. */
+function formatAdvantage(row: BenchRow, anchor: string): string {
+  const best = formatRatio(advantage(row, anchor))
+  const s = pairedSpread(row, anchor)
+  return s === undefined ? best : `${best} (median ${s.median.toFixed(2)}, ${s.min.toFixed(2)}–${s.max.toFixed(2)})`
+}
+
 /** The anchors that appear in the rows, in first-seen order. */
 export function anchorNames(rows: BenchRow[]): string[] {
   const names: string[] = []
@@ -216,7 +257,7 @@ export function renderTable(rows: BenchRow[]): string {
       r.unit,
       formatNumber(r.value, r.unit),
       ...anchors.map((a) => formatNumber(r.anchors[a], r.unit)),
-      ...anchors.map((a) => formatRatio(advantage(r, a))),
+      ...anchors.map((a) => formatAdvantage(r, a)),
     ])
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
     const line = (cells: string[]) =>
@@ -228,7 +269,10 @@ export function renderTable(rows: BenchRow[]): string {
     const notes = rs.filter((r) => r.note).map((r) => `  * ${r.name}: ${r.note}`)
     out.push(...notes, '')
   }
-  out.push('"vs X" = ts-cnode\'s advantage over X: > 1.00x means ts-cnode is faster (or smaller, for memory).')
+  out.push(
+    '"vs X" = ts-cnode\'s advantage over X: > 1.00x means ts-cnode is faster (or smaller, for memory). The first figure',
+    'is best run over best run; in brackets, the median and range of the run-by-run ratios (runs are interleaved).',
+  )
   return out.join('\n')
 }
 
@@ -284,6 +328,16 @@ export function renderSvg(rows: BenchRow[], title: string, subtitle: string): st
       parts.push(
         `<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 1}" width="${Math.max(1, Math.abs(x1 - x0)).toFixed(1)}" height="${barH - 2}" fill="${color}"><title>${esc(`${r.name} vs ${b.a}: ${v.toFixed(2)}x`)}</title></rect>`,
       )
+      // The range of the run-by-run ratios as a whisker across the bar, when the runs were paired.
+      const sp = pairedSpread(r, b.a)
+      if (sp !== undefined) {
+        const clamp = (x: number) => xOf(Math.min(Math.max(x, 10 ** -lim), 10 ** lim))
+        const wy = y + barH / 2
+        parts.push(
+          `<line x1="${clamp(sp.min).toFixed(1)}" y1="${wy}" x2="${clamp(sp.max).toFixed(1)}" y2="${wy}" stroke="#222" stroke-width="1"><title>${esc(`runs ${sp.min.toFixed(2)}x to ${sp.max.toFixed(2)}x, median ${sp.median.toFixed(2)}x`)}</title></line>`,
+          `<line x1="${clamp(sp.median).toFixed(1)}" y1="${y + 2}" x2="${clamp(sp.median).toFixed(1)}" y2="${y + barH - 2}" stroke="#222" stroke-width="2"/>`,
+        )
+      }
       const tx = v >= 1 ? x1 + 4 : x1 - 4
       parts.push(
         `<text x="${tx.toFixed(1)}" y="${y + barH - 3}" font-size="10" text-anchor="${v >= 1 ? 'start' : 'end'}">${clipped ? (v >= 1 ? '» ' : '« ') : ''}${v.toFixed(2)}x</text>`,
