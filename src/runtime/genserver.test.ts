@@ -1,10 +1,11 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { ExportFun, ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { silentLogger } from '../logger.js'
 import { CallExitError, NoProcError, TimeoutError } from './errors.js'
+import { formatTerm } from './format.js'
 import { reply, type From, type GenServerCallbacks } from './genserver.js'
-import { Runtime } from './runtime.js'
+import { Runtime, type MonitorTarget } from './runtime.js'
 
 const A = atom
 const newRt = () => new Runtime({ node: 'ts@host', creation: 1, logger: silentLogger })
@@ -190,6 +191,125 @@ test('terminate also runs when the server is killed', async () => {
   await s.done
   await tick()
   assert.equal(terminated, [A('killed'), 'st'])
+})
+
+// --- sys system messages ------------------------------------------------------------------------
+
+/** What sys:send_system_msg/2 does: gen:call(Server, system, Request) → {system, {Self, [alias | Ref]}, Request}. */
+async function sys(rt: Runtime, server: MonitorTarget, request: Term, timeout = 1000): Promise<Term> {
+  return rt.withProcess(async (self) => {
+    const ref = self.monitor(server, { alias: 'demonitor' })
+    const tag = new ImproperList([A('alias')], ref)
+    self.send(server, tuple(A('system'), tuple(self.pid, tag), request))
+    const r = await self.receive((m) => (m instanceof Tuple && m.length === 2 && termEquals(m.get(0), tag) ? m : undefined), {
+      timeout,
+    })
+    self.demonitor(ref, { flush: true })
+    return r.get(1)
+  })
+}
+
+const eq = (a: Term, b: Term) => assert.ok(termEquals(a, b), `${formatTerm(a)} =/= ${formatTerm(b)}`)
+const callbackFailed = (cb: string, reason: Term) =>
+  tuple(A('error'), tuple(A('callback_failed'), tuple(A('gen_server'), A(cb)), tuple(A('error'), reason)))
+
+test('sys get_state: the current state; a state the codec cannot encode is a callback_failed error', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer(counter, { args: 4, name: 'st' })
+  eq(await sys(rt, 'st', A('get_state')), 4)
+  await rt.call(s.pid, A('inc'))
+  eq(await sys(rt, s.pid, A('get_state')), 5)
+  const odd = await rt.startGenServer<Set<number>>({ init: () => new Set([1]) })
+  eq(await sys(rt, odd.pid, A('get_state')), callbackFailed('system_get_state', tuple(A('not_a_term'), Buffer.from('cannot encode a Set'))))
+  assert.ok(odd.alive)
+})
+
+test('sys get_status: the shape gen_server gives, with name, sys state, parent and state', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer(counter, { args: 9, name: 'stat' })
+  const expected = (sysState: string) =>
+    tuple(A('status'), s.pid, tuple(A('module'), A('gen_server')), [
+      [],
+      A(sysState),
+      s.pid,
+      [],
+      [
+        tuple(A('header'), 'Status for generic server stat'),
+        tuple(A('data'), [tuple('Status', A(sysState)), tuple('Parent', s.pid), tuple('Logged events', [])]),
+        tuple(A('data'), [tuple('State', 9)]),
+      ],
+    ])
+  eq(await sys(rt, 'stat', A('get_status')), expected('running'))
+  eq(await sys(rt, 'stat', A('suspend')), A('ok'))
+  eq(await sys(rt, 'stat', A('get_status')), expected('suspended'))
+  eq(await sys(rt, 'stat', A('resume')), A('ok'))
+  // Linked to a parent: that pid is the Parent; an unregistered server's header names its pid.
+  const parent = rt.spawn((self) => self.receive())
+  const child = await rt.startGenServer<null>({ init: () => null }, { link: parent })
+  const st = (await sys(rt, child.pid, A('get_status'))) as Tuple
+  const items = st.get(3) as Term[]
+  eq(items[2], parent.pid)
+  eq((items[4] as Term[])[0], tuple(A('header'), `Status for generic server <0.${child.pid.id}.${child.pid.serial}>`))
+})
+
+test('sys suspend: calls and casts wait until resume, system messages are still served, order is kept', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer(counter, { args: 0 })
+  eq(await sys(rt, s.pid, A('suspend')), A('ok'))
+  let done = false
+  const pending = rt.call(s.pid, A('inc')).then((v) => ((done = true), v))
+  rt.cast(s.pid, A('inc'))
+  rt.send(s.pid, 10)
+  for (let i = 0; i < 5; i++) await tick()
+  assert.is(done, false, 'the call waits while suspended')
+  eq(await sys(rt, s.pid, A('get_state')), 0)
+  eq(await sys(rt, s.pid, A('resume')), A('ok'))
+  assert.is(await pending, 1)
+  assert.is(await rt.call(s.pid, A('get')), 12)
+})
+
+test('sys: unknown requests (and debug / change_code) answer {error, {unknown_system_msg, Req}}', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer(counter, { args: 1 })
+  for (const req of [A('wat'), tuple(A('debug'), tuple(A('log'), A('get'))), tuple(A('change_code'), A('m'), 1, [])])
+    eq(await sys(rt, s.pid, req), tuple(A('error'), tuple(A('unknown_system_msg'), req)))
+  assert.is(await rt.call(s.pid, A('get')), 1)
+})
+
+test('sys replace_state: no Erlang node to run the fun from a local caller, not a fun, a state that is no term', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer(counter, { args: 2 })
+  const fun = new ExportFun(A('erlang'), A('abs'), 1)
+  eq(await sys(rt, s.pid, tuple(A('replace_state'), fun)), callbackFailed('system_replace_state', A('no_erlang_node')))
+  eq(await sys(rt, s.pid, tuple(A('replace_state'), 42)), callbackFailed('system_replace_state', tuple(A('badfun'), 42)))
+  assert.is(await rt.call(s.pid, A('get')), 2, 'the state is kept')
+  const obj = await rt.startGenServer<{ n: number }>({ init: () => ({ n: 1 }) })
+  const r = (await sys(rt, obj.pid, tuple(A('replace_state'), fun))) as Tuple
+  const reason = (((r.get(1) as Tuple).get(2) as Tuple).get(1) as Tuple)
+  assert.is(reason.get(0), A('not_a_term'))
+})
+
+test('sys terminate: replies ok, runs terminate with the reason, exits with it', async () => {
+  const rt = newRt()
+  const terminated: Term[] = []
+  const s = await rt.startGenServer({ ...counter, terminate: (reason, n) => void terminated.push(reason, n) }, { args: 5 })
+  eq(await sys(rt, s.pid, tuple(A('terminate'), A('shutdown'))), A('ok'))
+  assert.is(await s.done, A('shutdown'))
+  assert.equal(terminated, [A('shutdown'), 5])
+})
+
+test('a suspended server still stops on its trapping parent exit', async () => {
+  const rt = newRt()
+  const terminated: Term[] = []
+  const parent = rt.spawn((self) => self.receive())
+  const s = await rt.startGenServer<null>(
+    { init: () => null, terminate: (r) => void terminated.push(r) },
+    { link: parent, trapExit: true },
+  )
+  eq(await sys(rt, s.pid, A('suspend')), A('ok'))
+  rt.exit(parent.pid, A('shutdown'))
+  assert.is(await s.done, A('shutdown'))
+  assert.equal(terminated, [A('shutdown')])
 })
 
 test.run()

@@ -1,8 +1,20 @@
 // gen_server in TypeScript: a process that Erlang's gen_server:call/2,3 and cast/2 reach (gen.erl's
-// message shapes: {'$gen_call', {Pid, Tag}, Req} answered with {Tag, Reply}; {'$gen_cast', Req}).
-import { ImproperList, Pid, Ref, Tuple, tuple, type Term } from '../etf/terms.js'
-import { ALIAS, EXIT, GEN_CALL, GEN_CAST, KILLED, NORMAL } from './atoms.js'
-import { BadArgError, ProcessExitedError, TimeoutError } from './errors.js'
+// message shapes: {'$gen_call', {Pid, Tag}, Req} answered with {Tag, Reply}; {'$gen_cast', Req}), and that
+// answers sys.erl's system messages ({system, {Pid, Tag}, Req}: get_state, get_status, suspend, ...).
+import { binaryToTerm } from '../etf/decode.js'
+import { termToBinary } from '../etf/encode.js'
+import { Atom, ExportFun, Fun, ImproperList, Pid, Ref, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { ALIAS, ERROR, EXIT, EXIT_CLASS, GEN_CALL, GEN_CAST, KILLED, NOCONNECTION, NORMAL, OK, THROW } from './atoms.js'
+import {
+  BadArgError,
+  ErlangError,
+  ErlangExit,
+  ErlangThrow,
+  NoConnectionError,
+  ProcessExitedError,
+  RpcError,
+  TimeoutError,
+} from './errors.js'
 import { formatTerm } from './format.js'
 import { samePid, type Name } from './ids.js'
 import type { Process } from './process.js'
@@ -100,27 +112,41 @@ export function spawnGenServer<S, A = Term>(
     }
     onInit?.(undefined)
     let stopReason: Term = NORMAL
+    // sys:suspend/1: only system messages (and the parent's exit) are received until sys:resume/1.
+    let suspended = false
+    const isParentExit = (msg: Term) =>
+      parent !== undefined &&
+      self.trapExit &&
+      msg instanceof Tuple &&
+      msg.length === 3 &&
+      msg.get(0) === EXIT &&
+      msg.get(1) instanceof Pid &&
+      samePid(msg.get(1) as Pid, parent)
+    const suspendedMatch = (msg: Term) => isSystemMsg(msg) || isParentExit(msg)
     try {
       for (;;) {
-        const msg = await self.receive()
+        const msg = suspended ? await self.receive(suspendedMatch) : await self.receive()
         let r: CallResult<S> | NoReplyResult<S>
         let from: From | undefined
-        if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
+        if (isSystemMsg(msg)) {
+          const sysFrom = (msg as Tuple).get(1) as From
+          const out = await systemRequest(self, (msg as Tuple).get(2), sysFrom, state, suspended, parent ?? self.pid)
+          if ('state' in out) state = out.state as S
+          suspended = out.suspended
+          reply(self, sysFrom, out.reply)
+          if (out.terminate !== undefined) {
+            stopReason = out.terminate
+            break
+          }
+          continue
+        } else if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
           from = msg.get(1) as From
           if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
           r = await impl.handleCall(msg.get(2), from, state, ctx)
         } else if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) {
           r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
-        } else if (
-          parent !== undefined &&
-          self.trapExit &&
-          msg instanceof Tuple &&
-          msg.length === 3 &&
-          msg.get(0) === EXIT &&
-          msg.get(1) instanceof Pid &&
-          samePid(msg.get(1) as Pid, parent)
-        ) {
-          stopReason = msg.get(2)
+        } else if (isParentExit(msg)) {
+          stopReason = (msg as Tuple).get(2)
           break
         } else {
           r = impl.handleInfo ? await impl.handleInfo(msg, state, ctx) : undefined
@@ -146,6 +172,137 @@ export function spawnGenServer<S, A = Term>(
   if (opts.link !== undefined) rt.link(opts.link, proc.pid)
   rt.startProcess(proc, body)
   return proc
+}
+
+// --- system messages (sys.erl) -------------------------------------------------------------------
+
+const SYSTEM = atom('system')
+const GET_STATE = atom('get_state')
+const GET_STATUS = atom('get_status')
+const REPLACE_STATE = atom('replace_state')
+const SUSPEND = atom('suspend')
+const RESUME = atom('resume')
+const TERMINATE = atom('terminate')
+const RUNNING = atom('running')
+const SUSPENDED = atom('suspended')
+const STATUS = atom('status')
+const MODULE = atom('module')
+const GEN_SERVER = atom('gen_server')
+const HEADER = atom('header')
+const DATA = atom('data')
+const CALLBACK_FAILED = atom('callback_failed')
+const UNKNOWN_SYSTEM_MSG = atom('unknown_system_msg')
+const SYSTEM_GET_STATE = atom('system_get_state')
+const SYSTEM_REPLACE_STATE = atom('system_replace_state')
+const NOT_A_TERM = atom('not_a_term')
+const BADFUN = atom('badfun')
+const NO_ERLANG_NODE = atom('no_erlang_node')
+const TIMEOUT = atom('timeout')
+const APPLY = atom('apply')
+const ERLANG = atom('erlang')
+
+/** {system, From, Request} with a gen From {Pid, Tag}, as sys:send_system_msg sends through gen:call/3. */
+function isSystemMsg(msg: Term): boolean {
+  if (!(msg instanceof Tuple) || msg.length !== 3 || msg.get(0) !== SYSTEM) return false
+  const from = msg.get(1)
+  return from instanceof Tuple && from.length === 2
+}
+
+interface SystemOutcome {
+  reply: Term
+  suspended: boolean
+  /** Present when the request replaced the state. */
+  state?: unknown
+  /** sys:terminate/2: the server stops with this reason (terminate runs) after the reply. */
+  terminate?: Term
+}
+
+/** The state as Erlang would see it: the encoded-and-decoded image, or why the codec refuses it. */
+function termImage(state: unknown): { term: Term; same: boolean } | { error: string } {
+  try {
+    const term = binaryToTerm(termToBinary(state as Term))
+    return { term, same: termEquals(term, state as Term) }
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) }
+  }
+}
+
+/** {error, {callback_failed, {gen_server, Callback}, {Class, Reason}}}: sys.erl's reply when a callback fails. */
+function callbackFailed(callback: Atom, cls: Atom, reason: Term): Term {
+  return tuple(ERROR, tuple(CALLBACK_FAILED, tuple(GEN_SERVER, callback), tuple(cls, reason)))
+}
+
+/** sys.erl do_cmd/6 for a gen_server whose Misc is [Name, State, Mod, Time, HibernateAfterTimeout]. */
+async function systemRequest(
+  self: Process,
+  req: Term,
+  from: From,
+  state: unknown,
+  suspended: boolean,
+  parent: Pid,
+): Promise<SystemOutcome> {
+  if (req === SUSPEND) return { reply: OK, suspended: true }
+  if (req === RESUME) return { reply: OK, suspended: false }
+  if (req === GET_STATE) {
+    const img = termImage(state)
+    if ('error' in img)
+      return { reply: callbackFailed(SYSTEM_GET_STATE, ERROR, tuple(NOT_A_TERM, Buffer.from(img.error))), suspended }
+    return { reply: state as Term, suspended }
+  }
+  if (req === GET_STATUS) return { reply: statusOf(self, state, suspended, parent), suspended }
+  if (req instanceof Tuple && req.length === 2 && req.get(0) === REPLACE_STATE) {
+    return { ...(await replaceState(self, req.get(1), from, state)), suspended }
+  }
+  if (req instanceof Tuple && req.length === 2 && req.get(0) === TERMINATE)
+    return { reply: OK, suspended, terminate: req.get(1) }
+  // {debug, _} (sys:log, trace, statistics, install), change_code and anything else: not implemented here.
+  return { reply: tuple(ERROR, tuple(UNKNOWN_SYSTEM_MSG, req)), suspended }
+}
+
+/**
+ * {status, Pid, {module, gen_server}, [PDict, SysState, Parent, Debug, Misc]} with Misc as
+ * gen_server:format_status/2 builds it: a header, the sys data, and the state.
+ */
+function statusOf(self: Process, state: unknown, suspended: boolean, parent: Pid): Term {
+  const sysState = suspended ? SUSPENDED : RUNNING
+  const name = self.name !== undefined ? self.name.name : `<0.${self.pid.id}.${self.pid.serial}>`
+  const img = termImage(state)
+  const shown = 'error' in img ? tuple(NOT_A_TERM, Buffer.from(img.error)) : (state as Term)
+  const misc: Term[] = [
+    tuple(HEADER, `Status for generic server ${name}`),
+    tuple(DATA, [tuple('Status', sysState), tuple('Parent', parent), tuple('Logged events', [])]),
+    tuple(DATA, [tuple('State', shown)]),
+  ]
+  return tuple(STATUS, self.pid, tuple(MODULE, GEN_SERVER), [[], sysState, parent, [], misc])
+}
+
+/**
+ * {replace_state, StateFun}: the fun is Erlang code, so it runs where it came from, on the caller's
+ * node (erpc: erlang:apply(StateFun, [State])), and its result becomes the state. Failures answer as
+ * sys.erl does when gen_server:system_replace_state/2 raises, and keep the state.
+ */
+async function replaceState(self: Process, fun: Term, from: From, state: unknown): Promise<{ reply: Term; state?: unknown }> {
+  const failed = (cls: Atom, reason: Term) => ({ reply: callbackFailed(SYSTEM_REPLACE_STATE, cls, reason) })
+  if (!(fun instanceof Fun || fun instanceof ExportFun)) return failed(ERROR, tuple(BADFUN, fun))
+  const img = termImage(state)
+  if ('error' in img) return failed(ERROR, tuple(NOT_A_TERM, Buffer.from(img.error)))
+  // A state that does not come back from the codec as itself (a plain object decodes as a Map, say)
+  // would change shape under the TypeScript callbacks: refuse rather than hand them a different type.
+  if (!img.same) return failed(ERROR, tuple(NOT_A_TERM, Buffer.from('the state does not decode back to itself')))
+  const caller = from.get(0)
+  if (!(caller instanceof Pid) || caller.node === self.pid.node) return failed(ERROR, NO_ERLANG_NODE)
+  try {
+    const next = await self.rpc(caller.node, ERLANG, APPLY, [fun, [img.term]])
+    return { reply: next, state: next }
+  } catch (e) {
+    if (e instanceof ErlangError) return failed(ERROR, e.reason)
+    if (e instanceof ErlangThrow) return failed(THROW, e.value)
+    if (e instanceof ErlangExit) return failed(EXIT_CLASS, e.reason)
+    if (e instanceof NoConnectionError) return failed(ERROR, NOCONNECTION)
+    if (e instanceof TimeoutError) return failed(ERROR, TIMEOUT)
+    if (e instanceof RpcError) return failed(ERROR, e.reason)
+    throw e
+  }
 }
 
 async function runTerminate<S>(impl: GenServerCallbacks<S, never>, reason: Term, state: S, ctx: GenServerContext) {
