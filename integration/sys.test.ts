@@ -1,0 +1,156 @@
+// OTP's sys module from a real erl node against TypeScript gen_servers: get_state, get_status,
+// suspend / resume (a call waits, then completes), replace_state (the fun runs on the caller's node),
+// terminate, and requests sys does not know.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Tuple, atom, binaryToTerm, termEquals, tuple, type Term } from '../src/etf/index.js'
+import { silentLogger } from '../src/logger.js'
+import { Node } from '../src/node.js'
+import type { GenServerCallbacks } from '../src/runtime/index.js'
+import { Epmd, ErlNode, cleanup, shortHost } from './harness.js'
+
+const A = atom
+const COOKIE = 'ts_cnode_test_cookie'
+let epmd: Epmd
+let erl: ErlNode
+let node: Node
+const TS = `ts_sys@${shortHost}`
+/** The Erlang expression naming a TypeScript server. */
+const srv = (name: string) => `{${name}, '${TS}'}`
+
+async function evalTerm(expr: string): Promise<Term> {
+  return binaryToTerm(await erl.evalBinary(expr))
+}
+
+function eq(got: Term, want: Term): void {
+  assert.ok(termEquals(got, want), `got ${String(got)}`)
+}
+
+/** State {count, N}; every handleCall is counted so a test can see whether one ran. */
+function counter(calls: Term[]): GenServerCallbacks<Tuple> {
+  return {
+    init: () => tuple(A('count'), 0),
+    handleCall: (req, _from, st) => {
+      calls.push(req)
+      const n = (st.get(1) as number) + 1
+      return req === A('inc') ? { reply: n, state: tuple(A('count'), n) } : { reply: st }
+    },
+  }
+}
+
+test.before(async () => {
+  epmd = await Epmd.start()
+  erl = await ErlNode.start({ name: 'erl_sys', epmdPort: epmd.port, cookie: COOKIE })
+  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, logger: silentLogger })
+  await node.start()
+})
+
+test.after(async () => {
+  await node?.stop()
+  await cleanup()
+})
+
+test('sys:get_state/1 returns the TypeScript state; one the codec cannot encode raises callback_failed', async () => {
+  const calls: Term[] = []
+  await node.startGenServer(counter(calls), { name: 'ts_state' })
+  eq(await evalTerm(`sys:get_state(${srv('ts_state')})`), tuple(A('count'), 0))
+  eq(await evalTerm(`gen_server:call(${srv('ts_state')}, inc)`), 1)
+  eq(await evalTerm(`sys:get_state(${srv('ts_state')}, 2000)`), tuple(A('count'), 1))
+
+  await node.startGenServer<Set<number>>({ init: () => new Set([1]) }, { name: 'ts_opaque' })
+  eq(
+    await evalTerm(`try sys:get_state(${srv('ts_opaque')}, 2000) catch error:R -> {raised, R} end`),
+    tuple(
+      A('raised'),
+      tuple(
+        A('callback_failed'),
+        tuple(A('gen_server'), A('system_get_state')),
+        tuple(A('error'), tuple(A('not_a_term'), Buffer.from('cannot encode a Set'))),
+      ),
+    ),
+  )
+})
+
+test('sys:get_status/1: the gen_server shape, which erl picks apart as it would its own', async () => {
+  const s = await node.startGenServer(counter([]), { name: 'ts_status' })
+  const st = await evalTerm(`sys:get_status(${srv('ts_status')}, 2000)`)
+  eq(
+    st,
+    tuple(A('status'), s.pid, tuple(A('module'), A('gen_server')), [
+      [],
+      A('running'),
+      s.pid,
+      [],
+      [
+        tuple(A('header'), 'Status for generic server ts_status'),
+        tuple(A('data'), [tuple('Status', A('running')), tuple('Parent', s.pid), tuple('Logged events', [])]),
+        tuple(A('data'), [tuple('State', tuple(A('count'), 0))]),
+      ],
+    ]),
+  )
+  // What code reading a gen_server's status does (e.g. observer's process window): find the State entry.
+  const picked = await evalTerm(`
+    {status, Pid, {module, gen_server}, [_PDict, SysState, _Parent, _Dbg, Misc]} = sys:get_status(${srv('ts_status')}),
+    [State] = [V || {data, D} <- Misc, {"State", V} <- D],
+    {node(Pid), SysState, State}`)
+  eq(picked, tuple(A(TS), A('running'), tuple(A('count'), 0)))
+})
+
+test('sys:suspend/1 then sys:resume/1: the waiting call completes after the resume', async () => {
+  const calls: Term[] = []
+  await node.startGenServer(counter(calls), { name: 'ts_susp' })
+  const S = srv('ts_susp')
+  const r = await evalTerm(`
+    S = ${S}, Self = self(),
+    ok = sys:suspend(S),
+    P = spawn(fun() -> Self ! {done, self(), gen_server:call(S, inc, 10000)} end),
+    Early = receive {done, P, E} -> {early, E} after 500 -> waited end,
+    {status, _, _, [_, Suspended | _]} = sys:get_status(S, 2000),
+    StateWhileSuspended = sys:get_state(S, 2000),
+    ok = sys:resume(S),
+    Late = receive {done, P, L} -> L after 5000 -> no_reply end,
+    {status, _, _, [_, Running | _]} = sys:get_status(S, 2000),
+    {Early, Suspended, StateWhileSuspended, Late, Running}`)
+  eq(r, tuple(A('waited'), A('suspended'), tuple(A('count'), 0), 1, A('running')))
+  assert.equal(calls, [A('inc')], 'handleCall ran once, after the resume')
+})
+
+test('requests sys does not implement here answer {error, {unknown_system_msg, Req}} at once', async () => {
+  await node.startGenServer(counter([]), { name: 'ts_unknown' })
+  const S = srv('ts_unknown')
+  eq(
+    await evalTerm(`gen:call(${S}, system, wat, 2000)`),
+    tuple(A('ok'), tuple(A('error'), tuple(A('unknown_system_msg'), A('wat')))),
+  )
+  eq(
+    await evalTerm(`sys:log(${S}, get, 2000)`),
+    tuple(A('error'), tuple(A('unknown_system_msg'), tuple(A('debug'), tuple(A('log'), A('get'))))),
+  )
+  eq(await evalTerm(`gen_server:call(${S}, inc, 2000)`), 1)
+})
+
+test('sys:replace_state/2: the fun runs on the caller node; a failing fun raises callback_failed', async () => {
+  const calls: Term[] = []
+  await node.startGenServer(counter(calls), { name: 'ts_replace' })
+  const S = srv('ts_replace')
+  eq(await evalTerm(`sys:replace_state(${S}, fun({count, N}) -> {count, N + 41} end)`), tuple(A('count'), 41))
+  eq(await evalTerm(`gen_server:call(${S}, inc)`), 42)
+  const failed = await evalTerm(`
+    try sys:replace_state(${S}, fun(_) -> error(boom) end) catch error:R -> {raised, R} end`)
+  eq(
+    failed,
+    tuple(
+      A('raised'),
+      tuple(A('callback_failed'), tuple(A('gen_server'), A('system_replace_state')), tuple(A('error'), A('boom'))),
+    ),
+  )
+  eq(await evalTerm(`sys:get_state(${S})`), tuple(A('count'), 42))
+})
+
+test('sys:terminate/2 stops the server with the reason', async () => {
+  const s = await node.startGenServer(counter([]), { name: 'ts_term' })
+  assert.is(await erl.eval(`sys:terminate(${srv('ts_term')}, shutdown, 2000)`), 'ok')
+  assert.is(await s.done, A('shutdown'))
+})
+
+test.run()
