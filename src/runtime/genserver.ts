@@ -128,7 +128,13 @@ export function spawnGenServer<S, A = Term>(
         const msg = suspended ? await self.receive(suspendedMatch) : await self.receive()
         let r: CallResult<S> | NoReplyResult<S>
         let from: From | undefined
-        if (isSystemMsg(msg)) {
+        if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
+          from = msg.get(1) as From
+          if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
+          r = await impl.handleCall(msg.get(2), from, state, ctx)
+        } else if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) {
+          r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
+        } else if (isSystemMsg(msg)) {
           const sysFrom = (msg as Tuple).get(1) as From
           const out = await systemRequest(self, (msg as Tuple).get(2), sysFrom, state, suspended, parent ?? self.pid)
           if ('state' in out) state = out.state as S
@@ -139,12 +145,6 @@ export function spawnGenServer<S, A = Term>(
             break
           }
           continue
-        } else if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
-          from = msg.get(1) as From
-          if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
-          r = await impl.handleCall(msg.get(2), from, state, ctx)
-        } else if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) {
-          r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
         } else if (isParentExit(msg)) {
           stopReason = (msg as Tuple).get(2)
           break
