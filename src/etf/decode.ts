@@ -1,7 +1,9 @@
 // ETF decoder — erts User's Guide, "External Term Format".
 // Iterative (an explicit stack), so hostile nesting cannot exhaust the JS stack; every declared length is
 // checked against the bytes that remain before anything is allocated.
-import { isUtf8 } from 'node:buffer'
+// Buffer imported, not the global: Node defines globalThis.Buffer as an accessor, so every use of the global
+// (`buf instanceof Buffer` on each call) runs a getter; the imported binding is a constant.
+import { Buffer, isUtf8 } from 'node:buffer'
 import { inflateSync } from 'node:zlib'
 import {
   Atom,
@@ -202,8 +204,25 @@ const stKeyAt: number[] = []
 const stKeys: (Set<string> | undefined)[] = []
 
 /** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports) and after a term.
- *  A property of a constant object: cheaper to update in hot code than a module-level `let`. */
-const g = { pos: 0, slot: -1 }
+ *  Properties of a constant object: cheaper to update in hot code than module-level `let`s.
+ *  `ab`/`abOff`: the input's ArrayBuffer and offset for binary views, fetched at the first view of a decode
+ *  (`buf.buffer` is a call into C++) and cleared when the decode ends, so they never pin an input. */
+const g: { pos: number; slot: number; ab: ArrayBufferLike | undefined; abOff: number } = {
+  pos: 0,
+  slot: -1,
+  ab: undefined,
+  abOff: 0,
+}
+
+/** buf[pos, pos + n) as a view sharing the input's memory. */
+function viewOf(buf: Buffer, pos: number, n: number): Buffer {
+  let ab = g.ab
+  if (ab === undefined) {
+    ab = g.ab = buf.buffer
+    g.abOff = buf.byteOffset
+  }
+  return makeView(ab, g.abOff + pos, n)
+}
 
 interface FunHead {
   start: number
@@ -332,6 +351,45 @@ function readPid(buf: Buffer, pos: number, end: number, maxChars: number, cache:
   return new Pid(node, id, serial, creation)
 }
 
+/** NEW_REFERENCE_EXT or NEWER_REFERENCE_EXT, tag at at. Sets g.pos. */
+function readRef(buf: Buffer, at: number, end: number, maxChars: number, cache: ReadonlyArray<Atom | undefined> | undefined): Ref {
+  // Len:16, Node, Creation (8 bits in NEW_, 32 in NEWER_), ID:32 * Len
+  let pos = at + 1
+  if (pos + 2 > end) throw truncated('reference length', pos, 2, end - pos)
+  const n = (buf[pos] << 8) | buf[pos + 1]
+  if (n > MAX_REFERENCE_WORDS) throw new DecodeError(`reference with ${n} id words (at most ${MAX_REFERENCE_WORDS})`, at)
+  const node = readAtom(buf, pos + 2, end, maxChars, cache)
+  pos = g.pos
+  const cbytes = buf[at] === Tag.NEWER_REFERENCE_EXT ? 4 : 1
+  if (pos + cbytes + 4 * n > end) throw truncated('reference', pos, cbytes + 4 * n, end - pos)
+  const creation = cbytes === 4 ? u32(buf, pos) : buf[pos]
+  pos += cbytes
+  const ids = new Array<number>(n)
+  for (let i = 0; i < n; i++) ids[i] = u32(buf, pos + 4 * i)
+  g.pos = pos + 4 * n
+  return new Ref(node, creation, ids)
+}
+
+/** SMALL_BIG_EXT or LARGE_BIG_EXT, tag at at. Sets g.pos. */
+function readBig(buf: Buffer, at: number, end: number): number | bigint {
+  // SMALL_BIG_EXT: n:8, Sign:8, d(0)..d(n-1) little-endian; LARGE_BIG_EXT: n:32, ...
+  let pos = at + 1
+  let n: number
+  if (buf[at] === Tag.SMALL_BIG_EXT) {
+    if (pos + 2 > end) throw truncated('SMALL_BIG_EXT header', pos, 2, end - pos)
+    n = buf[pos++]
+  } else {
+    if (pos + 5 > end) throw truncated('LARGE_BIG_EXT header', pos, 5, end - pos)
+    n = u32(buf, pos)
+    pos += 4
+    if (n > MAX_BIG_BYTES) throw new LimitExceededError(`bignum of ${n} bytes exceeds the emulator's ${MAX_BIG_BYTES}`, at)
+  }
+  const negative = buf[pos++] !== 0
+  if (n > end - pos) throw truncated('bignum digits', pos, n, end - pos)
+  g.pos = pos + n
+  return bigMagnitude(buf, pos, n, negative)
+}
+
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 const TWO_32 = 4294967296
 
@@ -423,8 +481,9 @@ function latinString(buf: Buffer, pos: number, n: number, end: number): string {
 
 /**
  * Reads elements a[i], a[i+1], ... (up to n) while they are scalars that need no stack frame — integers,
- * atoms, strings, [] — as in tagged tuples, lists of numbers and rows of charlists. Returns how far it got
- * and leaves the position in g.pos; the general loop takes over at the first other tag (or any error).
+ * atoms, strings, [], and (through otherScalar) floats, binaries, pids, references and small bignums — as in
+ * tagged tuples, lists of numbers or binaries, rows of charlists and gen calls. Returns how far it got and
+ * leaves the position in g.pos; the general loop takes over at the first other tag (or any error it reports).
  */
 function simpleRun(
   buf: Buffer,
@@ -435,6 +494,7 @@ function simpleRun(
   n: number,
   maxChars: number,
   cache: ReadonlyArray<Atom | undefined> | undefined,
+  copyThreshold: number,
 ): number {
   for (; i < n && pos < end; i++) {
     const t = buf[pos]
@@ -456,10 +516,83 @@ function simpleRun(
     } else if (t === Tag.NIL_EXT) {
       a[i] = []
       pos++
-    } else break
+    } else {
+      const x = otherScalar(buf, pos, end, t, maxChars, cache, copyThreshold)
+      if (x === undefined) break
+      a[i] = x
+      pos = g.pos
+    }
   }
   g.pos = pos
   return i
+}
+
+/**
+ * The scalar with tag t at pos that simpleRun's own cases do not read (the position after it in g.pos), or
+ * undefined: another tag, or bad input, which the general loop then reports. Shares the readers of its
+ * switch, so a term decodes to the same value (or the same error) either way.
+ */
+function otherScalar(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  t: number,
+  maxChars: number,
+  cache: ReadonlyArray<Atom | undefined> | undefined,
+  copyThreshold: number,
+): Term | undefined {
+  switch (t) {
+    case Tag.BINARY_EXT: {
+      if (pos + 5 > end) return undefined
+      const n = u32(buf, pos + 1)
+      if (n > end - pos - 5) return undefined
+      g.pos = pos + 5 + n
+      return n > copyThreshold ? viewOf(buf, pos + 5, n) : copyOf(buf, pos + 5, n)
+    }
+    case Tag.NEW_FLOAT_EXT: {
+      if (pos + 9 > end) return undefined
+      const v = buf.readDoubleBE(pos + 1)
+      if (!Number.isFinite(v)) return undefined
+      g.pos = pos + 9
+      return Number.isInteger(v) ? new Float(v) : v
+    }
+    case Tag.NEW_PID_EXT:
+    case Tag.PID_EXT:
+      return readPid(buf, pos, end, maxChars, cache)
+    case Tag.NEWER_REFERENCE_EXT:
+    case Tag.NEW_REFERENCE_EXT:
+      return readRef(buf, pos, end, maxChars, cache)
+    case Tag.SMALL_BIG_EXT:
+      return readBig(buf, pos, end)
+    default:
+      return undefined
+  }
+}
+
+/** The tail slot closeList reads a scalar tail into (cleared after each use, so it pins nothing). */
+const tailBox: Term[] = [A_TRUE]
+
+/**
+ * After a list's last element at pos: a NIL tail or a scalar tail closes the list (returns it, the position
+ * after it in g.pos); otherwise undefined, and the general loop reads the tail.
+ */
+function closeList(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  a: Term[],
+  maxChars: number,
+  cache: ReadonlyArray<Atom | undefined> | undefined,
+  copyThreshold: number,
+): Term | undefined {
+  if (pos < end && buf[pos] === Tag.NIL_EXT) {
+    g.pos = pos + 1
+    return a
+  }
+  if (simpleRun(buf, pos, end, tailBox, 0, 1, maxChars, cache, copyThreshold) === 0) return undefined
+  const tail = tailBox[0]
+  tailBox[0] = A_TRUE
+  return withTail(a, tail)
 }
 
 /**
@@ -471,9 +604,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
   const maxChars = opts?.maxAtomLength ?? DEFAULT_MAX_ATOM_LENGTH
   const copyThreshold = opts?.copyThreshold ?? DEFAULT_COPY_THRESHOLD
   const cache = opts?.atomCache
-  // The input's ArrayBuffer, fetched once, for binary views.
-  let ab: ArrayBufferLike | undefined
-  let abOff = 0
+  g.ab = undefined
   sw.latin = ''
   sw.strings = 0
   sw.windows = 0
@@ -521,13 +652,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           const n = u32(buf, pos)
           pos += 4
           if (n > end - pos) throw truncated('BINARY_EXT', pos, n, end - pos)
-          if (n > copyThreshold) {
-            if (ab === undefined) {
-              ab = buf.buffer
-              abOff = buf.byteOffset
-            }
-            value = makeView(ab, abOff + pos, n)
-          } else value = copyOf(buf, pos, n)
+          value = n > copyThreshold ? viewOf(buf, pos, n) : copyOf(buf, pos, n)
           pos += n
           break
         }
@@ -552,7 +677,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n > end - pos) throw truncated('tuple elements', pos, n, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
           const a: Term[] = n <= 65536 ? new Array(n) : []
-          const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache)
+          const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache, copyThreshold)
           pos = g.pos
           if (i === n) {
             value = new Tuple(a)
@@ -574,12 +699,15 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n >= end - pos) throw truncated('list elements and tail', pos, n + 1, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
           const a: Term[] = n <= 65536 ? new Array(n) : []
-          const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache)
+          const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache, copyThreshold)
           pos = g.pos
-          if (i === n && pos < end && buf[pos] === Tag.NIL_EXT) {
-            pos++
-            value = a
-            break
+          if (i === n) {
+            const l = closeList(buf, pos, end, a, maxChars, cache, copyThreshold)
+            if (l !== undefined) {
+              pos = g.pos
+              value = l
+              break
+            }
           }
           stKind[sp] = i === n ? K_LIST_TAIL : K_LIST
           stCont[sp] = a
@@ -624,25 +752,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           break
         }
         case Tag.SMALL_BIG_EXT:
-        case Tag.LARGE_BIG_EXT: {
-          // SMALL_BIG_EXT: n:8, Sign:8, d(0)..d(n-1) little-endian; LARGE_BIG_EXT: n:32, ...
-          let n: number
-          if (tag === Tag.SMALL_BIG_EXT) {
-            if (pos + 2 > end) throw truncated('SMALL_BIG_EXT header', pos, 2, end - pos)
-            n = buf[pos++]
-          } else {
-            if (pos + 5 > end) throw truncated('LARGE_BIG_EXT header', pos, 5, end - pos)
-            n = u32(buf, pos)
-            pos += 4
-            if (n > MAX_BIG_BYTES)
-              throw new LimitExceededError(`bignum of ${n} bytes exceeds the emulator's ${MAX_BIG_BYTES}`, at)
-          }
-          const negative = buf[pos++] !== 0
-          if (n > end - pos) throw truncated('bignum digits', pos, n, end - pos)
-          value = bigMagnitude(buf, pos, n, negative)
-          pos += n
+        case Tag.LARGE_BIG_EXT:
+          value = readBig(buf, at, end)
+          pos = g.pos
           break
-        }
         case Tag.BIT_BINARY_EXT: {
           // BIT_BINARY_EXT: Len:32, Bits:8 (used bits of the last byte, 1..8), Data
           if (pos + 5 > end) throw truncated('BIT_BINARY_EXT header', pos, 5, end - pos)
@@ -653,7 +766,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n === 0 || bits === 0 || bits > 8)
             throw new DecodeError(`BIT_BINARY_EXT with ${n} bytes and ${bits} bits in the last`, at)
           if (bits === 8) {
-            value = n > copyThreshold ? makeView(buf.buffer, buf.byteOffset + pos, n) : copyOf(buf, pos, n)
+            value = n > copyThreshold ? viewOf(buf, pos, n) : copyOf(buf, pos, n)
           } else {
             const mask = (0xff << (8 - bits)) & 0xff
             const last = buf[pos + n - 1]
@@ -662,7 +775,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
               // Bits past the end are not part of the value (Erlang ignores them): normalise a copy.
               data = copyOf(buf, pos, n)
               data[n - 1] = last & mask
-            } else data = n > copyThreshold ? makeView(buf.buffer, buf.byteOffset + pos, n) : copyOf(buf, pos, n)
+            } else data = n > copyThreshold ? viewOf(buf, pos, n) : copyOf(buf, pos, n)
             value = new BitBinary(data, bits)
           }
           pos += n
@@ -704,24 +817,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           break
         }
         case Tag.NEW_REFERENCE_EXT:
-        case Tag.NEWER_REFERENCE_EXT: {
-          // Len:16, Node, Creation (8 bits in NEW_, 32 in NEWER_), ID:32 * Len
-          if (pos + 2 > end) throw truncated('reference length', pos, 2, end - pos)
-          const n = (buf[pos] << 8) | buf[pos + 1]
-          if (n > MAX_REFERENCE_WORDS)
-            throw new DecodeError(`reference with ${n} id words (at most ${MAX_REFERENCE_WORDS})`, at)
-          const node = readAtom(buf, pos + 2, end, maxChars, cache)
+        case Tag.NEWER_REFERENCE_EXT:
+          value = readRef(buf, at, end, maxChars, cache)
           pos = g.pos
-          const cbytes = tag === Tag.NEWER_REFERENCE_EXT ? 4 : 1
-          if (pos + cbytes + 4 * n > end) throw truncated('reference', pos, cbytes + 4 * n, end - pos)
-          const creation = cbytes === 4 ? u32(buf, pos) : buf[pos]
-          pos += cbytes
-          const ids = new Array<number>(n)
-          for (let i = 0; i < n; i++) ids[i] = u32(buf, pos + 4 * i)
-          pos += 4 * n
-          value = new Ref(node, creation, ids)
           break
-        }
         case Tag.EXPORT_EXT: {
           // EXPORT_EXT: Module (atom), Function (atom), Arity (SMALL_INTEGER_EXT)
           const module = readAtom(buf, pos, end, maxChars, cache)
@@ -777,6 +876,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
       for (;;) {
         if (sp === 0) {
           g.pos = pos
+          g.ab = undefined
           return value
         }
         const top = sp - 1
@@ -786,19 +886,21 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
             const a = stCont[top] as Term[]
             const n = stN[top]
             a[stIdx[top]] = value
-            const i = simpleRun(buf, pos, end, a, stIdx[top] + 1, n, maxChars, cache)
+            const i = simpleRun(buf, pos, end, a, stIdx[top] + 1, n, maxChars, cache, copyThreshold)
             pos = g.pos
             if (i < n) {
               stIdx[top] = i
               continue outer
             }
             if (stKind[top] === K_TUPLE) value = new Tuple(a)
-            else if (pos < end && buf[pos] === Tag.NIL_EXT) {
-              pos++
-              value = a
-            } else {
-              stKind[top] = K_LIST_TAIL
-              continue outer
+            else {
+              const l = closeList(buf, pos, end, a, maxChars, cache, copyThreshold)
+              if (l === undefined) {
+                stKind[top] = K_LIST_TAIL
+                continue outer
+              }
+              pos = g.pos
+              value = l
             }
             break
           }
@@ -854,6 +956,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
       }
     }
   } catch (e) {
+    g.ab = undefined
     for (let i = 0; i < sp; i++) {
       stCont[i] = undefined
       stAux[i] = undefined
@@ -943,7 +1046,11 @@ function relocate(e: DecodeError, at: number): DecodeError {
 
 /** Erlang's binary_to_term/1: 131 first, then one term that uses the whole buffer. */
 export function binaryToTerm(buf: Buffer, opts?: DecodeOptions): Term {
-  const term = versionedAt(buf, 0, opts)
+  if (!(buf instanceof Buffer)) throw new DecodeError('input is not a Buffer', 0)
+  const len = buf.length
+  // The common case (131, then an uncompressed term) straight to the decoder; versionedAt has the rest.
+  const term =
+    len > 1 && buf[0] === Tag.VERSION_MAGIC && buf[1] !== Tag.COMPRESSED ? decodeAt(buf, 1, len, opts) : versionedAt(buf, 0, opts)
   const end = g.pos
   if (end !== buf.length) throw new DecodeError(`${buf.length - end} bytes after the term`, end)
   return term
