@@ -109,13 +109,13 @@ const AC_SIZE = 4096
 const AC_MASK = AC_SIZE - 1
 const AC_WORDS = 12
 const AC_MAX_BYTES = AC_WORDS * 4
-const acWords = new Int32Array(AC_SIZE * AC_WORDS)
-/** Byte length of each entry's key; -1 marks an empty slot. */
-const acLen = new Int32Array(AC_SIZE).fill(-1)
+/** Per slot: the key's byte length (-1: an empty slot), chars << 2 | encoding, then the key's words. One
+ *  array, copied to a local by each lookup, so a lookup checks and loads one typed array instead of four.
+ *  Encoding 0: all bytes ASCII (same atom in either encoding); 1: latin1 with high bytes; 2: UTF-8 with high bytes. */
+const AC_STRIDE = AC_WORDS + 2
+const acKeys = new Int32Array(AC_SIZE * AC_STRIDE)
+for (let i = 0; i < AC_SIZE; i++) acKeys[i * AC_STRIDE] = -1
 const acAtom: (Atom | undefined)[] = new Array(AC_SIZE).fill(undefined)
-const acChars = new Int32Array(AC_SIZE)
-/** 0: all bytes ASCII (same atom in either encoding); 1: latin1 with high bytes; 2: UTF-8 with high bytes. */
-const acEnc = new Uint8Array(AC_SIZE)
 const scratch = new Int32Array(AC_WORDS)
 
 /**
@@ -127,29 +127,32 @@ function cachedAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxC
     g.slot = -1
     return undefined
   }
+  const sc = scratch
   const full = len >> 2
   let h = len
   let w = 0
+  let p = start
   for (; w < full; w++) {
-    const p = start + 4 * w
     const word = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)
-    scratch[w] = word
+    p += 4
+    sc[w] = word
     h = Math.imul(h ^ word, 0x9e3779b1)
   }
   const rest = len & 3
   if (rest !== 0) {
-    const p = start + 4 * w
     const word = rest === 1 ? buf[p] : rest === 2 ? buf[p] | (buf[p + 1] << 8) : buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
-    scratch[w++] = word
+    sc[w++] = word
     h = Math.imul(h ^ word, 0x9e3779b1)
   }
   const slot = (h ^ (h >>> 15)) & AC_MASK
   g.slot = slot
-  if (acLen[slot] !== len) return undefined
-  const base = slot * AC_WORDS
-  for (let k = 0; k < w; k++) if (acWords[base + k] !== scratch[k]) return undefined
-  const enc = acEnc[slot]
-  return (enc === 0 || enc === (utf8 ? 2 : 1)) && acChars[slot] <= maxChars ? acAtom[slot] : undefined
+  const keys = acKeys
+  const base = slot * AC_STRIDE
+  if (keys[base] !== len) return undefined
+  for (let k = 0; k < w; k++) if (keys[base + 2 + k] !== sc[k]) return undefined
+  const meta = keys[base + 1]
+  const enc = meta & 3
+  return (enc === 0 || enc === (utf8 ? 2 : 1)) && meta >> 2 <= maxChars ? acAtom[slot] : undefined
 }
 
 /** Decodes (validating) an atom that is not in the cache, and caches it. */
@@ -177,11 +180,11 @@ function newAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxChar
     throw new LimitExceededError(`atom of ${chars} characters exceeds maxAtomLength ${maxChars}`, at)
   const a = atom(name)
   if (slot >= 0) {
-    acWords.set(scratch.subarray(0, (len + 3) >> 2), slot * AC_WORDS)
-    acLen[slot] = len
+    const base = slot * AC_STRIDE
+    acKeys.set(scratch.subarray(0, (len + 3) >> 2), base + 2)
+    acKeys[base] = len
+    acKeys[base + 1] = (chars << 2) | (ascii ? 0 : utf8 ? 2 : 1)
     acAtom[slot] = a
-    acChars[slot] = chars
-    acEnc[slot] = ascii ? 0 : utf8 ? 2 : 1
   }
   return a
 }
