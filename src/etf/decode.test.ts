@@ -268,6 +268,60 @@ test('maps: duplicate keys are refused (Erlang refuses them too)', () => {
   assert.is((binaryToTerm(hex('836C00000002' + '7400000001' + '6A6101' + '7400000001' + '6A6101' + '6A')) as Term[]).length, 2)
 })
 
+test('maps: keys =:= but encoded differently are duplicates (erl refuses them too); distinct keys stay distinct', () => {
+  const map2 = (k1: string, k2: string) => hex('837400000002' + k1 + '6101' + k2 + '6102')
+  const dup = (k1: string, k2: string, msg: string) => {
+    const e = throwsExactly(() => binaryToTerm(map2(k1, k2)), DecodeError, msg)
+    assert.match(e.message, /duplicate map key/, msg)
+  }
+  dup('6801' + '64000161', '6801' + '770161', '{a}: ATOM_EXT and SMALL_ATOM_UTF8_EXT')
+  dup('6B00026162', '6C00000002' + '6161' + '6162' + '6A', '"ab": STRING_EXT and LIST_EXT')
+  dup('6C00000001' + '6101' + '6C00000001' + '6102' + '6A', '6C00000002' + '6101' + '6102' + '6A', '[1|[2]] and [1,2]')
+  dup('6C00000001' + '6161' + '6B000162', '6B00026162', '[97|"b"] and "ab"')
+  dup('4D0000000208' + '6162', '6D00000002' + '6162', '<<"ab">>: BIT_BINARY_EXT with 8 bits and BINARY_EXT')
+  dup('6B0000', '6A', '[] as an empty STRING_EXT and as NIL_EXT')
+  dup('6801' + '6E010005', '6801' + '6105', '{5}: SMALL_BIG_EXT and SMALL_INTEGER_EXT')
+  dup('7400000002' + '64000161' + '6101' + '64000162' + '6102', '7400000002' + '770162' + '6102' + '770161' + '6101', '#{a=>1,b=>2} in either order')
+  dup('68016D00000001' + '78', '68014D000000010878', '{<<"x">>} with either binary tag')
+  // =:= is exact: an integer and a float are different keys, as are other near misses
+  const distinct = (k1: string, k2: string, msg: string) =>
+    assert.is((binaryToTerm(map2(k1, k2)) as Map<Term, Term>).size, 2, msg)
+  distinct('68016101', '6801' + '463FF0000000000000', '{1} and {1.0}')
+  distinct('6101', '463FF0000000000000', '1 and 1.0')
+  distinct('6B00026162', '6C00000002' + '6161' + '6162' + '6B000163', '"ab" and [97,98|"c"]')
+  distinct('6C00000001' + '6101' + '6102', '6C00000002' + '6101' + '6102' + '6A', '[1|2] and [1,2]')
+  distinct('6D00000001' + '61', '4D0000000107' + '60', '<<"a">> and a 7-bit bitstring')
+  distinct('6801' + '64000161', '6801' + '6B000161', '{a} and {"a"}')
+  distinct('6802' + '6101' + '6102', '6801' + '6C00000002' + '6101' + '6102' + '6A', '{1,2} and {[1,2]}')
+})
+
+test('maps: binary keys are compared by their bytes (long ones that differ only in the middle too)', () => {
+  const bin = (fill: number, mid: number, n = 100) => {
+    const b = Buffer.alloc(n, fill)
+    b[n >> 1] = mid
+    return '6D' + n.toString(16).padStart(8, '0') + b.toString('hex')
+  }
+  const map = (keys: string[]) =>
+    hex('8374' + keys.length.toString(16).padStart(8, '0') + keys.map((k, i) => k + '61' + i.toString(16).padStart(2, '0')).join(''))
+  assert.is((binaryToTerm(map([bin(1, 1), bin(1, 2), bin(1, 3), bin(2, 1), bin(1, 1, 10), bin(1, 2, 10)])) as Map<Term, Term>).size, 6)
+  throwsExactly(() => binaryToTerm(map([bin(1, 1), bin(1, 2), bin(1, 3), bin(1, 2)])), DecodeError)
+  throwsExactly(() => binaryToTerm(map([bin(1, 2, 10), bin(1, 3, 10), bin(1, 2, 10)])), DecodeError)
+  throwsExactly(() => binaryToTerm(map(['6D00000000', '4D0000000108' + '00', '6D00000000'])), DecodeError)
+})
+
+test('maps: a compound key nested 9,000 deep decodes, and is compared, without exhausting the JS stack', () => {
+  const deep = (d: number, inner: number) => '6801'.repeat(d) + '61' + inner.toString(16).padStart(2, '0')
+  const m = binaryToTerm(hex('837400000002' + deep(9000, 1) + '6101' + deep(9000, 2) + '6102')) as Map<Term, Term>
+  assert.is(m.size, 2)
+  throwsExactly(() => binaryToTerm(hex('837400000002' + deep(9000, 1) + '6101' + deep(9000, 1) + '6102')), DecodeError)
+  // lists too, the innermost encoded differently
+  const deepList = (d: number, tail: string) => '6C00000001'.repeat(d) + tail + '6A'.repeat(d)
+  throwsExactly(
+    () => binaryToTerm(hex('837400000002' + deepList(9000, '6B00026162') + '6101' + deepList(9000, '6C0000000261616162' + '6A') + '6102')),
+    DecodeError,
+  )
+})
+
 test('lists: a list tail is merged (Erlang reads [1|[2]] as [1,2]); zero-length LIST_EXT is its tail', () => {
   assert.equal(binaryToTerm(hex('836C00000001' + '6101' + '6C00000001' + '6102' + '6A')), [1, 2])
   assert.equal(binaryToTerm(hex('836C000000016101' + '6B00026263')), [1, 98, 99])
