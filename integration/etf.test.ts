@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import { Epmd, ErlNode, cleanup, compileErlang, repoRoot, tempDir } from './harness.js'
 import {
   BitBinary,
+  DecodeError,
   ExportFun,
   Float,
   ImproperList,
@@ -190,6 +191,40 @@ test(`TypeScript → Erlang: ${cases.length} hand-built terms equal the expected
   assert.ok(m, verdict)
   assert.is(Number(m![2]), 0, verdict.slice(0, 3000))
   assert.is(Number(m![1]), cases.length)
+})
+
+// Map keys that are =:= but encoded differently: erl's binary_to_term refuses the map (badarg), and so must
+// we; keys that only look alike (an integer and a float, [1|2] and [1,2]) are two keys for both.
+const mapKeyCases: [string, string, string][] = [
+  ['{a}: ATOM_EXT and SMALL_ATOM_UTF8_EXT', '680164000161', '6801770161'],
+  ['"ab": STRING_EXT and LIST_EXT', '6B00026162', '6C000000026161616' + '26A'],
+  ['[1|[2]] and [1,2]', '6C0000000161016C0000000161026A', '6C00000002610161026A'],
+  ['<<"ab">>: BIT_BINARY_EXT with 8 bits and BINARY_EXT', '4D00000002086162', '6D000000026162'],
+  ['[]: an empty STRING_EXT and NIL_EXT', '6B0000', '6A'],
+  ['{5}: SMALL_BIG_EXT and SMALL_INTEGER_EXT', '68016E010005', '68016105'],
+  ['#{a=>1,b=>2} in either order', '74000000026400016161016400016261' + '02', '7400000002770162610277016161' + '01'],
+  ['{1} and {1.0}', '68016101', '6801463FF0000000000000'],
+  ['[1|2] and [1,2]', '6C0000000161016102', '6C00000002610161026A'],
+  ['{a} and {"a"}', '680164000161', '68016B000161'],
+]
+
+test('map keys =:= but encoded differently: we and erl refuse the same maps', async () => {
+  const maps = mapKeyCases.map(([, k1, k2]) => '837400000002' + k1 + '6101' + k2 + '6102')
+  const ours = maps.map((h) => {
+    try {
+      return String((binaryToTerm(Buffer.from(h, 'hex')) as Map<Term, Term>).size)
+    } catch (e) {
+      if (e instanceof DecodeError) return 'badarg'
+      throw e
+    }
+  })
+  const list = maps.map((h) => `<<"${h}">>`).join(',')
+  const verdict = await erl.eval(
+    `[try integer_to_list(map_size(binary_to_term(binary:decode_hex(H)))) catch error:badarg -> "badarg" end || H <- [${list}]]`,
+  )
+  const theirs = [...verdict.matchAll(/"([^"]*)"/g)].map((m) => m[1])
+  mapKeyCases.forEach(([name], i) => assert.is(ours[i], theirs[i], `${name}: ours ${ours[i]}, erl ${theirs[i]} (${verdict})`))
+  assert.ok(ours.includes('badarg') && ours.includes('2'), 'both kinds of case are exercised')
 })
 
 test.run()
