@@ -3,6 +3,8 @@
 // Chunks are kept as a list; a frame inside one chunk is a view of it. next() copies a frame that spans chunks;
 // nextViews() hands out views of its pieces instead.
 
+// The imported Buffer, not the global: globalThis.Buffer is an accessor that runs on every use.
+import { Buffer } from 'node:buffer'
 import { FrameTooLargeError } from './errors.js'
 
 export interface FramerOptions {

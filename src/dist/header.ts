@@ -7,6 +7,8 @@
 //   131, 70, SequenceId:64, FragmentId:64, [...Payload]
 //   Flag nibble per ref: NewCacheEntryFlag (bit 3) | SegmentIndex (bits 0-2); nibble N: LongAtoms (bit 0).
 
+// The imported Buffer, not the global: globalThis.Buffer is an accessor that runs on every use.
+import { Buffer } from 'node:buffer'
 import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions, type EncodeOptions } from '../etf/index.js'
 import { atom, type Atom, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'

@@ -1,6 +1,8 @@
 // ETF encoder — erts User's Guide, "External Term Format".
 // Iterative (an explicit stack) with a depth bound, so deep or cyclic JS values give an EncodeError
 // instead of a stack overflow or an endless loop.
+// The imported Buffer, not the global: globalThis.Buffer is an accessor that runs on every use.
+import { Buffer } from 'node:buffer'
 import { deflateSync } from 'node:zlib'
 import {
   Atom,

@@ -1,5 +1,7 @@
 // A growable big-endian byte writer that can splice large Buffers in by reference
 // (DESIGN.md "Binaries": a large binary goes to the socket as its own chunk, never copied).
+// The imported Buffer, not the global: globalThis.Buffer is an accessor that runs on every use.
+import { Buffer } from 'node:buffer'
 import { EncodeError } from './errors.js'
 import { view } from './views.js'
 
