@@ -422,6 +422,25 @@ function readRef(buf: Buffer, at: number, end: number, maxChars: number, cache: 
   return new Ref(node, creation, ids)
 }
 
+/** BINARY_EXT (Len:32, Data), tag at at: a view over copyThreshold bytes, else a copy. Sets g.pos. */
+function readBinary(buf: Buffer, at: number, end: number, copyThreshold: number): Buffer {
+  const pos = at + 5
+  if (pos > end) throw truncated('BINARY_EXT length', at + 1, 4, end - at - 1)
+  const n = u32(buf, at + 1)
+  if (n > end - pos) throw truncated('BINARY_EXT', pos, n, end - pos)
+  g.pos = pos + n
+  return n > copyThreshold ? viewOf(buf, pos, n) : copyOf(buf, pos, n)
+}
+
+/** NEW_FLOAT_EXT (8 bytes IEEE big-endian), tag at at; integral values stay floats (Float). Sets g.pos. */
+function readNewFloat(buf: Buffer, at: number, end: number): number | Float {
+  if (at + 9 > end) throw truncated('NEW_FLOAT_EXT', at + 1, 8, end - at - 1)
+  const v = buf.readDoubleBE(at + 1)
+  if (!Number.isFinite(v)) throw new DecodeError('NEW_FLOAT_EXT is not finite', at)
+  g.pos = at + 9
+  return Number.isInteger(v) ? new Float(v) : v
+}
+
 /** SMALL_BIG_EXT or LARGE_BIG_EXT, tag at at. Sets g.pos. */
 function readBig(buf: Buffer, at: number, end: number): number | bigint {
   // SMALL_BIG_EXT: n:8, Sign:8, d(0)..d(n-1) little-endian; LARGE_BIG_EXT: n:32, ...
@@ -594,20 +613,10 @@ function otherScalar(
   copyThreshold: number,
 ): Term | undefined {
   switch (t) {
-    case Tag.BINARY_EXT: {
-      if (pos + 5 > end) return undefined
-      const n = u32(buf, pos + 1)
-      if (n > end - pos - 5) return undefined
-      g.pos = pos + 5 + n
-      return n > copyThreshold ? viewOf(buf, pos + 5, n) : copyOf(buf, pos + 5, n)
-    }
-    case Tag.NEW_FLOAT_EXT: {
-      if (pos + 9 > end) return undefined
-      const v = buf.readDoubleBE(pos + 1)
-      if (!Number.isFinite(v)) return undefined
-      g.pos = pos + 9
-      return Number.isInteger(v) ? new Float(v) : v
-    }
+    case Tag.BINARY_EXT:
+      return readBinary(buf, pos, end, copyThreshold)
+    case Tag.NEW_FLOAT_EXT:
+      return readNewFloat(buf, pos, end)
     case Tag.NEW_PID_EXT:
     case Tag.PID_EXT:
       return readPid(buf, pos, end, maxChars, cache)
@@ -698,16 +707,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           pos += n
           break
         }
-        case Tag.BINARY_EXT: {
-          // BINARY_EXT: Len:32, Data
-          if (pos + 4 > end) throw truncated('BINARY_EXT length', pos, 4, end - pos)
-          const n = u32(buf, pos)
-          pos += 4
-          if (n > end - pos) throw truncated('BINARY_EXT', pos, n, end - pos)
-          value = n > copyThreshold ? viewOf(buf, pos, n) : copyOf(buf, pos, n)
-          pos += n
+        case Tag.BINARY_EXT:
+          value = readBinary(buf, at, end, copyThreshold)
+          pos = g.pos
           break
-        }
         case Tag.NIL_EXT:
           value = []
           break
@@ -788,14 +791,10 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           sp++
           continue outer
         }
-        case Tag.NEW_FLOAT_EXT: {
-          if (pos + 8 > end) throw truncated('NEW_FLOAT_EXT', pos, 8, end - pos)
-          const v = buf.readDoubleBE(pos)
-          if (!Number.isFinite(v)) throw new DecodeError('NEW_FLOAT_EXT is not finite', at)
-          pos += 8
-          value = Number.isInteger(v) ? new Float(v) : v
+        case Tag.NEW_FLOAT_EXT:
+          value = readNewFloat(buf, at, end)
+          pos = g.pos
           break
-        }
         case Tag.FLOAT_EXT: {
           if (pos + FLOAT_EXT_LENGTH > end) throw truncated('FLOAT_EXT', pos, FLOAT_EXT_LENGTH, end - pos)
           const v = oldFloat(buf, pos, at)
