@@ -32,7 +32,7 @@ import {
   MAX_REFERENCE_WORDS,
 } from './tags.js'
 import { makeView } from './views.js'
-import { canonicalKey } from './mapkeys.js'
+import { newKey, newKeySet, type KeySet } from './mapkeys.js'
 
 // The tag bytes of tags.ts as a const enum: case labels become literals, so the engine can dispatch
 // `switch (tag)` through a jump table instead of a chain of comparisons (measurably faster). The per-tag
@@ -205,55 +205,7 @@ const stN: number[] = []
 const stAux: unknown[] = []
 /** K_MAP: where the key being read began, and the canonicalKey texts of the compound and string keys so far. */
 const stKeyAt: number[] = []
-const stKeys: (MapKeys | undefined)[] = []
-
-/** The keys of one map that JS Map identity does not settle. Binaries (the common case) are bucketed by a
- *  hash of their bytes and compared byte for byte: no string per key. A binary is =:= only to a binary. */
-interface MapKeys {
-  texts: Set<string> | undefined
-  bins: Map<number, Buffer | Buffer[]> | undefined
-}
-
-/** A hash of a binary's length and up to 32 bytes at each end (equal binaries, equal hashes). */
-function binHash(b: Buffer): number {
-  const n = b.length
-  let h = n
-  const head = n < 32 ? n : 32
-  for (let i = 0; i < head; i++) h = Math.imul(h ^ b[i], 0x9e3779b1)
-  for (let i = n - 32 > head ? n - 32 : head; i < n; i++) h = Math.imul(h ^ b[i], 0x9e3779b1)
-  return h ^ (h >>> 15)
-}
-
-function sameBytes(a: Buffer, b: Buffer): boolean {
-  const n = a.length
-  if (b.length !== n) return false
-  if (n > 64) return a.equals(b)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-/** False when the map already has a key =:= this one (a compound key or a string); else records it. */
-function newKey(keys: MapKeys, k: Term): boolean {
-  if (k instanceof Buffer) {
-    const bins = (keys.bins ??= new Map())
-    const h = binHash(k)
-    const o = bins.get(h)
-    if (o === undefined) bins.set(h, k)
-    else if (Array.isArray(o)) {
-      for (let i = 0; i < o.length; i++) if (sameBytes(o[i], k)) return false
-      o.push(k)
-    } else {
-      if (sameBytes(o, k)) return false
-      bins.set(h, [o, k])
-    }
-    return true
-  }
-  const texts = (keys.texts ??= new Set())
-  const text = canonicalKey(k)
-  if (texts.has(text)) return false
-  texts.add(text)
-  return true
-}
+const stKeys: (KeySet | undefined)[] = []
 
 /** Position after the last embedded read (atoms inside pids, ports, refs, funs, exports) and after a term.
  *  Properties of a constant object: cheaper to update in hot code than module-level `let`s.
@@ -965,7 +917,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
               // (below); binaries are compared by their bytes, other compound keys and strings (a string is =:=
               // a list of its codes) by canonicalKey, the same for =:= terms however each was encoded.
               if (typeof value === 'string' || (typeof value === 'object' && !(value instanceof Atom))) {
-                const keys = (stKeys[top] ??= { texts: undefined, bins: undefined })
+                const keys = (stKeys[top] ??= newKeySet())
                 if (!newKey(keys, value)) throw new DecodeError('duplicate map key', stKeyAt[top])
               }
               stAux[top] = value

@@ -567,7 +567,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
                 flat[i++] = v
                 if (!check && keyNeedsCheck(k)) check = true
               }
-              if (check && n > 1) assertDistinctKeys(t)
+              if (check && n > 1) assertDistinctKeys(t, maxDepth)
               sp = pushFrame(sp, base, maxDepth, E_SEQ, flat, 2 * n, undefined)
             }
           } else if (t instanceof Float) {

@@ -34,4 +34,21 @@ test('regression: keys holding deeply nested maps are checked in linear time (ne
   refused(new Map<unknown, unknown>([[deep, 1], [new Map([...(deep as Map<unknown, unknown>)].reverse()), 2]]))
 })
 
+test('a cyclic key, a key that is not a term, and a plain-object key equal to a Map key: EncodeError', () => {
+  const cyclic: unknown[] = [1]
+  cyclic.push(cyclic)
+  const enc = (m: Map<unknown, unknown>, re: RegExp) =>
+    assert.throws(() => termToBinary(m as never), (e: unknown) => e instanceof EncodeError && re.test((e as Error).message))
+  enc(new Map<unknown, unknown>([[tuple(cyclic as never), 1], [tuple(2), 2]]), /nests deeper/)
+  enc(new Map<unknown, unknown>([[tuple(Symbol("s") as never), 1], [tuple(2), 2]]), /not an Erlang term/)
+  refused(new Map<unknown, unknown>([[{ a: 1 }, 1], [new Map([[atom('a'), 1]]), 2]]))
+})
+
+test('keys nested deeper than the old 1,000-level key limit encode, up to the encoder\'s maxDepth', () => {
+  let deep: unknown = 1
+  for (let i = 0; i < 5000; i++) deep = tuple(deep as never)
+  const m = new Map<unknown, unknown>([[deep, 1], [tuple(deep as never), 2]])
+  assert.is((binaryToTerm(termToBinary(m as never)) as Map<unknown, unknown>).size, 2)
+})
+
 test.run()

@@ -14,6 +14,9 @@
 //   pid / port / reference      Pid / Port / Ref
 //   fun / external fun          Fun / ExportFun
 
+// Imported rather than the global, which Node defines as an accessor (a getter call on each use).
+import { Buffer } from 'node:buffer'
+
 /** An Erlang atom. Interned weakly: the same name gives the same object while anyone holds it. */
 export class Atom {
   private constructor(readonly name: string) {}
@@ -174,6 +177,19 @@ export const isAtom = (t: unknown, name?: string): t is Atom =>
 export const isTuple = (t: unknown, arity?: number): t is Tuple =>
   t instanceof Tuple && (arity === undefined || t.elements.length === arity)
 
+/**
+ * The value of `key` in an Erlang map, matching keys by =:= rather than by JS identity: `Map#get` finds atom,
+ * number and string keys, but a binary key (Elixir's `%{"name" => v}`) or a tuple key built anew is another
+ * object (and `1n`, `[97, 98]` find the keys `1`, `"ab"`). A linear scan when identity misses.
+ */
+export function mapGet(map: Map<Term, Term>, key: Term): Term | undefined {
+  const v = map.get(key)
+  if (v !== undefined || map.has(key)) return v
+  if (key instanceof Atom || typeof key === 'boolean') return undefined // interned: identity is =:=
+  for (const [k, x] of map) if (termEquals(k, key)) return x
+  return undefined
+}
+
 /** A charlist from a JS string (every code point an element); Erlang sees `"text"`. */
 export const charlist = (s: string): Term => s
 
@@ -189,106 +205,237 @@ export function listToString(t: Term): string | undefined {
   return s
 }
 
-const isListTail = (t: Term): boolean => typeof t === 'string' || Array.isArray(t) || t instanceof ImproperList
+// --- equality ------------------------------------------------------------------------------
+// Two notions, one meaning (Erlang's =:=): termEquals compares two terms; canonicalKey gives a term a string
+// that is equal for =:= terms, for sets of map keys (the decoder's and the encoder's duplicate-key checks, and
+// termEquals' matching of map keys that are not the same JS value). Both walk with explicit stacks: a term
+// nested as deep as the decoder accepts costs heap, not JS stack.
 
-/** An improper list whose tail is itself a list, written as one list (or one improper list). */
-function flattenList(l: ImproperList): Term {
-  const out: Term[] = [...l.elements]
-  let tail: Term = l.tail
+const isList = (t: unknown): t is string | Term[] | ImproperList =>
+  typeof t === 'string' || Array.isArray(t) || t instanceof ImproperList
+
+/** A list, string or improper list as its elements (list tails merged, a string as code points) and its
+ *  final tail (undefined when it is []). */
+function listParts(t: string | Term[] | ImproperList): { items: Term[]; tail: Term | undefined } {
+  const items: Term[] = []
+  let cur: Term = t
   for (;;) {
-    if (typeof tail === 'string') {
-      for (const c of tail) out.push(c.codePointAt(0)!)
-      return out
+    if (typeof cur === 'string') {
+      for (const c of cur) items.push(c.codePointAt(0)!)
+      return { items, tail: undefined }
     }
-    if (Array.isArray(tail)) {
-      out.push(...tail)
-      return out
+    if (Array.isArray(cur)) {
+      for (let i = 0; i < cur.length; i++) items.push(cur[i])
+      return { items, tail: undefined }
     }
-    if (tail instanceof ImproperList) {
-      out.push(...tail.elements)
-      tail = tail.tail
+    if (cur instanceof ImproperList) {
+      for (let i = 0; i < cur.elements.length; i++) items.push(cur.elements[i])
+      cur = cur.tail
       continue
     }
-    return new ImproperList(out, tail)
+    return { items, tail: cur }
   }
 }
 
-/** Erlang's `=:=` on two terms (exact equality: 1 =/= 1.0; "ab" =:= [97, 98]). */
+/** The float a term is (a non-integral number or a Float box), or undefined. */
+const floatOf = (t: unknown): number | undefined =>
+  t instanceof Float ? t.value : typeof t === 'number' && !Number.isInteger(t) ? t : undefined
+
+/** Erlang's `=:=` on two terms (exact equality: 1 =/= 1.0; "ab" =:= [97, 98]; maps in any key order). */
 export function termEquals(a: Term, b: Term): boolean {
-  if (a === b) return true
-  // [1 | [2]] is [1, 2]: a list tail continues the list.
-  if (a instanceof ImproperList && isListTail(a.tail)) a = flattenList(a)
-  if (b instanceof ImproperList && isListTail(b.tail)) b = flattenList(b)
-  if (typeof a === 'string' || typeof b === 'string') {
-    const la = typeof a === 'string' ? [...a].map((c) => c.codePointAt(0)!) : a
-    const lb = typeof b === 'string' ? [...b].map((c) => c.codePointAt(0)!) : b
-    if (typeof la === 'string' || typeof lb === 'string') return false
-    return termEquals(la, lb)
+  const todo: Term[] = [a, b]
+  while (todo.length > 0) {
+    const y = todo.pop() as Term
+    const x = todo.pop() as Term
+    if (x !== y && !sameHead(x, y, todo)) return false
   }
-  if (typeof a === 'number' || typeof a === 'bigint') {
-    if (typeof b !== 'number' && typeof b !== 'bigint') return false
-    // A non-integral number is a float: never =:= an integer, and a === b already compared two floats.
-    if ((typeof a === 'number' && !Number.isInteger(a)) || (typeof b === 'number' && !Number.isInteger(b))) return false
-    return BigInt(a) === BigInt(b)
+  return true
+}
+
+/** x =:= y as far as their own parts go (x !== y); pushes the pairs of children still to compare onto todo. */
+function sameHead(x: Term, y: Term, todo: Term[]): boolean {
+  if (isList(x) || isList(y)) {
+    // Two distinct JS strings are distinct code point lists.
+    if (!isList(x) || !isList(y) || (typeof x === 'string' && typeof y === 'string')) return false
+    const p = listParts(x)
+    const q = listParts(y)
+    if (p.items.length !== q.items.length || (p.tail === undefined) !== (q.tail === undefined)) return false
+    for (let i = 0; i < p.items.length; i++) todo.push(p.items[i], q.items[i])
+    if (p.tail !== undefined) todo.push(p.tail, q.tail as Term)
+    return true
   }
-  if (a instanceof Float) return b instanceof Float ? Object.is(a.value, b.value) || a.value === b.value : false
-  if (Buffer.isBuffer(a)) return Buffer.isBuffer(b) && a.equals(b)
-  if (a instanceof BitBinary)
-    return b instanceof BitBinary && a.bits === b.bits && a.data.equals(b.data)
-  if (Array.isArray(a))
-    return Array.isArray(b) && a.length === b.length && a.every((x, i) => termEquals(x, b[i]))
-  if (a instanceof ImproperList)
-    return (
-      b instanceof ImproperList &&
-      termEquals(a.elements, b.elements) &&
-      termEquals(a.tail, b.tail)
-    )
-  if (a instanceof Tuple) return b instanceof Tuple && termEquals(a.elements, b.elements)
-  if (a instanceof Map) {
-    if (!(b instanceof Map) || a.size !== b.size) return false
-    outer: for (const [k, v] of a) {
-      if (b.has(k)) {
-        if (!termEquals(v, b.get(k)!)) return false
-        continue
+  const fx = floatOf(x)
+  const fy = floatOf(y)
+  // 0.0 =:= -0.0, as in OTP 25 and canonicalKey.
+  if (fx !== undefined || fy !== undefined) return fx === fy
+  if (typeof x === 'number' || typeof x === 'bigint')
+    return (typeof y === 'number' || typeof y === 'bigint') && BigInt(x) === BigInt(y)
+  if (x instanceof Buffer) return y instanceof Buffer && x.equals(y)
+  if (x instanceof BitBinary) return y instanceof BitBinary && x.bits === y.bits && x.data.equals(y.data)
+  if (x instanceof Tuple) {
+    if (!(y instanceof Tuple) || x.elements.length !== y.elements.length) return false
+    for (let i = 0; i < x.elements.length; i++) todo.push(x.elements[i], y.elements[i])
+    return true
+  }
+  if (x instanceof Map) {
+    if (!(y instanceof Map) || x.size !== y.size) return false
+    let byText: Map<string, Term> | undefined
+    for (const [k, v] of x) {
+      let k2: Term | undefined = k
+      if (!y.has(k)) {
+        if (byText === undefined) {
+          byText = new Map()
+          for (const yk of y.keys()) byText.set(canonicalKey(yk), yk)
+        }
+        k2 = byText.get(canonicalKey(k))
+        if (k2 === undefined) return false
       }
-      for (const [k2, v2] of b) if (termEquals(k, k2)) {
-        if (!termEquals(v, v2)) return false
-        continue outer
-      }
-      return false
+      todo.push(v, y.get(k2) as Term)
     }
     return true
   }
-  if (a instanceof Pid)
+  if (x instanceof Pid)
+    return y instanceof Pid && x.node === y.node && x.id === y.id && x.serial === y.serial && x.creation === y.creation
+  if (x instanceof Port) return y instanceof Port && x.node === y.node && x.id === y.id && x.creation === y.creation
+  if (x instanceof Ref)
     return (
-      b instanceof Pid &&
-      a.node === b.node &&
-      a.id === b.id &&
-      a.serial === b.serial &&
-      a.creation === b.creation
+      y instanceof Ref &&
+      x.node === y.node &&
+      x.creation === y.creation &&
+      x.ids.length === y.ids.length &&
+      x.ids.every((w, i) => w === y.ids[i])
     )
-  if (a instanceof Port)
-    return b instanceof Port && a.node === b.node && a.id === b.id && a.creation === b.creation
-  if (a instanceof Ref)
-    return (
-      b instanceof Ref &&
-      a.node === b.node &&
-      a.creation === b.creation &&
-      a.ids.length === b.ids.length &&
-      a.ids.every((x, i) => x === b.ids[i])
+  if (x instanceof ExportFun)
+    return y instanceof ExportFun && x.module === y.module && x.function === y.function && x.arity === y.arity
+  if (x instanceof Fun) {
+    if (
+      !(y instanceof Fun) ||
+      !x.uniq.equals(y.uniq) ||
+      x.index !== y.index ||
+      x.module !== y.module ||
+      x.freeVars.length !== y.freeVars.length
     )
-  if (a instanceof ExportFun)
-    return (
-      b instanceof ExportFun && a.module === b.module && a.function === b.function && a.arity === b.arity
-    )
-  if (a instanceof Fun)
-    return (
-      b instanceof Fun &&
-      a.uniq.equals(b.uniq) &&
-      a.index === b.index &&
-      a.module === b.module &&
-      termEquals(a.pid, b.pid) &&
-      termEquals(a.freeVars, b.freeVars)
-    )
+      return false
+    todo.push(x.pid, y.pid)
+    for (let i = 0; i < x.freeVars.length; i++) todo.push(x.freeVars[i], y.freeVars[i])
+    return true
+  }
   return false
+}
+
+const atomText = (name: string): string => `a${name.length}:${name}`
+// Node's Buffer#latin1Slice (what toString('latin1') calls); @types/node does not declare it.
+type Latin1 = { latin1Slice(start: number, end: number): string }
+const bytesText = (b: Uint8Array): string =>
+  `${b.length}:${((b instanceof Buffer ? b : Buffer.from(b.buffer, b.byteOffset, b.length)) as unknown as Latin1).latin1Slice(0, b.length)}`
+
+/** The canonical text of a term with no children to visit, or undefined for a container. */
+function scalarText(t: unknown): string | undefined {
+  if (typeof t === 'number') return Number.isInteger(t) ? `i${t};` : `f${t};`
+  if (typeof t === 'bigint') return `i${t};`
+  if (typeof t === 'boolean') return atomText(t ? 'true' : 'false')
+  if (t instanceof Atom) return atomText(t.name)
+  if (t instanceof Float) return `f${t.value === 0 ? 0 : t.value};` // 0.0 =:= -0.0, as termEquals has it
+  if (t instanceof Uint8Array) return 'b' + bytesText(t)
+  if (t instanceof BitBinary) return `B${t.bits}:${bytesText(t.data)}`
+  if (t instanceof Pid) return `p${atomText(t.node.name)}${t.id}.${t.serial}.${t.creation};`
+  if (t instanceof Port) return `o${atomText(t.node.name)}${t.id}.${t.creation};`
+  if (t instanceof Ref) return `r${atomText(t.node.name)}${t.creation}:${t.ids.length}:${t.ids.join('.')};`
+  if (t instanceof ExportFun) return `e${atomText(t.module.name)}${atomText(t.function.name)}${t.arity};`
+  return undefined
+}
+
+interface KeyFrame {
+  items: unknown[]
+  i: number
+  /** Text so far (or, for a map, the texts of its keys and values in `parts`). */
+  text: string
+  parts: string[] | undefined
+  /** Index of an improper list's tail in items (-1: none). */
+  tailAt: number
+  close: string
+}
+
+function frameOf(t: unknown): KeyFrame {
+  if (isList(t)) {
+    const { items, tail } = listParts(t)
+    const tailAt = tail === undefined ? -1 : items.length
+    if (tail !== undefined) items.push(tail)
+    return { items, i: 0, text: '[', parts: undefined, tailAt, close: ']' }
+  }
+  if (t instanceof Tuple) return { items: t.elements, i: 0, text: `{${t.elements.length}:`, parts: undefined, tailAt: -1, close: '}' }
+  if (t instanceof Map) {
+    const items: unknown[] = []
+    for (const [k, v] of t) items.push(k, v)
+    return { items, i: 0, text: `#${t.size}:`, parts: [], tailAt: -1, close: '}' }
+  }
+  if (t instanceof Fun) {
+    // What termEquals compares: uniq, index, module, pid and the free variables.
+    const head = `F${bytesText(t.uniq)}${t.index};${atomText(t.module.name)}${scalarText(t.pid)}${t.freeVars.length}:`
+    return { items: t.freeVars, i: 0, text: head, parts: undefined, tailAt: -1, close: '}' }
+  }
+  if (t !== null && typeof t === 'object' && Object.getPrototypeOf(t) === Object.prototype) {
+    // A plain object: the map with atom keys it encodes to.
+    const items: unknown[] = []
+    for (const [k, v] of Object.entries(t)) items.push(Atom.intern(k), v)
+    return { items, i: 0, text: `#${items.length / 2}:`, parts: [], tailAt: -1, close: '}' }
+  }
+  throw new TypeError(`not an Erlang term: ${t === null ? 'null' : typeof t}`)
+}
+
+/** The finished text of a frame; a map's entries are sorted by key text, so key order does not matter. */
+function closeFrame(f: KeyFrame): string {
+  const p = f.parts
+  if (p === undefined) return f.text + f.close
+  const entries: [string, string][] = []
+  for (let i = 0; i < p.length; i += 2) entries.push([p[i], p[i + 1]])
+  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  let s = f.text
+  for (const [k, v] of entries) s += k + v
+  return s + f.close
+}
+
+/**
+ * A string equal for two terms exactly when they are =:= (termEquals): lists and strings alike as their
+ * elements, list tails merged, maps in any key order; a plain object as the map with atom keys it encodes to.
+ * Iterative. Throws TypeError for a value that is not a term, and RangeError past maxDepth levels of nesting
+ * (the encoder's bound, which also stops a cyclic value).
+ */
+export function canonicalKey(t: Term, maxDepth = Infinity): string {
+  if (t instanceof Tuple) {
+    // A tuple of scalars (the usual compound key) without a frame.
+    const el = t.elements
+    let text = `{${el.length}:`
+    let i = 0
+    for (; i < el.length; i++) {
+      const c = scalarText(el[i])
+      if (c === undefined) break
+      text += c
+    }
+    if (i === el.length) return text + '}'
+  } else {
+    const s = scalarText(t)
+    if (s !== undefined) return s
+  }
+  const stack: KeyFrame[] = [frameOf(t)]
+  for (;;) {
+    const f = stack[stack.length - 1]
+    if (f.i < f.items.length) {
+      if (f.i === f.tailAt) f.text += '|'
+      const child = f.items[f.i++]
+      const c = scalarText(child)
+      if (c === undefined) {
+        if (stack.length >= maxDepth) throw new RangeError(`a map key nests deeper than ${maxDepth} (a cyclic value?)`)
+        stack.push(frameOf(child))
+      } else if (f.parts !== undefined) f.parts.push(c)
+      else f.text += c
+      continue
+    }
+    const done = closeFrame(f)
+    stack.pop()
+    if (stack.length === 0) return done
+    const parent = stack[stack.length - 1]
+    if (parent.parts !== undefined) parent.parts.push(done)
+    else parent.text += done
+  }
 }
