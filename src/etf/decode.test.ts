@@ -17,7 +17,7 @@ import {
   tuple,
   type Term,
 } from './terms.js'
-import { binaryToTerm, decodeTerm, decodeVersioned } from './decode.js'
+import { atomCacheStats, binaryToTerm, decodeTerm, decodeVersioned } from './decode.js'
 import { termToBinary } from './encode.js'
 import {
   DecodeError,
@@ -395,6 +395,21 @@ test('atoms: the byte-keyed cache never confuses atoms (many atoms, same bytes i
   // 48 bytes (the longest cached) and 49 (not cached) both decode right, twice
   for (const n of [47, 48, 49, 48, 49])
     assert.is((binaryToTerm(termToBinary(atom('q'.repeat(n)))) as Atom).name, 'q'.repeat(n))
+})
+
+test('regression: atoms that differ only in their last bytes get their own cache slots (field_0..field_99 shared a few)', () => {
+  for (const names of [
+    Array.from({ length: 100 }, (_, i) => `field_${i}`),
+    Array.from({ length: 100 }, (_, i) => `key_${i}`),
+    Array.from({ length: 100 }, (_, i) => `node${i}@host`),
+  ]) {
+    const bytes = termToBinary(names.map(atom))
+    binaryToTerm(bytes)
+    const before = atomCacheStats.misses
+    binaryToTerm(bytes)
+    // A random hash puts 100 keys in 4,096 direct-mapped slots with about one collision (two misses).
+    assert.ok(atomCacheStats.misses - before <= 8, `${names[0]}..: ${atomCacheStats.misses - before} misses of 100 on a second decode`)
+  }
 })
 
 // --- hostile input ----------------------------------------------------------------------------

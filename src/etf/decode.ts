@@ -145,7 +145,11 @@ function cachedAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxC
     sc[w++] = word
     h = Math.imul(h ^ word, 0x9e3779b1)
   }
-  const slot = (h ^ (h >>> 15)) & AC_MASK
+  // murmur3's finalizer: the slot bits depend on every key bit (a plain multiply leaves the low bits blind to
+  // the high bytes of the last word, so 'field_10'..'field_19' shared a few slots).
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  const slot = (h ^ (h >>> 16)) & AC_MASK
   g.slot = slot
   const keys = acKeys
   const base = slot * AC_STRIDE
@@ -156,9 +160,13 @@ function cachedAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxC
   return (enc === 0 || enc === (utf8 ? 2 : 1)) && meta >> 2 <= maxChars ? acAtom[slot] : undefined
 }
 
+/** @internal Atom-cache misses since start (each one decodes and interns the name): for tests. */
+export const atomCacheStats = { misses: 0 }
+
 /** Decodes (validating) an atom that is not in the cache, and caches it. */
 function newAtom(buf: Buffer, start: number, len: number, utf8: boolean, maxChars: number, at: number): Atom {
   const slot = g.slot
+  atomCacheStats.misses++
   let ascii = true
   for (let i = 0; i < len; i++)
     if (buf[start + i] > 0x7f) {
