@@ -1,6 +1,6 @@
 // OTP's sys module from a real erl node against TypeScript gen_servers: get_state, get_status,
 // suspend / resume (a call waits, then completes), replace_state (the fun runs on the caller's node),
-// terminate, and requests sys does not know.
+// terminate, log / statistics / trace / no_debug, and requests sys does not know.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Tuple, atom, binaryToTerm, termEquals, tuple, type Term } from '../src/etf/index.js'
@@ -122,11 +122,51 @@ test('requests sys does not implement here answer {error, {unknown_system_msg, R
     await evalTerm(`gen:call(${S}, system, wat, 2000)`),
     tuple(A('ok'), tuple(A('error'), tuple(A('unknown_system_msg'), A('wat')))),
   )
-  eq(
-    await evalTerm(`sys:log(${S}, get, 2000)`),
-    tuple(A('error'), tuple(A('unknown_system_msg'), tuple(A('debug'), tuple(A('log'), A('get'))))),
-  )
+  eq(await evalTerm(`sys:log(${S}, bogus, 2000)`), A('unknown_debug'))
   eq(await evalTerm(`gen_server:call(${S}, inc, 2000)`), 1)
+})
+
+test('sys:log/2, sys:statistics/2, sys:trace/2 and sys:no_debug/1 from erl: the events and counts an OTP gen_server gives', async () => {
+  await node.startGenServer(counter([]), { name: 'ts_debug' })
+  const S = srv('ts_debug')
+  const r = await evalTerm(`
+    S = ${S},
+    ok = sys:log(S, true), ok = sys:statistics(S, true), ok = sys:trace(S, true),
+    1 = gen_server:call(S, inc),
+    gen_server:cast(S, poke),
+    {count, 1} = gen_server:call(S, peek),
+    {ok, Log} = sys:log(S, get),
+    {ok, Stats} = sys:statistics(S, get),
+    {status, _, _, [_, _, _, _, [_, {data, Data} | _]]} = sys:get_status(S),
+    {_, Logged} = lists:keyfind("Logged events", 1, Data),
+    Me = self(),
+    Shape = [case E of
+               {in, {'$gen_call', {Me, _}, Req}} -> {in_call, Req};
+               {in, Msg} -> {in, Msg};
+               {out, Reply, {Me, _}, St} -> {out, Reply, St};
+               {noreply, St} -> {noreply, St}
+             end || E <- Log],
+    ok = sys:no_debug(S),
+    {ok, []} = sys:log(S, get),
+    {ok, no_statistics} = sys:statistics(S, get),
+    {Shape, [K || {K, _} <- Stats], proplists:get_value(messages_in, Stats), proplists:get_value(messages_out, Stats), Logged =:= Log}`)
+  eq(
+    r,
+    tuple(
+      [
+        tuple(A('in_call'), A('inc')),
+        tuple(A('out'), 1, tuple(A('count'), 1)),
+        tuple(A('in'), tuple(A('$gen_cast'), A('poke'))),
+        tuple(A('noreply'), tuple(A('count'), 1)),
+        tuple(A('in_call'), A('peek')),
+        tuple(A('out'), tuple(A('count'), 1), tuple(A('count'), 1)),
+      ],
+      [A('start_time'), A('current_time'), A('reductions'), A('messages_in'), A('messages_out')],
+      3,
+      2,
+      true,
+    ),
+  )
 })
 
 test('sys:replace_state/2: the fun runs on the caller node; a failing fun raises callback_failed', async () => {

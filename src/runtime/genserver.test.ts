@@ -268,12 +268,65 @@ test('sys suspend: calls and casts wait until resume, system messages are still 
   assert.is(await rt.call(s.pid, A('get')), 12)
 })
 
-test('sys: unknown requests (and debug / change_code) answer {error, {unknown_system_msg, Req}}', async () => {
+test('sys: unknown requests (and change_code) answer {error, {unknown_system_msg, Req}}; unknown debug options unknown_debug', async () => {
   const rt = newRt()
   const s = await rt.startGenServer(counter, { args: 1 })
-  for (const req of [A('wat'), tuple(A('debug'), tuple(A('log'), A('get'))), tuple(A('change_code'), A('m'), 1, [])])
+  for (const req of [A('wat'), tuple(A('change_code'), A('m'), 1, [])])
     eq(await sys(rt, s.pid, req), tuple(A('error'), tuple(A('unknown_system_msg'), req)))
+  for (const what of [A('wat'), tuple(A('log'), A('bogus')), tuple(A('log'), tuple(true, 0)), tuple(A('statistics'), 1), tuple(A('trace'), A('x'))])
+    eq(await sys(rt, s.pid, tuple(A('debug'), what)), A('unknown_debug'))
   assert.is(await rt.call(s.pid, A('get')), 1)
+})
+
+test('sys debug: log keeps the last N events as gen_server logs them, statistics counts, no_debug clears', async () => {
+  const lines: string[] = []
+  const logger = { ...silentLogger, warn: (m: string) => void lines.push(m) }
+  const rt = new Runtime({ node: 'ts@host', creation: 1, logger })
+  const s = await rt.startGenServer(counter, { args: 1, name: 'dbg' })
+  const dbg = (what: Term) => sys(rt, s.pid, tuple(A('debug'), what))
+  eq(await dbg(tuple(A('log'), A('get'))), tuple(A('ok'), []))
+  eq(await dbg(tuple(A('statistics'), A('get'))), tuple(A('ok'), A('no_statistics')))
+  eq(await dbg(tuple(A('log'), true)), A('ok'))
+  eq(await dbg(tuple(A('statistics'), true)), A('ok'))
+  eq(await dbg(tuple(A('trace'), true)), A('ok'))
+  assert.is(await rt.call(s.pid, A('inc')), 2)
+  rt.cast(s.pid, A('inc'))
+  rt.send(s.pid, 10)
+  assert.is(await rt.call(s.pid, A('get')), 13)
+  const log = (await dbg(tuple(A('log'), A('get')))) as Tuple
+  const events = log.get(1) as Term[]
+  const kinds = events.map((e) => ((e as Tuple).get(0) as { name: string }).name)
+  assert.equal(kinds, ['in', 'out', 'in', 'noreply', 'in', 'noreply', 'in', 'out'])
+  const first = events[0] as Tuple
+  assert.is(((first.get(1) as Tuple).get(0) as { name: string }).name, '$gen_call')
+  eq((events[1] as Tuple).get(1), 2) // {out, Reply, From, State}
+  eq((events[1] as Tuple).get(3), 2)
+  eq((events[3] as Tuple).get(1), 3) // {noreply, State} after the cast
+  eq(events[4], tuple(A('in'), 10))
+  const stats = (await dbg(tuple(A('statistics'), A('get')))) as Tuple
+  const st = new Map((stats.get(1) as Tuple[]).map((t) => [(t.get(0) as { name: string }).name, t.get(1)]))
+  assert.equal([st.get('messages_in'), st.get('messages_out'), st.get('reductions')], [4, 2, 0])
+  assert.ok(st.get('start_time') instanceof Tuple && st.get('current_time') instanceof Tuple)
+  assert.ok(lines.some((l) => /^\*DBG\* dbg got call inc from <.*>$/.test(l)), lines.join('\n'))
+  assert.ok(lines.includes('*DBG* dbg got cast inc'), lines.join('\n'))
+  assert.ok(lines.includes('*DBG* dbg new state 3'), lines.join('\n'))
+  // {log, {true, 2}}: the next event trims the log to the last two.
+  eq(await dbg(tuple(A('log'), tuple(true, 2))), A('ok'))
+  rt.send(s.pid, 1)
+  assert.is(await rt.call(s.pid, A('get')), 14)
+  const last = ((await dbg(tuple(A('log'), A('get')))) as Tuple).get(1) as Term[]
+  assert.equal(last.map((e) => ((e as Tuple).get(0) as { name: string }).name), ['in', 'out'])
+  assert.is(((last[0] as Tuple).get(1) as Tuple).get(2), A('get'))
+  // sys:get_status shows the logged events.
+  const status = (await sys(rt, s.pid, A('get_status'))) as Tuple
+  const misc = ((status.get(3) as Term[])[4] as Term[])[1] as Tuple
+  eq(((misc.get(1) as Term[])[2] as Tuple).get(1), last)
+  eq(await dbg(A('no_debug')), A('ok'))
+  eq(await dbg(tuple(A('log'), A('get'))), tuple(A('ok'), []))
+  eq(await dbg(tuple(A('statistics'), A('get'))), tuple(A('ok'), A('no_statistics')))
+  const before = lines.length
+  assert.is(await rt.call(s.pid, A('get')), 14)
+  assert.is(lines.length, before, 'no trace after no_debug')
 })
 
 test('sys replace_state: no Erlang node to run the fun from a local caller, not a fun, a state that is no term', async () => {

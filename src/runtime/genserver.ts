@@ -123,11 +123,15 @@ export function spawnGenServer<S, A = Term>(
       msg.get(1) instanceof Pid &&
       samePid(msg.get(1) as Pid, parent)
     const suspendedMatch = (msg: Term) => isSystemMsg(msg) || isParentExit(msg)
+    // sys:log, sys:statistics, sys:trace: off until asked for.
+    const debug: Debug = { log: undefined, stats: undefined, trace: false }
     try {
       for (;;) {
         const msg = suspended ? await self.receive(suspendedMatch) : await self.receive()
         let r: CallResult<S> | NoReplyResult<S>
         let from: From | undefined
+        const debugging = debug.log !== undefined || debug.stats !== undefined || debug.trace
+        if (debugging && !isSystemMsg(msg) && !isParentExit(msg)) debugEvent(self, debug, tuple(IN, msg))
         if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
           from = msg.get(1) as From
           if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
@@ -136,7 +140,7 @@ export function spawnGenServer<S, A = Term>(
           r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
         } else if (isSystemMsg(msg)) {
           const sysFrom = (msg as Tuple).get(1) as From
-          const out = await systemRequest(self, (msg as Tuple).get(2), sysFrom, state, suspended, parent ?? self.pid)
+          const out = await systemRequest(self, (msg as Tuple).get(2), sysFrom, state, suspended, parent ?? self.pid, debug)
           if ('state' in out) state = out.state as S
           suspended = out.suspended
           reply(self, sysFrom, out.reply)
@@ -151,15 +155,19 @@ export function spawnGenServer<S, A = Term>(
         } else {
           r = impl.handleInfo ? await impl.handleInfo(msg, state, ctx) : undefined
         }
-        if (r === undefined || r === null) continue
-        if (typeof r !== 'object') throw new BadArgError(`bad gen_server callback result: ${String(r)}`)
-        if ('state' in r) state = r.state as S
-        if ('stop' in r) {
-          if (from !== undefined && 'reply' in r) reply(self, from, r.reply as Term)
+        if (r !== undefined && r !== null && typeof r !== 'object') throw new BadArgError(`bad gen_server callback result: ${String(r)}`)
+        if (r && 'state' in r) state = r.state as S
+        const replied = from !== undefined && r !== undefined && r !== null && 'reply' in r
+        if (replied) reply(self, from as From, (r as { reply: Term }).reply)
+        if (debugging && !(r && 'stop' in r)) {
+          // gen_server's own events: {out, Reply, From, State} for a reply, {noreply, State} otherwise.
+          const shown = stateShown(state)
+          debugEvent(self, debug, replied ? tuple(OUT, (r as { reply: Term }).reply, from as From, shown) : tuple(NOREPLY, shown))
+        }
+        if (r && 'stop' in r) {
           stopReason = r.stop
           break
         }
-        if (from !== undefined && 'reply' in r) reply(self, from, r.reply)
       }
     } catch (e) {
       await runTerminate(impl, e instanceof ProcessExitedError ? e.reason : exitReasonOf(e), state, ctx)
@@ -240,6 +248,7 @@ async function systemRequest(
   state: unknown,
   suspended: boolean,
   parent: Pid,
+  debug: Debug,
 ): Promise<SystemOutcome> {
   if (req === SUSPEND) return { reply: OK, suspended: true }
   if (req === RESUME) return { reply: OK, suspended: false }
@@ -249,28 +258,163 @@ async function systemRequest(
       return { reply: callbackFailed(SYSTEM_GET_STATE, ERROR, tuple(NOT_A_TERM, Buffer.from(img.error))), suspended }
     return { reply: state as Term, suspended }
   }
-  if (req === GET_STATUS) return { reply: statusOf(self, state, suspended, parent), suspended }
+  if (req === GET_STATUS) return { reply: statusOf(self, state, suspended, parent, debug), suspended }
   if (req instanceof Tuple && req.length === 2 && req.get(0) === REPLACE_STATE) {
     return { ...(await replaceState(self, req.get(1), from, state)), suspended }
   }
   if (req instanceof Tuple && req.length === 2 && req.get(0) === TERMINATE)
     return { reply: OK, suspended, terminate: req.get(1) }
-  // {debug, _} (sys:log, trace, statistics, install), change_code and anything else: not implemented here.
+  if (req instanceof Tuple && req.length === 2 && req.get(0) === DEBUG) return { reply: debugCommand(self, debug, req.get(1)), suspended }
+  // change_code and anything else: not implemented here.
   return { reply: tuple(ERROR, tuple(UNKNOWN_SYSTEM_MSG, req)), suspended }
+}
+
+// --- sys debug: log, statistics, trace ------------------------------------------------------------
+
+const DEBUG = atom('debug')
+const LOG = atom('log')
+const STATISTICS = atom('statistics')
+const TRACE = atom('trace')
+const GET = atom('get')
+const PRINT = atom('print')
+const NO_DEBUG = atom('no_debug')
+const UNKNOWN_DEBUG = atom('unknown_debug')
+const NO_STATISTICS = atom('no_statistics')
+const IN = atom('in')
+const OUT = atom('out')
+const NOREPLY = atom('noreply')
+const START_TIME = atom('start_time')
+const CURRENT_TIME = atom('current_time')
+const REDUCTIONS = atom('reductions')
+const MESSAGES_IN = atom('messages_in')
+const MESSAGES_OUT = atom('messages_out')
+
+/** sys.erl's debug options for one server, as sys:log/2, sys:statistics/2 and sys:trace/2 set them. */
+interface Debug {
+  /** The last `max` events, oldest first (sys:log/2, default 10). */
+  log: { max: number; events: Term[] } | undefined
+  stats: { start: Term; in: number; out: number } | undefined
+  /** sys:trace/2: each event is written to the node's log as OTP prints it (`*DBG* ...`). */
+  trace: boolean
+}
+
+/** The name gen_server prints: the registered name, else the pid as its own node shows it (<0.N.S>). */
+const serverName = (self: Process): string => (self.name !== undefined ? self.name.name : `<0.${self.pid.id}.${self.pid.serial}>`)
+
+/** The state as an event or status shows it: its Erlang image, or why the codec refuses it. */
+function stateShown(state: unknown): Term {
+  const img = termImage(state)
+  return 'error' in img ? tuple(NOT_A_TERM, Buffer.from(img.error)) : img.term
+}
+
+/** erlang:localtime(): {{Y, M, D}, {H, Mi, S}}, as sys:statistics reports its times. */
+function localtime(): Term {
+  const d = new Date()
+  return tuple(tuple(d.getFullYear(), d.getMonth() + 1, d.getDate()), tuple(d.getHours(), d.getMinutes(), d.getSeconds()))
+}
+
+/** sys:handle_debug for one gen_server event ({in, Msg}, {out, Reply, From, State} or {noreply, State}). */
+function debugEvent(self: Process, debug: Debug, event: Tuple): void {
+  const kind = event.get(0)
+  if (debug.stats !== undefined) {
+    if (kind === IN) debug.stats.in++
+    else if (kind === OUT) debug.stats.out++
+  }
+  if (debug.log !== undefined) {
+    const { events, max } = debug.log
+    events.push(event)
+    if (events.length > max) events.splice(0, events.length - max)
+  }
+  if (debug.trace) self.runtime.logger.warn(formatEvent(serverName(self), event))
+}
+
+/** gen_server:print_event/3's text. */
+function formatEvent(name: string, event: Tuple): string {
+  const kind = event.get(0)
+  if (kind === IN) {
+    const msg = event.get(1)
+    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple)
+      return `*DBG* ${name} got call ${formatTerm(msg.get(2))} from ${formatTerm((msg.get(1) as Tuple).get(0))}`
+    if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) return `*DBG* ${name} got cast ${formatTerm(msg.get(1))}`
+    return `*DBG* ${name} got ${formatTerm(msg)}`
+  }
+  if (kind === OUT) {
+    const to = event.get(2)
+    const pid = to instanceof Tuple ? to.get(0) : to
+    return `*DBG* ${name} sent ${formatTerm(event.get(1))} to ${formatTerm(pid)}, new state ${formatTerm(event.get(3))}`
+  }
+  return `*DBG* ${name} new state ${formatTerm(event.get(1))}`
+}
+
+/** sys.erl debug_cmd/2: the reply to {debug, What}, changing `debug` in place. */
+function debugCommand(self: Process, debug: Debug, what: Term): Term {
+  if (what === NO_DEBUG) {
+    debug.log = undefined
+    debug.stats = undefined
+    debug.trace = false
+    return OK
+  }
+  if (!(what instanceof Tuple) || what.length !== 2) return UNKNOWN_DEBUG
+  const [opt, flag] = what.elements
+  if (opt === LOG) {
+    if (flag === true || (flag instanceof Tuple && flag.length === 2 && flag.get(0) === true && Number.isInteger(flag.get(1)) && (flag.get(1) as number) >= 1)) {
+      // Events already logged are kept; the new bound applies from the next event.
+      debug.log = { max: flag === true ? 10 : ((flag as Tuple).get(1) as number), events: debug.log?.events ?? [] }
+      return OK
+    }
+    if (flag === false) {
+      debug.log = undefined
+      return OK
+    }
+    if (flag === GET) return tuple(OK, debug.log ? [...debug.log.events] : [])
+    if (flag === PRINT) {
+      // sys:print_log: the events, written where the server's trace goes (the node's log).
+      for (const e of debug.log?.events ?? []) self.runtime.logger.warn(formatEvent(serverName(self), e as Tuple))
+      return OK
+    }
+    return UNKNOWN_DEBUG
+  }
+  if (opt === STATISTICS) {
+    if (flag === true) {
+      debug.stats = { start: localtime(), in: 0, out: 0 }
+      return OK
+    }
+    if (flag === false) {
+      debug.stats = undefined
+      return OK
+    }
+    if (flag === GET) {
+      const st = debug.stats
+      if (st === undefined) return tuple(OK, NO_STATISTICS)
+      // A TypeScript process has no reduction count: 0.
+      return tuple(OK, [
+        tuple(START_TIME, st.start),
+        tuple(CURRENT_TIME, localtime()),
+        tuple(REDUCTIONS, 0),
+        tuple(MESSAGES_IN, st.in),
+        tuple(MESSAGES_OUT, st.out),
+      ])
+    }
+    return UNKNOWN_DEBUG
+  }
+  if (opt === TRACE && typeof flag === 'boolean') {
+    debug.trace = flag
+    return OK
+  }
+  return UNKNOWN_DEBUG
 }
 
 /**
  * {status, Pid, {module, gen_server}, [PDict, SysState, Parent, Debug, Misc]} with Misc as
  * gen_server:format_status/2 builds it: a header, the sys data, and the state.
  */
-function statusOf(self: Process, state: unknown, suspended: boolean, parent: Pid): Term {
+function statusOf(self: Process, state: unknown, suspended: boolean, parent: Pid, debug: Debug): Term {
   const sysState = suspended ? SUSPENDED : RUNNING
-  const name = self.name !== undefined ? self.name.name : `<0.${self.pid.id}.${self.pid.serial}>`
-  const img = termImage(state)
-  const shown = 'error' in img ? tuple(NOT_A_TERM, Buffer.from(img.error)) : (state as Term)
+  const name = serverName(self)
+  const shown = stateShown(state)
   const misc: Term[] = [
     tuple(HEADER, `Status for generic server ${name}`),
-    tuple(DATA, [tuple('Status', sysState), tuple('Parent', parent), tuple('Logged events', [])]),
+    tuple(DATA, [tuple('Status', sysState), tuple('Parent', parent), tuple('Logged events', debug.log ? [...debug.log.events] : [])]),
     tuple(DATA, [tuple('State', shown)]),
   ]
   return tuple(STATUS, self.pid, tuple(MODULE, GEN_SERVER), [[], sysState, parent, [], misc])
