@@ -453,14 +453,18 @@ const eAux: unknown[] = []
 let eTop = 0
 
 /**
- * Writes el[i], el[i+1], ... while they are scalars that need no frame (int32 numbers, strings, atoms,
- * booleans) — tagged tuples, lists of numbers, rows of strings — and returns the index of the first other.
+ * Writes el[i], el[i+1], ... while they are scalars that need no frame (numbers, strings, atoms, booleans,
+ * binaries) — tagged tuples, lists of numbers, rows of strings, maps of atoms to numbers and binaries — and
+ * returns the index of the first other.
  */
-function scalarRun(w: Writer, el: unknown[], i: number, n: number, cacheRef: CacheRef): number {
+function scalarRun(w: Writer, el: unknown[], i: number, n: number, cacheRef: CacheRef, threshold: number): number {
   for (; i < n; i++) {
     const x = el[i]
     if (typeof x === 'number') {
-      if ((x | 0) !== x) break
+      if ((x | 0) !== x) {
+        writeNumber(w, x)
+        continue
+      }
       w.ensure(5)
       const b = w.buf
       const p = w.pos
@@ -476,6 +480,7 @@ function scalarRun(w: Writer, el: unknown[], i: number, n: number, cacheRef: Cac
     } else if (typeof x === 'string') writeString(w, x)
     else if (x instanceof Atom) writeAtom(w, x, cacheRef)
     else if (typeof x === 'boolean') writeAtom(w, x ? A_TRUE : A_FALSE, cacheRef)
+    else if (x instanceof Uint8Array) writeBinary(w, x, threshold)
     else break
   }
   return i
@@ -635,7 +640,7 @@ export function encodeTerm(w: Writer, term: Term, opts?: EncodeOptions): void {
           const n = eN[top]
           if (i < n) {
             const el = eCont[top] as unknown[]
-            const j = scalarRun(w, el, i, n, cacheRef)
+            const j = scalarRun(w, el, i, n, cacheRef, threshold)
             if (j < n) {
               eIdx[top] = j + 1
               t = el[j]
