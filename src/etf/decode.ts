@@ -512,7 +512,7 @@ function latinString(buf: Buffer, pos: number, n: number, end: number): string {
 
 /**
  * Reads elements a[i], a[i+1], ... (up to n) while they are scalars that need no stack frame — integers,
- * atoms, strings, [], and (through otherScalar) floats, binaries, pids, references and small bignums — as in
+ * atoms (ATOM_CACHE_REF too), strings, [], and (through otherScalar) floats, binaries, pids, references and small bignums — as in
  * tagged tuples, lists of numbers or binaries, rows of charlists and gen calls. Returns how far it got and
  * leaves the position in g.pos; the general loop takes over at the first other tag (or any error it reports).
  */
@@ -535,7 +535,13 @@ function simpleRun(
     } else if (t === Tag.INTEGER_EXT && pos + 5 <= end) {
       a[i] = i32(buf, pos + 1)
       pos += 5
-    } else if (t === Tag.SMALL_ATOM_UTF8_EXT || t === Tag.ATOM_EXT || t === Tag.SMALL_ATOM_EXT || t === Tag.ATOM_UTF8_EXT) {
+    } else if (
+      t === Tag.SMALL_ATOM_UTF8_EXT ||
+      t === Tag.ATOM_CACHE_REF || // what erl sends for most atoms over the distribution
+      t === Tag.ATOM_EXT ||
+      t === Tag.SMALL_ATOM_EXT ||
+      t === Tag.ATOM_UTF8_EXT
+    ) {
       const x = readAtom(buf, pos, end, maxChars, cache)
       pos = g.pos
       a[i] = x === A_TRUE ? true : x === A_FALSE ? false : x
