@@ -152,6 +152,15 @@ test('ATOM_CACHE_REF: truncated, missing entry, and no cache', () => {
   assert.is(e.offset, 0)
   const u = throwsExactly(() => decodeTerm(Buffer.from([82, 0]), 0), UnsupportedTagError) as UnsupportedTagError
   assert.is(u.tag, 82)
+  // Inside tuples and lists (the fast path for scalars reads cache refs): the same values and errors.
+  const cache = [atom('a'), atom('true')]
+  assert.ok(termEquals(decodeTerm(Buffer.from([104, 3, 82, 0, 97, 7, 82, 1]), 0, { atomCache: cache }).term, tuple(atom('a'), 7, true)))
+  assert.ok(termEquals(decodeTerm(Buffer.from([108, 0, 0, 0, 2, 82, 1, 82, 0, 106]), 0, { atomCache: cache }).term, [true, atom('a')]))
+  const inner = throwsExactly(() => decodeTerm(Buffer.from([104, 2, 97, 1, 82, 9]), 0, { atomCache: cache }), DecodeError)
+  assert.is(inner.offset, 4)
+  throwsExactly(() => decodeTerm(Buffer.from([104, 2, 97, 1, 82]), 0, { atomCache: cache }), TruncatedTermError)
+  const none = throwsExactly(() => decodeTerm(Buffer.from([104, 1, 82, 0]), 0), UnsupportedTagError) as UnsupportedTagError
+  assert.is(none.offset, 2)
 })
 
 test('LOCAL_EXT and FUN_EXT are refused with UnsupportedTagError', () => {
