@@ -17,6 +17,7 @@ test('map keys equal as Erlang terms but distinct in JS are refused with EncodeE
   refused(new Map<unknown, unknown>([['ab', 1], [[97, 98], 2]]))
   refused(new Map<unknown, unknown>([[[1, 2], 1], [new ImproperList([1], [2]), 2]]))
   refused(new Map([[Buffer.from('x'), 1], [Buffer.from('x'), 2]]))
+  refused(new Map<unknown, unknown>([[atom('true'), 1], [true, 2]]))
   refused(new Map([[new Map([[atom('a'), 1], [atom('b'), 2]]), 1], [new Map([[atom('b'), 2], [atom('a'), 1]]), 2]]))
 })
 

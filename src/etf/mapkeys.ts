@@ -63,7 +63,8 @@ export function newKey(keys: KeySet, k: Term, maxDepth = Infinity): boolean {
 
 /** True when identity of this JS key does not settle equality with the other keys. */
 export function keyNeedsCheck(k: unknown): boolean {
-  return typeof k === 'bigint' || (typeof k === 'object' && k !== null && !(k instanceof Atom))
+  if (k instanceof Atom) return k.name === 'true' || k.name === 'false' // the same key as the JS boolean
+  return typeof k === 'bigint' || (typeof k === 'object' && k !== null)
 }
 
 /** Throws EncodeError when two keys of `map` are the same Erlang term, or a key is not a term (or nests

@@ -27,6 +27,15 @@ test('numbers: integers by value whatever their JS type, floats apart from integ
   differ(2n ** 70n, 2n ** 70n + 1n)
 })
 
+test('true and false are the atoms true and false', () => {
+  same(atom('true'), true)
+  same(atom('false'), false)
+  differ(atom('true'), false)
+  differ(atom('ok'), true)
+  assert.is(mapGet(new Map<Term, Term>([[atom('true'), 1]]), true), 1)
+  assert.is(mapGet(new Map<Term, Term>([[false, 2]]), atom('false')), 2)
+})
+
 test('lists: a string is its code points, list tails continue the list, improper tails count', () => {
   same('ab', [97, 98])
   same('ab', new ImproperList([97], 'b'))

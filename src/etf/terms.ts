@@ -185,7 +185,8 @@ export const isTuple = (t: unknown, arity?: number): t is Tuple =>
 export function mapGet(map: Map<Term, Term>, key: Term): Term | undefined {
   const v = map.get(key)
   if (v !== undefined || map.has(key)) return v
-  if (key instanceof Atom || typeof key === 'boolean') return undefined // interned: identity is =:=
+  // Interned: identity is =:=, but for true/false, which are both JS booleans and atoms.
+  if (key instanceof Atom && key.name !== 'true' && key.name !== 'false') return undefined
   for (const [k, x] of map) if (termEquals(k, key)) return x
   return undefined
 }
@@ -237,6 +238,9 @@ function listParts(t: string | Term[] | ImproperList): { items: Term[]; tail: Te
   }
 }
 
+const atomNameOf = (t: unknown): string | undefined =>
+  t instanceof Atom ? t.name : typeof t === 'boolean' ? (t ? 'true' : 'false') : undefined
+
 /** The float a term is (a non-integral number or a Float box), or undefined. */
 const floatOf = (t: unknown): number | undefined =>
   t instanceof Float ? t.value : typeof t === 'number' && !Number.isInteger(t) ? t : undefined
@@ -254,6 +258,9 @@ export function termEquals(a: Term, b: Term): boolean {
 
 /** x =:= y as far as their own parts go (x !== y); pushes the pairs of children still to compare onto todo. */
 function sameHead(x: Term, y: Term, todo: Term[]): boolean {
+  // true and false are atoms: atom('true') =:= true.
+  if (x instanceof Atom || typeof x === 'boolean' || y instanceof Atom || typeof y === 'boolean')
+    return atomNameOf(x) !== undefined && atomNameOf(x) === atomNameOf(y)
   if (isList(x) || isList(y)) {
     // Two distinct JS strings are distinct code point lists.
     if (!isList(x) || !isList(y) || (typeof x === 'string' && typeof y === 'string')) return false
