@@ -1,0 +1,83 @@
+// kernel's global on real erl nodes beside a visible ts-cnode: global:sync/0 returns (erl marks the node
+// synced), and global's locks that name the ts-cnode node are held with global's semantics.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { silentLogger } from '../src/logger.js'
+import { Node } from '../src/node.js'
+import { Epmd, ErlNode, cleanup, shortHost } from './harness.js'
+
+const COOKIE = 'ts_cnode_test_cookie'
+let epmd: Epmd
+let a: ErlNode
+let b: ErlNode
+let node: Node
+const TS = `ts_global@${shortHost}`
+
+test.before(async () => {
+  epmd = await Epmd.start()
+  ;[a, b] = await Promise.all([
+    ErlNode.start({ name: 'erl_global_a', epmdPort: epmd.port, cookie: COOKIE }),
+    ErlNode.start({ name: 'erl_global_b', epmdPort: epmd.port, cookie: COOKIE }),
+  ])
+  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, hidden: false, logger: silentLogger })
+  await node.start()
+})
+
+test.after(async () => {
+  await node?.stop()
+  await cleanup()
+})
+
+test('global:sync/0 on erl nodes connected to a visible ts-cnode returns, and global counts it as synced', async () => {
+  const r = await a.eval(
+    `pong = net_adm:ping('${b.nodeName}'), pong = net_adm:ping('${TS}'),
+     true = lists:member('${TS}', nodes()),
+     ok = global:sync(),
+     {lists:member('${TS}', gen_server:call(global_name_server, get_synced)), lists:sort(nodes())}`,
+    15_000,
+  )
+  assert.is(r, `{true,[${b.nodeName},${TS}]}`)
+  // The other erl node, connected to the ts-cnode itself: the same.
+  assert.is(await b.eval(`pong = net_adm:ping('${TS}'), ok = global:sync(), lists:member('${TS}', gen_server:call(global_name_server, get_synced))`, 15_000), 'true')
+  // Names still register and resolve across the erl nodes.
+  assert.is(await a.eval(`P = spawn(fun() -> receive stop -> ok end end), yes = global:register_name(ts_global_test, P), ok = global:sync(), P =:= rpc:call('${b.nodeName}', global, whereis_name, [ts_global_test])`, 15_000), 'true')
+})
+
+test('after a disconnect and a new connection, global:sync/0 returns again', async () => {
+  const r = await a.eval(
+    `true = erlang:disconnect_node('${TS}'),
+     timer:sleep(200),
+     pong = net_adm:ping('${TS}'),
+     ok = global:sync(),
+     lists:member('${TS}', gen_server:call(global_name_server, get_synced))`,
+    15_000,
+  )
+  assert.is(r, 'true')
+})
+
+test('global locks on the ts-cnode node: one requester at a time, released by del_lock and by the holder dying', async () => {
+  const r = await a.eval(
+    `Ts = ['${TS}'],
+     Self = self(),
+     Holder = spawn(fun() -> R = global:set_lock({res, holder}, Ts, 0), Self ! {locked, R}, receive release -> global:del_lock({res, holder}, Ts), Self ! released end, receive die -> exit(die) end end),
+     First = receive {locked, L1} -> L1 after 5000 -> timeout end,
+     Other = global:set_lock({res, other}, Ts, 0),
+     Same = rpc:call('${b.nodeName}', global, set_lock, [{res, holder}, Ts, 0]),
+     Holder ! release,
+     receive released -> ok after 5000 -> timeout end,
+     AfterDel = global:set_lock({res, other}, Ts, 0),
+     true = global:del_lock({res, other}, Ts),
+     Holder2 = spawn(fun() -> Self ! {locked2, global:set_lock({res2, h}, Ts, 0)}, receive never -> ok end end),
+     Second = receive {locked2, L2} -> L2 after 5000 -> timeout end,
+     Blocked = global:set_lock({res2, other}, Ts, 0),
+     exit(Holder2, kill),
+     timer:sleep(300),
+     AfterDeath = global:set_lock({res2, other}, Ts, 0),
+     {First, Other, Same, AfterDel, Second, Blocked, AfterDeath}`,
+    20_000,
+  )
+  // The same requester id from another process (on another node) shares the lock, as in global.
+  assert.is(r, '{true,false,true,true,true,false,true}')
+})
+
+test.run()

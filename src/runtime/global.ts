@@ -1,0 +1,99 @@
+// global_name_server for a visible node: what an erl node's `global` (kernel global.erl, OTP 25) asks of it.
+//
+// When a visible node comes up, erl's global casts {init_connect, {Vsn, Tag}, Node, {locker, _, Known,
+// Locker}} to global_name_server there and waits for the two name servers to lock, exchange their names and
+// resolve them; until then global:sync/0 on erl does not return. This node registers no global names, so it
+// answers the way global itself does when it learns a node is already in step with it: it casts {in_sync,
+// node(), true} back, and erl marks this node synced (and drops its half-started exchange).
+//
+// Locks: global:set_lock/2 and global:trans/2,3,4 over node lists that include this node multi_call
+// {set_lock, {ResourceId, LockRequesterId}} and {del_lock, Id} here. They get global's semantics: a resource
+// is held by one requester id at a time, by any number of processes, each monitored and released when it
+// dies. Names are not taken part in: global:register_name/2 on erl only asks the nodes it has exchanged
+// names with, which this node never is.
+import { Atom, Pid, Ref, Tuple, atom, canonicalKey, termEquals, tuple, type Term } from '../etf/terms.js'
+import { GEN_CAST } from './atoms.js'
+import type { GenServerCallbacks } from './genserver.js'
+
+export const GLOBAL_NAME_SERVER = atom('global_name_server')
+const INIT_CONNECT = atom('init_connect')
+const IN_SYNC = atom('in_sync')
+const SET_LOCK = atom('set_lock')
+const DEL_LOCK = atom('del_lock')
+const DOWN = atom('DOWN')
+
+interface Lock {
+  requester: Term
+  /** The processes holding it, by pid text, with the monitor watching each. */
+  holders: Map<string, { pid: Pid; ref: Ref }>
+}
+
+export interface GlobalState {
+  /** By canonicalKey(ResourceId). */
+  locks: Map<string, Lock>
+}
+
+const pidKey = (p: Pid): string => canonicalKey(p)
+
+/** {ResourceId, LockRequesterId}, or undefined when the request is not one. */
+function lockId(t: Term): { key: string; requester: Term } | undefined {
+  if (!(t instanceof Tuple) || t.length !== 2) return undefined
+  return { key: canonicalKey(t.get(0)), requester: t.get(1) }
+}
+
+export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
+  return {
+    init: () => ({ locks: new Map() }),
+
+    handleCast(req, state, ctx) {
+      // {init_connect, {Vsn, HisTag}, Node, InitMsg}: answer that this node is in step (it has no names).
+      if (req instanceof Tuple && req.length === 4 && req.get(0) === INIT_CONNECT && req.get(2) instanceof Atom) {
+        const node = req.get(2) as Atom
+        const self = ctx.self
+        self.send(tuple(GLOBAL_NAME_SERVER, node), tuple(GEN_CAST, tuple(IN_SYNC, self.runtime.nodeName, true)))
+      }
+      // Everything else global casts (new_nodes, in_sync, lock_set, exchange, ...) belongs to the exchange
+      // this node does not take part in.
+      return { state }
+    },
+
+    handleCall(req, from, state, ctx) {
+      const caller = from.get(0)
+      if (!(req instanceof Tuple) || req.length !== 2 || !(caller instanceof Pid)) return { noreply: true }
+      const id = lockId(req.get(1))
+      if (id === undefined) return { noreply: true }
+      if (req.get(0) === SET_LOCK) {
+        const held = state.locks.get(id.key)
+        if (held !== undefined && !termEquals(held.requester, id.requester)) return { reply: false }
+        const lock = held ?? { requester: id.requester, holders: new Map() }
+        const k = pidKey(caller)
+        if (!lock.holders.has(k)) lock.holders.set(k, { pid: caller, ref: ctx.self.monitor(caller) })
+        state.locks.set(id.key, lock)
+        return { reply: true }
+      }
+      if (req.get(0) === DEL_LOCK) {
+        const held = state.locks.get(id.key)
+        if (held !== undefined && termEquals(held.requester, id.requester)) release(ctx.self, state, id.key, held, pidKey(caller))
+        return { reply: true }
+      }
+      return { noreply: true }
+    },
+
+    handleInfo(msg, state, ctx) {
+      // A holder died: its locks go, as global's do.
+      if (msg instanceof Tuple && msg.length === 5 && msg.get(0) === DOWN && msg.get(3) instanceof Pid) {
+        const k = pidKey(msg.get(3) as Pid)
+        for (const [key, lock] of [...state.locks]) if (lock.holders.has(k)) release(ctx.self, state, key, lock, k)
+      }
+      return { state }
+    },
+  }
+}
+
+function release(self: { demonitor(ref: Ref, opts?: { flush?: boolean }): boolean }, state: GlobalState, key: string, lock: Lock, holder: string): void {
+  const h = lock.holders.get(holder)
+  if (h === undefined) return
+  self.demonitor(h.ref, { flush: true })
+  lock.holders.delete(holder)
+  if (lock.holders.size === 0) state.locks.delete(key)
+}
