@@ -55,6 +55,24 @@ test('after a disconnect and a new connection, global:sync/0 returns again', asy
   assert.is(r, 'true')
 })
 
+test('a cluster that one member connects the ts-cnode to connects to it everywhere (connect_all, as global does)', async () => {
+  const [c, d] = await Promise.all([
+    ErlNode.start({ name: 'erl_global_c', epmdPort: epmd.port, cookie: COOKIE }),
+    ErlNode.start({ name: 'erl_global_d', epmdPort: epmd.port, cookie: COOKIE }),
+  ])
+  assert.is(await c.eval(`pong = net_adm:ping('${d.nodeName}'), ok = global:sync(), lists:member('${TS}', nodes())`), 'false')
+  assert.is(await c.eval(`pong = net_adm:ping('${TS}'), ok = global:sync()`, 15_000), 'ok')
+  // d never pinged the ts-cnode: it connects because c's global knew d.
+  const r = await d.eval(
+    `W = fun W(0) -> false; W(N) -> case lists:member('${TS}', nodes()) of true -> true; false -> timer:sleep(100), W(N - 1) end end,
+     Connected = W(50), ok = global:sync(),
+     {Connected, lists:member('${TS}', gen_server:call(global_name_server, get_synced))}`,
+    15_000,
+  )
+  assert.is(r, '{true,true}')
+  await Promise.all([c.stop(), d.stop()])
+})
+
 test('global locks on the ts-cnode node: one requester at a time, released by del_lock and by the holder dying', async () => {
   const r = await a.eval(
     `Ts = ['${TS}'],

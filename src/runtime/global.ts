@@ -4,7 +4,8 @@
 // Locker}} to global_name_server there and waits for the two name servers to lock, exchange their names and
 // resolve them; until then global:sync/0 on erl does not return. This node registers no global names, so it
 // answers the way global itself does when it learns a node is already in step with it: it casts {in_sync,
-// node(), true} back, and erl marks this node synced (and drops its half-started exchange).
+// node(), true} back, and erl marks this node synced (and drops its half-started exchange). The nodes that
+// peer is in step with get the same, which connects them to this node, as global's exchange would have.
 //
 // Locks: global:set_lock/2 and global:trans/2,3,4 over node lists that include this node multi_call
 // {set_lock, {ResourceId, LockRequesterId}} and {del_lock, Id} here. They get global's semantics: a resource
@@ -48,9 +49,17 @@ export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
     handleCast(req, state, ctx) {
       // {init_connect, {Vsn, HisTag}, Node, InitMsg}: answer that this node is in step (it has no names).
       if (req instanceof Tuple && req.length === 4 && req.get(0) === INIT_CONNECT && req.get(2) instanceof Atom) {
-        const node = req.get(2) as Atom
         const self = ctx.self
-        self.send(tuple(GLOBAL_NAME_SERVER, node), tuple(GEN_CAST, tuple(IN_SYNC, self.runtime.nodeName, true)))
+        const us = self.runtime.nodeName
+        const inSync = tuple(GEN_CAST, tuple(IN_SYNC, us, true))
+        self.send(tuple(GLOBAL_NAME_SERVER, req.get(2)), inSync)
+        // InitMsg {locker, _, Known, Locker}: Known (a map in OTP 25) has the nodes the peer is in step with
+        // as atom keys. Connect to them as global's exchange would have made them connect here (Erlang's
+        // default connect_all); each then sends its own init_connect, and is answered the same way.
+        const init = req.get(3)
+        const known = init instanceof Tuple && init.length === 4 ? init.get(2) : undefined
+        const nodes = known instanceof Map ? [...known.keys()] : Array.isArray(known) ? known : []
+        for (const n of nodes) if (n instanceof Atom && n !== us && n !== req.get(2)) self.send(tuple(GLOBAL_NAME_SERVER, n), inSync)
       }
       // Everything else global casts (new_nodes, in_sync, lock_set, exchange, ...) belongs to the exchange
       // this node does not take part in.
