@@ -91,7 +91,8 @@ export async function eventually<T>(check: () => T | Promise<T>, what: string, t
   }
 }
 
-function track(c: ChildProcess): ChildProcess {
+/** Kills `c` in cleanup() if it is still running. */
+export function track(c: ChildProcess): ChildProcess {
   children.add(c)
   c.once('exit', () => children.delete(c))
   return c

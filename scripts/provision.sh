@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure what the integration tests need is there: Erlang/OTP (erl, erlc, epmd, ei headers) and a
+# Makes sure what the integration tests need is there: Erlang/OTP (erl, erlc, epmd, ei headers), Elixir, and a
 # PostgreSQL server answering at TS_CNODE_TEST_PGURL (default postgres://postgres@127.0.0.1:5432/test).
 # Installs from Debian's packages when run as root; otherwise says what is missing and stops.
 set -euo pipefail
@@ -21,6 +21,15 @@ fi
 if ! ls /usr/lib/erlang/lib/erl_interface-*/include/ei.h >/dev/null 2>&1; then
   say "erl_interface headers (ei.h) are missing: installing erlang-dev (the benchmark's C-node needs them)"
   apt_install erlang-dev
+fi
+
+if ! command -v elixir >/dev/null; then
+  if as_root; then
+    say "Elixir is missing: installing it from the OS packages (integration/elixir.test.ts runs an Elixir client)"
+    apt_install elixir
+  else
+    say "Elixir is missing and this is not root: integration/elixir.test.ts will be skipped (apt-get install elixir)"
+  fi
 fi
 
 if ! command -v gcc >/dev/null || [ ! -f /usr/include/postgresql/libpq-fe.h ]; then

@@ -1,0 +1,135 @@
+// Elixir code against TypeScript processes: a real `elixir` node (Debian's elixir package, which
+// scripts/provision.sh installs) runs a script that uses GenServer.call/cast, send/receive, Process.monitor
+// and :erpc.call on a ts-cnode, with Elixir's own terms: maps with string (binary) keys, structs, keyword
+// lists, charlists. Skipped, saying why, when there is no `elixir` and it cannot be installed.
+import { spawn, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { atom, canonicalKey, isTuple, Pid, type Term } from '../src/etf/terms.js'
+import { silentLogger } from '../src/logger.js'
+import { Node } from '../src/node.js'
+import { Epmd, cleanup, shortHost, tempDir, track } from './harness.js'
+
+const COOKIE = 'ts_cnode_test_cookie'
+const TS = `ts_elixir@${shortHost}`
+const haveElixir = spawnSync('elixir', ['--version'], { stdio: 'ignore' }).status === 0
+let epmd: Epmd
+let node: Node
+
+test.before(async () => {
+  if (!haveElixir) return
+  epmd = await Epmd.start()
+  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, logger: silentLogger })
+  await node.start()
+  // A key-value server keyed by Erlang term (Elixir's "name" arrives as a binary: a new Buffer each time).
+  await node.startGenServer<Map<string, Term>>(
+    {
+      init: () => new Map(),
+      handleCall: (req, _from, kv) => {
+        if (isTuple(req, 3) && req.get(0) === atom('put')) {
+          kv.set(canonicalKey(req.get(1)), req.get(2))
+          return { reply: atom('ok') }
+        }
+        if (isTuple(req, 2) && req.get(0) === atom('get')) return { reply: kv.get(canonicalKey(req.get(1))) ?? atom('nil') }
+        if (isTuple(req, 2) && req.get(0) === atom('echo')) return { reply: req.get(1) }
+        return { reply: atom('unknown') }
+      },
+      handleCast: (req) => (req === atom('stop') ? { stop: atom('normal') } : undefined),
+    },
+    { name: 'ts_kv' },
+  )
+  node.spawn(
+    async (self) => {
+      for (;;) {
+        const m = await self.receive()
+        if (isTuple(m, 2) && m.get(0) instanceof Pid) self.send(m.get(0) as Pid, m.get(1))
+      }
+    },
+    { name: 'ts_echo' },
+  )
+  node.registerFunction('ts_math', 'add', ([a, b]) => (a as number) + (b as number))
+})
+
+test.after(async () => {
+  await node?.stop()
+  await cleanup()
+})
+
+const SCRIPT = `
+ts = String.to_atom(System.fetch_env!("TS_NODE"))
+true = Node.connect(ts)
+kv = {:ts_kv, ts}
+
+# GenServer.call with Elixir terms: string keys are binaries, a struct is a map with __struct__.
+:ok = GenServer.call(kv, {:put, "name", %{"id" => 1, "tags" => ["a", "b"], "score" => 2.5}})
+%{"id" => 1, "tags" => ["a", "b"], "score" => 2.5} = GenServer.call(kv, {:get, "name"})
+nil = GenServer.call(kv, {:get, "other"})
+uri = URI.parse("https://example.com:8443/path?q=1")
+^uri = GenServer.call(kv, {:echo, uri})
+opts = [timeout: 5000, mode: :fast, tag: {1, 2.0, <<1, 2, 3>>}]
+^opts = GenServer.call(kv, {:echo, opts})
+^opts = GenServer.call(kv, {:echo, opts})
+big = 12345678901234567890123
+{^big, -1.0e300, ~c"chars", "héllo", :"ünïcode"} = GenServer.call(kv, {:echo, {big, -1.0e300, ~c"chars", "héllo", :"ünïcode"}})
+
+# send / receive.
+send({:ts_echo, ts}, {self(), %{key: :value, list: [1, 2.5, "bin"]}})
+receive do
+  %{key: :value, list: [1, 2.5, "bin"]} -> :ok
+after
+  5000 -> exit(:no_echo)
+end
+
+# :erpc.call into a function registered in TypeScript.
+42 = :erpc.call(ts, :ts_math, :add, [40, 2])
+
+# Process.monitor on a TypeScript gen_server, which then stops.
+ref = Process.monitor(kv)
+GenServer.cast(kv, :stop)
+receive do
+  {:DOWN, ^ref, :process, _, :normal} -> :ok
+after
+  5000 -> exit(:no_down)
+end
+{:noproc, _} =
+  try do
+    GenServer.call(kv, {:get, "name"}, 1000)
+  catch
+    :exit, reason -> reason
+  end
+IO.puts("ELIXIR_OK")
+`
+
+test('Elixir: GenServer.call/cast, send, :erpc.call and Process.monitor on TypeScript processes', async () => {
+  if (!haveElixir) {
+    console.log('  skipped: no `elixir` on this machine (scripts/provision.sh installs Debian\'s elixir when run as root)')
+    return
+  }
+  const dir = tempDir('ts-cnode-elixir-')
+  const script = path.join(dir, 'client.exs')
+  // ~c sigils are Elixir 1.15+: Debian's 1.14 writes charlists with single quotes.
+  writeFileSync(script, SCRIPT.replaceAll('~c"chars"', "'chars'"))
+  const child = track(
+    spawn('elixir', ['--sname', `elixir_client@${shortHost}`, '--cookie', COOKIE, script], {
+      env: { ...process.env, ERL_EPMD_PORT: String(epmd.port), TS_NODE: TS },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  const code = await new Promise<number | null>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.once('exit', (c) => {
+      clearTimeout(t)
+      resolve(c)
+    })
+  })
+  assert.ok(out.includes('ELIXIR_OK'), `elixir exited ${code}:\n${out}`)
+  assert.is(code, 0)
+  assert.ok(node.runtime.whereis(atom('ts_kv')) === undefined, 'the gen_server stopped on the cast')
+})
+
+test.run()
