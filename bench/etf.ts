@@ -21,6 +21,7 @@ import {
   type Term,
 } from '../src/etf/index.js'
 import { benchDir } from './build.js'
+import { TS_LABEL, pairedSpread } from './report.js'
 
 const execFileP = promisify(execFile)
 
@@ -44,6 +45,8 @@ export interface Result {
     encodeBufferVsBeam: number | null
   }
   notes: string[]
+  /** Per op, ops/s of each round, ours and erlang_js interleaved (round i of both saw the same machine). */
+  samples?: Record<string, Record<string, number[]>>
 }
 
 // --- the corpus ---------------------------------------------------------------------------------
@@ -116,10 +119,12 @@ export const corpus: { name: string; term: () => Term }[] = [
 /** Every result is stored here so no call can be optimised away. */
 export let sink: unknown
 
-/** ops/s of each f: calibrate each to a tenth of a round, then three interleaved rounds; the best round counts
- *  (other load on the machine only ever slows a round down). */
-function opsPerSec(fs: (() => unknown)[]): number[] {
-  const round = TARGET_MS / 3
+const ROUNDS = 5
+
+/** ops/s of each f: calibrate each to a tenth of a round, then ROUNDS interleaved rounds. The best round is the
+ *  figure (other load on the machine only ever slows a round down); every round is kept for paired ratios. */
+function opsPerSec(fs: (() => unknown)[]): { best: number[]; rounds: number[][] } {
+  const round = TARGET_MS / ROUNDS
   const ns = fs.map((f) => {
     for (let i = 0; i < 20; i++) sink = f()
     let n = 1
@@ -131,16 +136,16 @@ function opsPerSec(fs: (() => unknown)[]): number[] {
       n *= 4
     }
   })
-  const best = fs.map(() => 0)
-  for (let r = 0; r < 3; r++)
+  const rounds: number[][] = fs.map(() => [])
+  for (let r = 0; r < ROUNDS; r++)
     fs.forEach((f, k) => {
       const n = ns[k]
       const t0 = performance.now()
       for (let i = 0; i < n; i++) sink = f()
       const dt = performance.now() - t0
-      best[k] = Math.max(best[k], (n * 1000) / dt)
+      rounds[k].push((n * 1000) / dt)
     })
-  return best
+  return { best: rounds.map((r) => Math.max(...r)), rounds }
 }
 
 interface ErlangJs {
@@ -200,6 +205,7 @@ interface Measured {
   ours: Result['ours']
   erlangJs: Result['erlangJs']
   notes: string[]
+  samples?: Result['samples']
 }
 
 /** Measures one shape's Erlang-encoded bytes with every JS codec (runs inside a worker). */
@@ -214,17 +220,20 @@ function measure(file: string): Measured {
       () => binaryToTerm(bytes),
       () => termToChunks(term),
       () => termToBinary(term),
-    ])
+    ]).best
     return { bytes: bytes.length, ours: { decode, encode, encodeBuffer }, erlangJs: null, notes }
   }
   const ejsTerm = ejsDecode(E, bytes)
-  const [decode, ejsDec] = opsPerSec([() => binaryToTerm(bytes), () => ejsDecode(E, bytes)])
-  const [encode, encodeBuffer, ejsEnc] = opsPerSec([
-    () => termToChunks(term),
-    () => termToBinary(term),
-    () => ejsEncode(E, ejsTerm),
-  ])
-  return { bytes: bytes.length, ours: { decode, encode, encodeBuffer }, erlangJs: { decode: ejsDec, encode: ejsEnc }, notes }
+  const dec = opsPerSec([() => binaryToTerm(bytes), () => ejsDecode(E, bytes)])
+  const enc = opsPerSec([() => termToChunks(term), () => termToBinary(term), () => ejsEncode(E, ejsTerm)])
+  const [decode, ejsDec] = dec.best
+  const [encode, encodeBuffer, ejsEnc] = enc.best
+  const samples = {
+    decode: { [TS_LABEL]: dec.rounds[0], erlang_js: dec.rounds[1] },
+    encode: { [TS_LABEL]: enc.rounds[0], erlang_js: enc.rounds[2] },
+    encodeBuffer: { [TS_LABEL]: enc.rounds[1], erlang_js: enc.rounds[2] },
+  }
+  return { bytes: bytes.length, ours: { decode, encode, encodeBuffer }, erlangJs: { decode: ejsDec, encode: ejsEnc }, notes, samples }
 }
 
 /** Runs measure(file) in a fresh node process (same loader flags), so no shape inherits another's JIT state. */
@@ -314,6 +323,7 @@ export async function runEtfBench(): Promise<Result[]> {
           encodeBufferVsBeam: ratio(m.ours.encodeBuffer, b?.encode),
         },
         notes,
+        ...(m.samples ? { samples: m.samples } : {}),
       })
     }
     return results
@@ -326,6 +336,14 @@ const fmtOps = (n: number | undefined | null): string =>
   n == null ? '-' : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0)
 const fmtX = (n: number | null): string => (n == null ? '-' : n >= 100 ? `${n.toFixed(0)}x` : `${n.toFixed(2)}x`)
 
+/** The median of the round-by-round ratios ours / erlang_js of one op, or null without paired rounds. */
+function pairedMedian(r: Result, op: string): number | null {
+  const samples = r.samples?.[op]
+  if (samples === undefined) return null
+  const row = { section: 'etf', name: op, unit: 'ops/s', higherIsBetter: true, value: undefined, anchors: {}, samples }
+  return pairedSpread(row, 'erlang_js')?.median ?? null
+}
+
 export function formatEtfTable(results: Result[]): string {
   const head = [
     'shape',
@@ -334,6 +352,7 @@ export function formatEtfTable(results: Result[]): string {
     'dec ejs',
     'dec beam',
     'dec/ejs',
+    'median',
     'dec/beam',
     'enc ours',
     'enc ours(1buf)',
@@ -351,6 +370,7 @@ export function formatEtfTable(results: Result[]): string {
     fmtOps(r.erlangJs?.decode),
     fmtOps(r.beam?.decode),
     fmtX(r.ratios.decodeVsErlangJs),
+    fmtX(pairedMedian(r, 'decode')),
     fmtX(r.ratios.decodeVsBeam),
     fmtOps(r.ours.encode),
     fmtOps(r.ours.encodeBuffer),
@@ -365,7 +385,8 @@ export function formatEtfTable(results: Result[]): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
   const notes = [...new Set(results.flatMap((r) => r.notes))]
   return [
-    'ETF codec, ops/s (dec: binaryToTerm; enc: termToChunks, the chunk list the node writes; enc(1buf): termToBinary)',
+    'ETF codec, ops/s (dec: binaryToTerm; enc: termToChunks, the chunk list the node writes; enc(1buf): termToBinary;',
+    `best round of ${ROUNDS}; median: of the round-by-round dec/ejs ratios)`,
     line(head),
     ...rows.map(line),
     ...notes.map((n) => `note: ${n}`),

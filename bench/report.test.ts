@@ -63,6 +63,24 @@ test('normalizePart turns the "figures" shape into one row per operation', () =>
   assert.not.ok('ratios' in p!.rows[0].anchors)
 })
 
+test('normalizePart: the "figures" shape carries per-run samples to its rows, so the table gives paired medians', () => {
+  const p = normalizePart(
+    [
+      {
+        shape: 'gen_call',
+        ours: { decode: 300, encode: 20 },
+        erlangJs: { decode: 120, encode: 10 },
+        samples: { decode: { 'ts-cnode': [300, 250, 290], erlang_js: [100, 120, 90] }, encode: { 'ts-cnode': 'x' } },
+      },
+    ],
+    'etf',
+  )
+  assert.ok(p)
+  assert.equal(p!.rows[0].samples, { 'ts-cnode': [300, 250, 290], erlang_js: [100, 120, 90] })
+  assert.is(p!.rows[1].samples, undefined, 'samples that are not numbers are dropped')
+  assert.match(renderTable(p!.rows), '2.50x (median 3.00, 2.08–3.22)')
+})
+
 test('normalizePart: undefined for anything without rows', () => {
   assert.is(normalizePart(undefined), undefined)
   assert.is(normalizePart('text'), undefined)

@@ -95,9 +95,18 @@ function numbersOf(v: unknown): Record<string, number> | undefined {
   return Object.keys(out).length > 0 ? out : undefined
 }
 
+/** `{ label: [numbers] }` (an op's per-run samples in the "figures" shape), or undefined. */
+function samplesOf(v: unknown): Record<string, number[]> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
+  const out: Record<string, number[]> = {}
+  for (const [k, x] of Object.entries(v)) if (Array.isArray(x) && x.every((n) => typeof n === 'number')) out[k] = x
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
 /**
- * Rows in the "figures" shape: `{ shape | name, ours: { op: value }, <anchor>: { op: value } | null }`
- * (what bench/etf.ts returns) become one row per op, e.g. 'decode: map_100_nested'.
+ * Rows in the "figures" shape: `{ shape | name, ours: { op: value }, <anchor>: { op: value } | null,
+ * samples?: { op: { label: [per-run values] } } }` (what bench/etf.ts returns) become one row per op, e.g.
+ * 'decode: map_100_nested'.
  */
 function figuresToRows(items: unknown[], section: string): BenchRow[] {
   const rows: BenchRow[] = []
@@ -112,6 +121,7 @@ function figuresToRows(items: unknown[], section: string): BenchRow[] {
       .map(([k, v]) => [ANCHOR_LABELS[k] ?? k, numbersOf(v)] as const)
     const notes = Array.isArray(rec.notes) ? rec.notes.filter((n) => typeof n === 'string').join('; ') : ''
     for (const [op, value] of Object.entries(ours)) {
+      const samples = samplesOf((rec.samples as Record<string, unknown> | undefined)?.[op])
       rows.push({
         section,
         name: `${op}: ${label}`,
@@ -120,6 +130,7 @@ function figuresToRows(items: unknown[], section: string): BenchRow[] {
         value,
         anchors: Object.fromEntries(anchors.map(([a, figs]) => [a, figs?.[op]])),
         ...(notes ? { note: notes } : {}),
+        ...(samples ? { samples } : {}),
       })
     }
   }
