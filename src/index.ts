@@ -10,6 +10,7 @@ export {
   Mailbox,
   Runtime,
   FunctionRegistry,
+  PgScope,
   reply,
   spawnGenServer,
   startGenServer,

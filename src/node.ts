@@ -11,6 +11,7 @@ import { defaultLogger, type Logger } from './logger.js'
 import { FunctionRegistry, type RpcFunction } from './runtime/functions.js'
 import type { GenServerCallbacks, GenServerOptions } from './runtime/genserver.js'
 import { toAtom, type Name } from './runtime/ids.js'
+import type { PgScope } from './runtime/pg.js'
 import type { Process, ProcessFn, Timed } from './runtime/process.js'
 import { Runtime, type Dest, type SpawnOptions } from './runtime/runtime.js'
 import type { ControlMessage, Transport } from './runtime/signals.js'
@@ -49,7 +50,12 @@ export class Node extends EventEmitter<NodeEvents> {
     this.maxPendingSignals = opts.maxPendingSignals ?? DEFAULT_MAX_PENDING_SIGNALS
     this.manager = new DistManager(opts)
     this.manager.on('control', (msg: ControlMessage) => this.rt?.handleControl(msg))
-    this.manager.on('nodeup', (node: Atom) => this.emit('nodeup', node))
+    this.manager.on('nodeup', (node: Atom) => {
+      // pg: ask the new node's scope for its groups (hidden connections too: erl's scope only discovers
+      // the nodes it sees come up, which are the visible ones).
+      this.rt?.pg?.discover(node)
+      this.emit('nodeup', node)
+    })
     this.manager.on('nodedown', (node: Atom, reason: string) => {
       this.rt?.nodeDown(node)
       this.emit('nodedown', node, reason)
@@ -67,6 +73,14 @@ export class Node extends EventEmitter<NodeEvents> {
 
   get started(): boolean {
     return this.rt !== undefined
+  }
+
+  /** Process groups, as kernel's pg default scope: join/leave for this node's processes, members across the
+   *  nodes that run a pg scope. NotStartedError before start(). */
+  get pg(): PgScope {
+    const pg = this.runtime.pg
+    if (pg === undefined) throw new NotStartedError('this node runs no pg scope')
+    return pg
   }
 
   /** The process runtime (spawn, links, monitors...); NotStartedError before start(). */

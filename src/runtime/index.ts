@@ -15,6 +15,7 @@ export {
   type GenServerOptions,
 } from './genserver.js'
 export { FunctionRegistry, type RpcFunction, type FunctionContext, type Outcome } from './functions.js'
+export { PgScope } from './pg.js'
 export { exitReasonOf, jsErrorReason } from './reasons.js'
 export { formatTerm } from './format.js'
 export { pidKey, refKey, samePid, sameRef, toAtom, type Name } from './ids.js'

@@ -31,6 +31,7 @@ import { FunctionRegistry, type RpcFunction } from './functions.js'
 import { startGenServer, type GenServerCallbacks, type GenServerOptions } from './genserver.js'
 import { Process, type ProcessFn, type Timed } from './process.js'
 import { installServices } from './services.js'
+import type { PgScope } from './pg.js'
 
 export { pidKey, refKey, samePid, sameRef, toAtom, type Name } from './ids.js'
 export { exitReasonOf, jsErrorReason } from './reasons.js'
@@ -702,6 +703,9 @@ export class Runtime {
 
   /** The group leader given to processes we spawn on other nodes (an io server); set by the node. */
   groupLeader: Pid | undefined
+
+  /** The default pg scope (process groups, as kernel's pg); undefined when the runtime has no services. */
+  pg: PgScope | undefined
 
   /**
    * @internal erlang:spawn_request_abandon/1: true if the reply had not arrived (a late success is then

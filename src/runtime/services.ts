@@ -8,6 +8,7 @@ import { ERPC, ERROR, EXECUTE_CALL, EXECUTE_CAST, EXIT, EXIT_CLASS, OK, RETURN, 
 import type { FunctionRegistry, Outcome } from './functions.js'
 import { reply, spawnGenServer, type From, type GenServerCallbacks } from './genserver.js'
 import { GLOBAL_NAME_SERVER, globalServer } from './global.js'
+import { startPg } from './pg.js'
 import type { Process, ProcessFn } from './process.js'
 import type { Runtime, SpawnResolver } from './runtime.js'
 
@@ -183,12 +184,13 @@ export function ioServerBody(): ProcessFn {
   }
 }
 
-/** Installs the spawn resolver, rex, global_name_server and the io server on a runtime. (net_kernel is the
- *  DistManager's.) */
+/** Installs the spawn resolver, rex, global_name_server, the pg scope and the io server on a runtime.
+ *  (net_kernel is the DistManager's.) */
 export function installServices(rt: Runtime, fns: FunctionRegistry): void {
   rt.setSpawnResolver(spawnResolver(fns))
   spawnGenServer(rt, rexServer(fns), { name: REX })
   spawnGenServer(rt, globalServer(), { name: GLOBAL_NAME_SERVER })
+  rt.pg = startPg(rt)
   const io = rt.spawn(ioServerBody())
   rt.groupLeader = io.pid
 }
