@@ -30,6 +30,8 @@ test('join, leave and members on one node; an exiting member leaves every group'
   await tick()
   assert.equal([pg.getMembers(A('g')).length, pg.getMembers(A('h')).length, pg.whichGroups().length], [0, 0, 0])
   assert.throws(() => pg.join(A('g'), new Pid(A('other@host'), 1, 0, 1)), /not a local pid/)
+  pg.join(A('empty'), [])
+  assert.equal(pg.whichGroups(), [])
 })
 
 test('the pg.erl protocol: discover is answered with a sync and a discover; join/leave reach the peer; its view is kept', async () => {

@@ -88,6 +88,7 @@ export class PgScope {
     const list = Array.isArray(pids) ? pids : [pids]
     for (const p of list)
       if (!(p instanceof Pid) || !this.rt.isLocalPid(p)) throw new BadArgError(`pg:join: not a local pid: ${String(p)}`)
+    if (list.length === 0) return
     const self = this.self
     for (const p of list) {
       const k = pidKey(p)
