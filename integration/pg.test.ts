@@ -3,7 +3,7 @@
 // exit, leave, or whose node goes away drop out on the other side. Over a hidden connection (the default).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { atom, Pid, type Term } from '../src/etf/terms.js'
+import { atom, Pid, tuple, type Term } from '../src/etf/terms.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { Epmd, ErlNode, cleanup, shortHost } from './harness.js'
@@ -100,6 +100,23 @@ test("a visible ts-cnode: erl's scope discovers it (erl pings it first); both si
   } finally {
     await v.stop()
   }
+})
+
+test("a named scope, as pg:start(Scope) runs one (Phoenix.PubSub's is 'Elixir.Phoenix.PubSub')", async () => {
+  const scope = node.pgScope('Elixir.Phoenix.PubSub')
+  assert.is(node.pgScope('Elixir.Phoenix.PubSub'), scope, 'one scope per name')
+  await erl.eval(`{ok, _} = pg:start('Elixir.Phoenix.PubSub'), ok`)
+  const listener = idle()
+  scope.join(tuple(atom('Elixir.Phoenix.PubSub'), atom('adapter')), listener.pid)
+  // The erl scope started after the (hidden) connection came up, so its init did not discover this node:
+  // this node's scope asks again.
+  await until(
+    async () => (await erl.eval(`length(pg:get_members('Elixir.Phoenix.PubSub', {'Elixir.Phoenix.PubSub', adapter}))`)) === '1',
+    'erl to see the member of the named scope (this node asks again every 2 s)',
+  )
+  assert.is(await erl.eval(`pg:get_members(pg, {'Elixir.Phoenix.PubSub', adapter})`), '[]', 'not in the default scope')
+  assert.is(node.pg.getMembers(tuple(atom('Elixir.Phoenix.PubSub'), atom('adapter'))).length, 0)
+  node.send(listener.pid, atom('stop'))
 })
 
 test('pg.join refuses a pid of another node; groups are any term', async () => {

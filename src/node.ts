@@ -11,7 +11,7 @@ import { defaultLogger, type Logger } from './logger.js'
 import { FunctionRegistry, type RpcFunction } from './runtime/functions.js'
 import type { GenServerCallbacks, GenServerOptions } from './runtime/genserver.js'
 import { toAtom, type Name } from './runtime/ids.js'
-import type { PgScope } from './runtime/pg.js'
+import { startPg, type PgScope } from './runtime/pg.js'
 import type { Process, ProcessFn, Timed } from './runtime/process.js'
 import { Runtime, type Dest, type SpawnOptions } from './runtime/runtime.js'
 import type { ControlMessage, Transport } from './runtime/signals.js'
@@ -24,6 +24,9 @@ export interface NodeOptions extends DistManagerOptions {
    */
   maxPendingSignals?: number
 }
+
+/** How often pg scopes ask connected nodes whose scope they do not know yet. */
+const PG_REDISCOVER_MS = 2000
 
 /** Default NodeOptions.maxPendingSignals. */
 export const DEFAULT_MAX_PENDING_SIGNALS = 100_000
@@ -43,6 +46,7 @@ export class Node extends EventEmitter<NodeEvents> {
    * the connection is up (and they are written) or has failed. */
   private readonly connecting = new Map<Atom, { queue: ControlMessage[]; settled: Promise<void> }>()
   private readonly maxPendingSignals: number
+  private pgTimer: NodeJS.Timeout | undefined
 
   constructor(opts: NodeOptions) {
     super()
@@ -53,7 +57,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.manager.on('nodeup', (node: Atom) => {
       // pg: ask the new node's scope for its groups (hidden connections too: erl's scope only discovers
       // the nodes it sees come up, which are the visible ones).
-      this.rt?.pg?.discover(node)
+      for (const scope of this.rt?.pgScopes.values() ?? []) scope.discover(node)
       this.emit('nodeup', node)
     })
     this.manager.on('nodedown', (node: Atom, reason: string) => {
@@ -83,6 +87,22 @@ export class Node extends EventEmitter<NodeEvents> {
     return pg
   }
 
+  /**
+   * Another pg scope, as `pg:start(Scope)` starts one (Elixir's Phoenix.PubSub runs `Phoenix.PubSub`):
+   * started and registered under `name` on first use, in step with the scope of that name on each node.
+   */
+  pgScope(name: Name): PgScope {
+    const rt = this.runtime
+    const a = toAtom(name, 'pg scope')
+    let scope = rt.pgScopes.get(a)
+    if (scope === undefined) {
+      scope = startPg(rt, a)
+      rt.pgScopes.set(a, scope)
+      for (const n of this.nodes()) scope.discover(n)
+    }
+    return scope
+  }
+
   /** The process runtime (spawn, links, monitors...); NotStartedError before start(). */
   get runtime(): Runtime {
     if (this.rt === undefined) throw new NotStartedError('the node is not started (call start() first)')
@@ -102,12 +122,20 @@ export class Node extends EventEmitter<NodeEvents> {
     const transport: Transport = { send: (node, msg) => this.transmit(node, msg) }
     rt.setTransport(transport)
     this.rt = rt
+    // pg: a scope started on a peer after the connection came up discovers only the visible nodes (its
+    // init's nodes()), so every few seconds each scope asks the connected nodes whose scope it does not
+    // know yet (a discover to a node without that scope is dropped there).
+    this.pgTimer = setInterval(() => {
+      for (const scope of rt.pgScopes.values()) for (const n of this.nodes()) if (!scope.knows(n)) scope.discover(n)
+    }, PG_REDISCOVER_MS)
+    this.pgTimer.unref()
   }
 
   /** Ends every process (reason `shutdown`), closes the connections and unregisters from EPMD. */
   async stop(): Promise<void> {
     const rt = this.rt
     if (rt === undefined) return
+    clearInterval(this.pgTimer)
     rt.shutdown()
     rt.setTransport(undefined)
     this.rt = undefined

@@ -148,6 +148,12 @@ export class PgScope {
     return [...out.values()]
   }
 
+  /** Whether the scope of this name on `node` is known (it has answered a discover or discovered this one). */
+  knows(node: Atom): boolean {
+    for (const peer of this.peers.values()) if (peer.pid.node === node) return true
+    return false
+  }
+
   /** A node came up: ask its scope for its members (it answers with a sync and discovers this one). */
   discover(node: Atom): void {
     if (this.proc === undefined || !this.proc.alive) return
@@ -242,9 +248,9 @@ export class PgScope {
   }
 }
 
-/** Creates and starts a runtime's default pg scope. */
-export function startPg(rt: Runtime): PgScope {
-  const scope = new PgScope(rt)
+/** Creates and starts a pg scope on a runtime (the default one is `pg`). */
+export function startPg(rt: Runtime, name: Atom = PG): PgScope {
+  const scope = new PgScope(rt, name)
   scope.start()
   return scope
 }

@@ -38,6 +38,9 @@ export { exitReasonOf, jsErrorReason } from './reasons.js'
 import { SPAWN_REPLY_FLAG_LINK, SPAWN_REPLY_FLAG_MONITOR, type ControlMessage, type Transport } from './signals.js'
 
 /** Where a message can go: a pid, an alias, a registered name, or a name on a node. */
+/** The default pg scope's name. */
+const PG_SCOPE = atom('pg')
+
 export type Dest = Pid | Ref | Name | Tuple | { name: Name; node: Atom | string }
 export type MonitorTarget = Pid | Name | Tuple | { name: Name; node: Atom | string }
 export type AliasMode = 'explicit_unalias' | 'demonitor' | 'reply_demonitor' | 'reply'
@@ -704,8 +707,13 @@ export class Runtime {
   /** The group leader given to processes we spawn on other nodes (an io server); set by the node. */
   groupLeader: Pid | undefined
 
+  /** pg scopes by name: the default `pg` (one of the services) and those started with startPgScope. */
+  readonly pgScopes = new Map<Atom, PgScope>()
+
   /** The default pg scope (process groups, as kernel's pg); undefined when the runtime has no services. */
-  pg: PgScope | undefined
+  get pg(): PgScope | undefined {
+    return this.pgScopes.get(PG_SCOPE)
+  }
 
   /**
    * @internal erlang:spawn_request_abandon/1: true if the reply had not arrived (a late success is then

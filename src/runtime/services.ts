@@ -190,7 +190,8 @@ export function installServices(rt: Runtime, fns: FunctionRegistry): void {
   rt.setSpawnResolver(spawnResolver(fns))
   spawnGenServer(rt, rexServer(fns), { name: REX })
   spawnGenServer(rt, globalServer(), { name: GLOBAL_NAME_SERVER })
-  rt.pg = startPg(rt)
+  const pg = startPg(rt)
+  rt.pgScopes.set(pg.name, pg)
   const io = rt.spawn(ioServerBody())
   rt.groupLeader = io.pid
 }
