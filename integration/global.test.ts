@@ -2,6 +2,7 @@
 // synced), and global's locks that name the ts-cnode node are held with global's semantics.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { atom, type Term } from '../src/etf/terms.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { Epmd, ErlNode, cleanup, shortHost } from './harness.js'
@@ -71,6 +72,29 @@ test('a cluster that one member connects the ts-cnode to connects to it everywhe
   )
   assert.is(r, '{true,true}')
   await Promise.all([c.stop(), d.stop()])
+})
+
+test('a TypeScript process registered as a global name through an erl node: found, sent to, removed on exit', async () => {
+  const got: Term[] = []
+  const p = node.spawn(async (self) => {
+    for (;;) {
+      const m = await self.receive()
+      got.push(m)
+      if (m === atom('stop')) return
+    }
+  })
+  assert.is(await node.rpc(a.nodeName, 'global', 'register_name', [atom('ts_service'), p.pid]), atom('yes'))
+  assert.is(await b.eval(`ok = global:sync(), node(global:whereis_name(ts_service))`), TS)
+  await b.eval(`global:send(ts_service, hello_from_erl)`)
+  for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  assert.equal(got, [atom('hello_from_erl')])
+  node.send(p.pid, atom('stop'))
+  let where = ''
+  for (let i = 0; i < 50 && where !== 'undefined'; i++) {
+    await new Promise((r) => setTimeout(r, 20))
+    where = await a.eval('global:whereis_name(ts_service)')
+  }
+  assert.is(where, 'undefined')
 })
 
 test('global locks on the ts-cnode node: one requester at a time, released by del_lock and by the holder dying', async () => {
