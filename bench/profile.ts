@@ -1,7 +1,7 @@
 // Where the ts-cnode echo spends its time per message: runs the ts echo node under `node --cpu-prof`, drives
 // it with the Erlang bench client shape by shape, and attributes the profile's samples inside each shape's
 // measured window (bench:clock() gives the profile's clock) to functions and to source areas.
-//   npx tsx bench/profile.ts            (PROFILE_SECONDS=5, PROFILE_SHAPES=small_tuple:32,map_100:32,...,
+//   npx tsx bench/profile.ts            (PROFILE_SECONDS=5, PROFILE_SHAPES=small_tuple:32,map_100:32,gen_call:32,...,
 //                                        PROFILE_IDLE=10000: spawn and stop that many processes first)
 // The .cpuprofile files stay in bench/build/profile/ (open them in Chrome DevTools or speedscope).
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -176,10 +176,15 @@ async function main(): Promise<void> {
     }
     for (const s of shapes) {
       // Warm-up outside the window, then the measured window between two clock readings.
-      await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, 500)`)
+      // gen_call:N profiles gen_server:call from N callers to bench_gs; any other shape is an echo shape.
+      const drive = (ms: number) =>
+        s.shape === 'gen_call'
+          ? `bench_client:call(${T}, bench_gs, ${s.clients}, 0, ${ms})`
+          : `bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, ${ms})`
+      await client.eval(drive(500))
       const n0 = await num(`erpc:call(${T}, bench, echoed, [])`)
       const t0 = await num(`erpc:call(${T}, bench, clock, [])`)
-      const printed = await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, ${seconds * 1000})`, 120_000)
+      const printed = await client.eval(drive(seconds * 1000), 120_000)
       const t1 = await num(`erpc:call(${T}, bench, clock, [])`)
       const n1 = await num(`erpc:call(${T}, bench, echoed, [])`)
       windows.push({ label: `${s.shape}, ${s.clients} client(s)`, fromUs: t0, toUs: t1, messages: n1 - n0 })

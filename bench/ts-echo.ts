@@ -4,7 +4,8 @@
 //   bench_gs  a gen_server that replies to every call with the request
 //   bench:spawn_idle(N) / bench:stop_idle()   N processes idle in receive (the memory figure);
 //   bench:idle_alive()   how many of them are alive
-//   bench:echoed()   how many messages the echo process has answered (the profile's per-message figures)
+//   bench:echoed()   how many messages the echo process has answered and bench_gs calls it has replied to
+//                    (the profile's per-message figures)
 //   bench:gc()       a full V8 collection when run with --expose-gc (memory figures without stale garbage)
 //   bench:clock()    process.hrtime in microseconds: the clock of a --cpu-prof profile's timestamps
 // Environment: TS_BENCH_NAME (alive or alive@host), TS_BENCH_COOKIE, ERL_EPMD_PORT.
@@ -36,7 +37,10 @@ node.spawn(
 await node.startGenServer<null>(
   {
     init: () => null,
-    handleCall: (request) => ({ reply: request }),
+    handleCall: (request) => {
+      echoed++
+      return { reply: request }
+    },
   },
   { name: 'bench_gs' },
 )
