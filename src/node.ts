@@ -26,7 +26,7 @@ export interface NodeOptions extends DistManagerOptions {
 }
 
 /** pg scopes ask a connected node whose scope they do not know yet again after 2, 4, 8, 16 and 32 s, then
- *  stop until it reconnects: a node without that scope (a C-node, say) gets at most five discovers. */
+ *  stop until it reconnects: a node without that scope (a C-node, say) gets six discovers at most. */
 const PG_REDISCOVER_FIRST_MS = 2000
 const PG_REDISCOVER_TRIES = 5
 
@@ -94,7 +94,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /**
-   * Another pg scope, as `pg:start(Scope)` starts one (Elixir's Phoenix.PubSub runs `Phoenix.PubSub`):
+   * Another pg scope, as `pg:start(Scope)` starts one (Elixir's Phoenix.PubSub runs 'Elixir.Phoenix.PubSub'):
    * started and registered under `name` on first use, in step with the scope of that name on each node.
    */
   pgScope(name: Name): PgScope {
@@ -159,6 +159,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const rt = this.rt
     if (rt === undefined) return
     clearInterval(this.pgTimer)
+    this.pgAsked.clear()
     rt.shutdown()
     rt.setTransport(undefined)
     this.rt = undefined
