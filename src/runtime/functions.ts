@@ -98,16 +98,40 @@ export class FunctionRegistry {
   }
 }
 
-/** A description of the first part of `v` that is not a Term, or undefined when all of it is. */
-export function notATerm(v: unknown, depth = 0): string | undefined {
-  if (depth > 10_000) return 'nesting too deep'
+/**
+ * A description of the first part of `v` that is not a Term, or undefined when all of it is. Walks with an
+ * explicit stack (left to right, depth first), so a term nested as deep as the codec allows cannot exhaust
+ * the JS stack, and a cyclic value is reported at maxDepth rather than looping.
+ */
+export function notATerm(v: unknown, maxDepth = 10_000): string | undefined {
+  const todo: unknown[] = [v]
+  const depths: number[] = [0]
+  while (todo.length > 0) {
+    const x = todo.pop()
+    const depth = depths.pop() as number
+    if (depth > maxDepth) return `nesting deeper than ${maxDepth} (a cyclic value?)`
+    const children = childrenOrProblem(x)
+    if (typeof children === 'string') return children
+    // Pushed last to first, so the first child is looked at first.
+    for (let i = children.length - 1; i >= 0; i--) {
+      todo.push(children[i])
+      depths.push(depth + 1)
+    }
+  }
+  return undefined
+}
+
+const NO_CHILDREN: readonly unknown[] = []
+
+/** The parts of a term to check next (none for a scalar), or what makes `v` not a term. */
+function childrenOrProblem(v: unknown): readonly unknown[] | string {
   switch (typeof v) {
     case 'boolean':
     case 'bigint':
     case 'string':
-      return undefined
+      return NO_CHILDREN
     case 'number':
-      return Number.isFinite(v) ? undefined : `the number ${v}`
+      return Number.isFinite(v) ? NO_CHILDREN : `the number ${v}`
     case 'object': {
       if (v === null) return 'null'
       if (
@@ -121,22 +145,14 @@ export function notATerm(v: unknown, depth = 0): string | undefined {
         v instanceof Fun ||
         v instanceof ExportFun
       )
-        return undefined
-      if (Array.isArray(v)) {
-        for (const x of v) {
-          const b = notATerm(x, depth + 1)
-          if (b !== undefined) return b
-        }
-        return undefined
-      }
-      if (v instanceof Tuple) return notATerm(v.elements, depth + 1)
-      if (v instanceof ImproperList) return notATerm(v.elements, depth + 1) ?? notATerm(v.tail, depth + 1)
+        return NO_CHILDREN
+      if (Array.isArray(v)) return v
+      if (v instanceof Tuple) return v.elements
+      if (v instanceof ImproperList) return [...v.elements, v.tail]
       if (v instanceof Map) {
-        for (const [k, x] of v) {
-          const b = notATerm(k, depth + 1) ?? notATerm(x, depth + 1)
-          if (b !== undefined) return b
-        }
-        return undefined
+        const kv: unknown[] = []
+        for (const [k, x] of v) kv.push(k, x)
+        return kv
       }
       return `an object (${Object.prototype.toString.call(v)})`
     }

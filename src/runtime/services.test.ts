@@ -118,6 +118,19 @@ test('notATerm accepts every term type and names what is not one', () => {
   assert.ok(notATerm(NaN)?.includes('NaN'))
   assert.ok(notATerm(tuple(null as unknown as Term))?.includes('null'))
   assert.ok(notATerm({})?.includes('object'))
+  // The first part that is not a term, left to right and depth first.
+  assert.is(notATerm([tuple(1, [2, null as unknown as Term]), undefined as unknown as Term]), 'null')
+  assert.is(notATerm(new ImproperList([1], NaN)), 'the number NaN')
+  assert.is(notATerm(new Map<Term, Term>([[tuple(1), undefined as unknown as Term]])), 'undefined')
+})
+
+test('regression: notATerm walks a term as deep as the codec allows, and names a cyclic value (it overflowed)', () => {
+  let deep: Term = 1
+  for (let i = 0; i < 9_000; i++) deep = i % 2 ? [deep] : tuple(deep)
+  assert.is(notATerm(deep), undefined)
+  const cyclic: Term[] = []
+  cyclic.push(cyclic)
+  assert.is(notATerm(cyclic), 'nesting deeper than 10000 (a cyclic value?)')
 })
 
 test.run()
