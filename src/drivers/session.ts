@@ -10,6 +10,7 @@
 import type pg from 'pg'
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
+import { EXIT } from '../runtime/atoms.js'
 import { BadRequestError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError, type ServerErrorFields } from './pgerror.js'
@@ -72,7 +73,6 @@ export function spawnSession(rt: Runtime, args: SessionArgs): Process {
   return spawnGenServer<SessionState, SessionArgs>(rt, sessionServer, { args, trapExit: true })
 }
 
-const EXIT = atom('EXIT')
 
 const CONNECT_DONE = atom('$ts_cnode_pg_connected')
 

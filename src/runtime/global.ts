@@ -13,15 +13,16 @@
 // dies. Names are not taken part in: global:register_name/2 on erl only asks the nodes it has exchanged
 // names with, which this node never is.
 import { Atom, Pid, Ref, Tuple, atom, canonicalKey, termEquals, tuple, type Term } from '../etf/terms.js'
-import { GEN_CAST } from './atoms.js'
+import { DOWN, GEN_CAST } from './atoms.js'
+import { pidKey } from './ids.js'
 import type { GenServerCallbacks } from './genserver.js'
+import type { Process } from './process.js'
 
 export const GLOBAL_NAME_SERVER = atom('global_name_server')
 const INIT_CONNECT = atom('init_connect')
 const IN_SYNC = atom('in_sync')
 const SET_LOCK = atom('set_lock')
 const DEL_LOCK = atom('del_lock')
-const DOWN = atom('DOWN')
 
 interface Lock {
   requester: Term
@@ -33,8 +34,6 @@ export interface GlobalState {
   /** By canonicalKey(ResourceId). */
   locks: Map<string, Lock>
 }
-
-const pidKey = (p: Pid): string => canonicalKey(p)
 
 /** {ResourceId, LockRequesterId}, or undefined when the request is not one. */
 function lockId(t: Term): { key: string; requester: Term } | undefined {
@@ -99,7 +98,7 @@ export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
   }
 }
 
-function release(self: { demonitor(ref: Ref, opts?: { flush?: boolean }): boolean }, state: GlobalState, key: string, lock: Lock, holder: string): void {
+function release(self: Process, state: GlobalState, key: string, lock: Lock, holder: string): void {
   const h = lock.holders.get(holder)
   if (h === undefined) return
   self.demonitor(h.ref, { flush: true })

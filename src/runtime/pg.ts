@@ -11,7 +11,7 @@
 // -kernel start_pg true); it works over hidden connections too, since this node discovers the peer itself.
 import { Atom, Pid, Ref, Tuple, atom, canonicalKey, tuple, type Term } from '../etf/terms.js'
 import { BadArgError } from './errors.js'
-import { GEN_CAST } from './atoms.js'
+import { DOWN, GEN_CAST } from './atoms.js'
 import { spawnGenServer } from './genserver.js'
 import type { Process } from './process.js'
 import type { Runtime } from './runtime.js'
@@ -22,7 +22,6 @@ const DISCOVER = atom('discover')
 const SYNC = atom('sync')
 const JOIN = atom('join')
 const LEAVE = atom('leave')
-const DOWN = atom('DOWN')
 
 /** A group's key: groups are any term, compared as =:=. */
 const key = (t: Term): string => canonicalKey(t)
