@@ -4,7 +4,7 @@
 import { binaryToTerm } from '../etf/decode.js'
 import { termToBinary } from '../etf/encode.js'
 import { Atom, ExportFun, Fun, ImproperList, Pid, Ref, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
-import { ALIAS, ERROR, EXIT, EXIT_CLASS, GEN_CALL, GEN_CAST, KILLED, NOCONNECTION, NORMAL, OK, THROW } from './atoms.js'
+import { ALIAS, ERROR, EXIT, EXIT_CLASS, GEN_CALL, GEN_CAST, KILLED, NOCONNECTION, NORMAL, OK, THROW, TIMEOUT } from './atoms.js'
 import {
   BadArgError,
   ErlangError,
@@ -130,15 +130,17 @@ export function spawnGenServer<S, A = Term>(
         const msg = suspended ? await self.receive(suspendedMatch) : await self.receive()
         let r: CallResult<S> | NoReplyResult<S>
         let from: From | undefined
+        const sysMsg = isSystemMsg(msg)
+        const parentExit = !sysMsg && isParentExit(msg)
         const debugging = debug.log !== undefined || debug.stats !== undefined || debug.trace
-        if (debugging && !isSystemMsg(msg) && !isParentExit(msg)) debugEvent(self, debug, tuple(IN, msg))
+        if (debugging && !sysMsg && !parentExit) debugEvent(self, debug, IN, () => tuple(IN, msg))
         if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
           from = msg.get(1) as From
           if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
           r = await impl.handleCall(msg.get(2), from, state, ctx)
         } else if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) {
           r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
-        } else if (isSystemMsg(msg)) {
+        } else if (sysMsg) {
           const sysFrom = (msg as Tuple).get(1) as From
           const out = await systemRequest(self, (msg as Tuple).get(2), sysFrom, state, suspended, parent ?? self.pid, debug)
           if ('state' in out) state = out.state as S
@@ -149,7 +151,7 @@ export function spawnGenServer<S, A = Term>(
             break
           }
           continue
-        } else if (isParentExit(msg)) {
+        } else if (parentExit) {
           stopReason = (msg as Tuple).get(2)
           break
         } else {
@@ -159,13 +161,15 @@ export function spawnGenServer<S, A = Term>(
         if (r && 'state' in r) state = r.state as S
         const replied = from !== undefined && r !== undefined && r !== null && 'reply' in r
         if (replied) reply(self, from as From, (r as { reply: Term }).reply)
-        if (debugging && !(r && 'stop' in r)) {
+        const stopping = r !== undefined && r !== null && 'stop' in r
+        if (debugging && !stopping) {
           // gen_server's own events: {out, Reply, From, State} for a reply, {noreply, State} otherwise.
-          const shown = stateShown(state)
-          debugEvent(self, debug, replied ? tuple(OUT, (r as { reply: Term }).reply, from as From, shown) : tuple(NOREPLY, shown))
+          const st = state
+          if (replied) debugEvent(self, debug, OUT, () => tuple(OUT, (r as { reply: Term }).reply, from as From, stateShown(st)))
+          else debugEvent(self, debug, NOREPLY, () => tuple(NOREPLY, stateShown(st)))
         }
-        if (r && 'stop' in r) {
-          stopReason = r.stop
+        if (stopping) {
+          stopReason = (r as { stop: Term }).stop
           break
         }
       }
@@ -205,7 +209,6 @@ const SYSTEM_REPLACE_STATE = atom('system_replace_state')
 const NOT_A_TERM = atom('not_a_term')
 const BADFUN = atom('badfun')
 const NO_ERLANG_NODE = atom('no_erlang_node')
-const TIMEOUT = atom('timeout')
 const APPLY = atom('apply')
 const ERLANG = atom('erlang')
 
@@ -225,13 +228,25 @@ interface SystemOutcome {
   terminate?: Term
 }
 
-/** The state as Erlang would see it: the encoded-and-decoded image, or why the codec refuses it. */
-function termImage(state: unknown): { term: Term; same: boolean } | { error: string } {
+/** {not_a_term, <<"why">>}: what sys shows for a state the codec refuses. */
+const notATerm = (why: string): Term => tuple(NOT_A_TERM, Buffer.from(why))
+
+/** {not_a_term, Why} when the codec refuses the state, else undefined. */
+function encodeRefusal(state: unknown): Term | undefined {
   try {
-    const term = binaryToTerm(termToBinary(state as Term))
-    return { term, same: termEquals(term, state as Term) }
+    termToBinary(state as Term)
+    return undefined
   } catch (e) {
-    return { error: e instanceof Error ? e.message : String(e) }
+    return notATerm(e instanceof Error ? e.message : String(e))
+  }
+}
+
+/** The state as Erlang would see it: its encoded-and-decoded image, or {not_a_term, Why}. */
+function termImage(state: unknown): { term: Term } | { refused: Term } {
+  try {
+    return { term: binaryToTerm(termToBinary(state as Term)) }
+  } catch (e) {
+    return { refused: notATerm(e instanceof Error ? e.message : String(e)) }
   }
 }
 
@@ -253,10 +268,8 @@ async function systemRequest(
   if (req === SUSPEND) return { reply: OK, suspended: true }
   if (req === RESUME) return { reply: OK, suspended: false }
   if (req === GET_STATE) {
-    const img = termImage(state)
-    if ('error' in img)
-      return { reply: callbackFailed(SYSTEM_GET_STATE, ERROR, tuple(NOT_A_TERM, Buffer.from(img.error))), suspended }
-    return { reply: state as Term, suspended }
+    const refused = encodeRefusal(state)
+    return { reply: refused === undefined ? (state as Term) : callbackFailed(SYSTEM_GET_STATE, ERROR, refused), suspended }
   }
   if (req === GET_STATUS) return { reply: statusOf(self, state, suspended, parent, debug), suspended }
   if (req instanceof Tuple && req.length === 2 && req.get(0) === REPLACE_STATE) {
@@ -304,7 +317,7 @@ const serverName = (self: Process): string => (self.name !== undefined ? self.na
 /** The state as an event or status shows it: its Erlang image, or why the codec refuses it. */
 function stateShown(state: unknown): Term {
   const img = termImage(state)
-  return 'error' in img ? tuple(NOT_A_TERM, Buffer.from(img.error)) : img.term
+  return 'refused' in img ? img.refused : img.term
 }
 
 /** erlang:localtime(): {{Y, M, D}, {H, Mi, S}}, as sys:statistics reports its times. */
@@ -313,13 +326,17 @@ function localtime(): Term {
   return tuple(tuple(d.getFullYear(), d.getMonth() + 1, d.getDate()), tuple(d.getHours(), d.getMinutes(), d.getSeconds()))
 }
 
-/** sys:handle_debug for one gen_server event ({in, Msg}, {out, Reply, From, State} or {noreply, State}). */
-function debugEvent(self: Process, debug: Debug, event: Tuple): void {
-  const kind = event.get(0)
+/**
+ * sys:handle_debug for one gen_server event of this kind ({in, Msg}, {out, Reply, From, State} or
+ * {noreply, State}); the event (and the state's image in it) is built only for the log or the trace.
+ */
+function debugEvent(self: Process, debug: Debug, kind: Atom, make: () => Tuple): void {
   if (debug.stats !== undefined) {
     if (kind === IN) debug.stats.in++
     else if (kind === OUT) debug.stats.out++
   }
+  if (debug.log === undefined && !debug.trace) return
+  const event = make()
   if (debug.log !== undefined) {
     const { events, max } = debug.log
     events.push(event)
@@ -429,10 +446,10 @@ async function replaceState(self: Process, fun: Term, from: From, state: unknown
   const failed = (cls: Atom, reason: Term) => ({ reply: callbackFailed(SYSTEM_REPLACE_STATE, cls, reason) })
   if (!(fun instanceof Fun || fun instanceof ExportFun)) return failed(ERROR, tuple(BADFUN, fun))
   const img = termImage(state)
-  if ('error' in img) return failed(ERROR, tuple(NOT_A_TERM, Buffer.from(img.error)))
+  if ('refused' in img) return failed(ERROR, img.refused)
   // A state that does not come back from the codec as itself (a plain object decodes as a Map, say)
   // would change shape under the TypeScript callbacks: refuse rather than hand them a different type.
-  if (!img.same) return failed(ERROR, tuple(NOT_A_TERM, Buffer.from('the state does not decode back to itself')))
+  if (!termEquals(img.term, state as Term)) return failed(ERROR, notATerm('the state does not decode back to itself'))
   const caller = from.get(0)
   if (!(caller instanceof Pid) || caller.node === self.pid.node) return failed(ERROR, NO_ERLANG_NODE)
   try {
