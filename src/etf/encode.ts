@@ -16,6 +16,7 @@ import {
   Ref,
   Tuple,
   atom,
+  isPlainObject,
   type Term,
 } from './terms.js'
 import { EncodeError } from './errors.js'
@@ -428,11 +429,6 @@ function writeFunHead(w: Writer, t: Fun, cacheRef: CacheRef): number {
   writeInteger(w, t.oldUniq, 'fun oldUniq')
   writePid(w, t.pid, cacheRef)
   return sizeAt
-}
-
-const isPlainObject = (v: object): boolean => {
-  const proto = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
 }
 
 // --- the iterative walk ------------------------------------------------------------------------

@@ -43,6 +43,10 @@ test('a cyclic key, a key that is not a term, and a plain-object key equal to a 
   enc(new Map<unknown, unknown>([[tuple(cyclic as never), 1], [tuple(2), 2]]), /nests deeper/)
   enc(new Map<unknown, unknown>([[tuple(Symbol("s") as never), 1], [tuple(2), 2]]), /not an Erlang term/)
   refused(new Map<unknown, unknown>([[{ a: 1 }, 1], [new Map([[atom('a'), 1]]), 2]]))
+  // An object with no prototype encodes as a map too, as a key as well as alone (it was refused as a key).
+  const bare = Object.assign(Object.create(null) as object, { a: 1 })
+  assert.is((binaryToTerm(termToBinary(new Map<unknown, unknown>([[bare, 1], [atom('x'), 2]]) as never)) as Map<unknown, unknown>).size, 2)
+  refused(new Map<unknown, unknown>([[bare, 1], [{ a: 1 }, 2]]))
 })
 
 test('keys nested deeper than the old 1,000-level key limit encode, up to the encoder\'s maxDepth', () => {

@@ -212,6 +212,12 @@ export function listToString(t: Term): string | undefined {
 // termEquals' matching of map keys that are not the same JS value). Both walk with explicit stacks: a term
 // nested as deep as the decoder accepts costs heap, not JS stack.
 
+/** A plain object (or one with no prototype): what the encoder writes as a map with atom keys. */
+export const isPlainObject = (v: object): boolean => {
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
 const isList = (t: unknown): t is string | Term[] | ImproperList =>
   typeof t === 'string' || Array.isArray(t) || t instanceof ImproperList
 
@@ -381,7 +387,7 @@ function frameOf(t: unknown): KeyFrame {
     const head = `F${bytesText(t.uniq)}${t.index};${atomText(t.module.name)}${scalarText(t.pid)}${t.freeVars.length}:`
     return { items: t.freeVars, i: 0, text: head, parts: undefined, tailAt: -1, close: '}' }
   }
-  if (t !== null && typeof t === 'object' && Object.getPrototypeOf(t) === Object.prototype) {
+  if (t !== null && typeof t === 'object' && isPlainObject(t)) {
     // A plain object: the map with atom keys it encodes to.
     const items: unknown[] = []
     for (const [k, v] of Object.entries(t)) items.push(Atom.intern(k), v)
