@@ -25,11 +25,6 @@ export interface NodeOptions extends DistManagerOptions {
   maxPendingSignals?: number
 }
 
-/** pg scopes ask a connected node whose scope they do not know yet again after 2, 4, 8, 16 and 32 s, then
- *  stop until it reconnects: a node without that scope (a C-node, say) gets six discovers at most. */
-const PG_REDISCOVER_FIRST_MS = 2000
-const PG_REDISCOVER_TRIES = 5
-
 /** Default NodeOptions.maxPendingSignals. */
 export const DEFAULT_MAX_PENDING_SIGNALS = 100_000
 
@@ -48,9 +43,6 @@ export class Node extends EventEmitter<NodeEvents> {
    * the connection is up (and they are written) or has failed. */
   private readonly connecting = new Map<Atom, { queue: ControlMessage[]; settled: Promise<void> }>()
   private readonly maxPendingSignals: number
-  private pgTimer: NodeJS.Timeout | undefined
-  /** Per scope and node not yet known to it: discovers sent since the node came up, and when the next is due. */
-  private readonly pgAsked = new Map<string, { tries: number; due: number }>()
 
   constructor(opts: NodeOptions) {
     super()
@@ -61,12 +53,11 @@ export class Node extends EventEmitter<NodeEvents> {
     this.manager.on('nodeup', (node: Atom) => {
       // pg: ask the new node's scope for its groups (hidden connections too: erl's scope only discovers
       // the nodes it sees come up, which are the visible ones).
-      this.forgetPgAsks(node)
-      for (const scope of this.rt?.pgScopes.values() ?? []) scope.discover(node)
+      for (const scope of this.rt?.pgScopes.values() ?? []) scope.nodeUp(node)
       this.emit('nodeup', node)
     })
     this.manager.on('nodedown', (node: Atom, reason: string) => {
-      this.forgetPgAsks(node)
+      for (const scope of this.rt?.pgScopes.values() ?? []) scope.nodeDown(node)
       this.rt?.nodeDown(node)
       this.emit('nodedown', node, reason)
     })
@@ -103,8 +94,7 @@ export class Node extends EventEmitter<NodeEvents> {
     let scope = rt.pgScopes.get(a)
     if (scope === undefined) {
       scope = startPg(rt, a)
-      rt.pgScopes.set(a, scope)
-      for (const n of this.nodes()) scope.discover(n)
+      for (const n of this.nodes()) scope.nodeUp(n)
     }
     return scope
   }
@@ -128,38 +118,12 @@ export class Node extends EventEmitter<NodeEvents> {
     const transport: Transport = { send: (node, msg) => this.transmit(node, msg) }
     rt.setTransport(transport)
     this.rt = rt
-    // pg: a scope started on a peer after the connection came up discovers only the visible nodes (its
-    // init's nodes()), so each scope asks again, a few times, the connected nodes whose scope it does not
-    // know yet (a discover to a node without that scope is dropped there).
-    this.pgTimer = setInterval(() => this.rediscoverPg(rt), PG_REDISCOVER_FIRST_MS / 2)
-    this.pgTimer.unref()
-  }
-
-  private rediscoverPg(rt: Runtime): void {
-    const now = Date.now()
-    for (const scope of rt.pgScopes.values())
-      for (const n of this.nodes()) {
-        if (scope.knows(n)) continue
-        const k = `${scope.name.name}\0${n.name}`
-        let ask = this.pgAsked.get(k)
-        if (ask === undefined) this.pgAsked.set(k, (ask = { tries: 0, due: now + PG_REDISCOVER_FIRST_MS }))
-        if (ask.tries >= PG_REDISCOVER_TRIES || now < ask.due) continue
-        scope.discover(n)
-        ask.tries++
-        ask.due = now + PG_REDISCOVER_FIRST_MS * 2 ** ask.tries
-      }
-  }
-
-  private forgetPgAsks(node: Atom): void {
-    for (const k of this.pgAsked.keys()) if (k.endsWith(`\0${node.name}`)) this.pgAsked.delete(k)
   }
 
   /** Ends every process (reason `shutdown`), closes the connections and unregisters from EPMD. */
   async stop(): Promise<void> {
     const rt = this.rt
     if (rt === undefined) return
-    clearInterval(this.pgTimer)
-    this.pgAsked.clear()
     rt.shutdown()
     rt.setTransport(undefined)
     this.rt = undefined

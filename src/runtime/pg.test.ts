@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert'
 import { Pid, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { silentLogger } from '../logger.js'
 import { Runtime } from './runtime.js'
+import { startPg } from './pg.js'
 
 const A = atom
 const newRt = () => new Runtime({ node: 'ts@host', creation: 1, logger: silentLogger })
@@ -78,6 +79,20 @@ test('the pg.erl protocol: discover is answered with a sync and a discover; join
   await tick()
   assert.ok(termEquals(pg.getMembers(A('g')), [m.pid]))
   assert.ok(rt.whereis(A('pg')) !== undefined)
+})
+
+test('a node whose scope never answers is asked six times in all (at once, then after 1, 2, 4, 8, 16 units), and not after it goes down', async () => {
+  const rt = newRt()
+  const asked: Term[] = []
+  rt.setTransport({ send: (node, msg) => void (msg.kind === 'REG_SEND' && msg.toName === A('slow') && asked.push(node)) })
+  const scope = startPg(rt, A('slow'), 5) // 5, 10, 20, 40, 80 ms apart
+  scope.nodeUp(A('silent@host'))
+  await new Promise((r) => setTimeout(r, 400))
+  assert.is(asked.length, 6)
+  scope.nodeUp(A('silent@host')) // it reconnects: asked again, then the node goes down
+  scope.nodeDown(A('silent@host'))
+  await new Promise((r) => setTimeout(r, 100))
+  assert.is(asked.length, 7)
 })
 
 test.run()

@@ -15,7 +15,7 @@ import { DOWN, GEN_CAST } from './atoms.js'
 import { spawnGenServer } from './genserver.js'
 import type { Process } from './process.js'
 import type { Runtime } from './runtime.js'
-import { pidKey, refKey } from './ids.js'
+import { pidKey, sameRef } from './ids.js'
 
 export const PG = atom('pg')
 const DISCOVER = atom('discover')
@@ -45,11 +45,18 @@ function removeEach(list: Pid[], pids: Pid[]): Pid[] {
 const asPids = (t: Term): Pid[] | undefined =>
   t instanceof Pid ? [t] : Array.isArray(t) && t.every((p) => p instanceof Pid) ? (t as Pid[]) : undefined
 
-/** The default pg scope of a runtime: join/leave for its processes, and the members across the cluster. */
+/** A scope that has not answered is asked again after 2, 4, 8, 16 and 32 s, then not until the node
+ *  reconnects: a node without that scope (a C-node, say) gets six discovers at most. */
+const ASK_AGAIN_FIRST_MS = 2000
+const ASK_AGAIN_TIMES = 5
+
+/** A pg scope of a runtime: join/leave for its processes, and the members across the cluster. */
 export class PgScope {
   private proc: Process | undefined
   /** Local members: pid → the monitor on it and its groups (a group once per join). */
-  private readonly local = new Map<string, { pid: Pid; ref: Ref; groups: Term[] }>()
+  private readonly local = new Map<string, { ref: Ref; groups: Term[] }>()
+  /** Per connected node whose scope has not answered yet: the timer that asks it again. */
+  private readonly askAgain = new Map<Atom, NodeJS.Timeout>()
   private readonly localGroups = new Map<string, Members>()
   /** Peer scopes: pid → the monitor on it and its members by group. */
   private readonly peers = new Map<string, { pid: Pid; ref: Ref; groups: Map<string, Members> }>()
@@ -57,6 +64,8 @@ export class PgScope {
   constructor(
     private readonly rt: Runtime,
     readonly name: Atom = PG,
+    /** The first wait before asking a silent scope again (then doubled each time). */
+    private readonly askAgainFirstMs = ASK_AGAIN_FIRST_MS,
   ) {}
 
   /** Starts the scope process, registered as the scope's name. */
@@ -68,6 +77,8 @@ export class PgScope {
         handleCast: (req) => this.onCast(req),
         handleInfo: (msg) => this.onInfo(msg),
         terminate: () => {
+          for (const t of this.askAgain.values()) clearTimeout(t)
+          this.askAgain.clear()
           this.local.clear()
           this.localGroups.clear()
           this.peers.clear()
@@ -93,7 +104,7 @@ export class PgScope {
       const k = pidKey(p)
       let m = this.local.get(k)
       if (m === undefined) {
-        m = { pid: p, ref: self.monitor(p), groups: [] }
+        m = { ref: self.monitor(p), groups: [] }
         this.local.set(k, m)
       }
       m.groups.push(group)
@@ -148,13 +159,45 @@ export class PgScope {
   }
 
   /** Whether the scope of this name on `node` is known (it has answered a discover or discovered this one). */
-  knows(node: Atom): boolean {
+  private knows(node: Atom): boolean {
     for (const peer of this.peers.values()) if (peer.pid.node === node) return true
     return false
   }
 
-  /** A node came up: ask its scope for its members (it answers with a sync and discovers this one). */
-  discover(node: Atom): void {
+  /**
+   * A node came up (or this scope started while it was connected): ask its scope for its members (it
+   * answers with a sync and discovers this one). A scope started there after the connection came up
+   * discovers only the visible nodes (its init's nodes()), so one that has not answered is asked again.
+   */
+  nodeUp(node: Atom): void {
+    this.nodeDown(node)
+    this.discover(node)
+    this.askLater(node, 0)
+  }
+
+  /** The node went away: stop asking it. */
+  nodeDown(node: Atom): void {
+    clearTimeout(this.askAgain.get(node))
+    this.askAgain.delete(node)
+  }
+
+  private askLater(node: Atom, times: number): void {
+    if (times >= ASK_AGAIN_TIMES) {
+      this.askAgain.delete(node)
+      return
+    }
+    const t = setTimeout(() => {
+      if (this.knows(node)) this.askAgain.delete(node)
+      else {
+        this.discover(node)
+        this.askLater(node, times + 1)
+      }
+    }, this.askAgainFirstMs * 2 ** times)
+    t.unref()
+    this.askAgain.set(node, t)
+  }
+
+  private discover(node: Atom): void {
     if (this.proc === undefined || !this.proc.alive) return
     this.proc.send(tuple(this.name, node), tuple(DISCOVER, this.proc.pid))
   }
@@ -232,7 +275,7 @@ export class PgScope {
       const pid = msg.get(3) as Pid
       const k = pidKey(pid)
       const member = this.local.get(k)
-      if (member !== undefined && msg.get(1) instanceof Ref && refKey(member.ref) === refKey(msg.get(1) as Ref)) {
+      if (member !== undefined && msg.get(1) instanceof Ref && sameRef(member.ref, msg.get(1) as Ref)) {
         // A local member exited: it leaves all its groups, and the peers are told.
         this.local.delete(k)
         const groups = member.groups
@@ -247,9 +290,10 @@ export class PgScope {
   }
 }
 
-/** Creates and starts a pg scope on a runtime (the default one is `pg`). */
-export function startPg(rt: Runtime, name: Atom = PG): PgScope {
-  const scope = new PgScope(rt, name)
+/** Creates and starts a pg scope on a runtime (the default one is `pg`), listed in rt.pgScopes. */
+export function startPg(rt: Runtime, name: Atom = PG, askAgainFirstMs?: number): PgScope {
+  const scope = new PgScope(rt, name, askAgainFirstMs)
   scope.start()
+  rt.pgScopes.set(name, scope)
   return scope
 }

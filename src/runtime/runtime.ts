@@ -31,16 +31,13 @@ import { FunctionRegistry, type RpcFunction } from './functions.js'
 import { startGenServer, type GenServerCallbacks, type GenServerOptions } from './genserver.js'
 import { Process, type ProcessFn, type Timed } from './process.js'
 import { installServices } from './services.js'
-import type { PgScope } from './pg.js'
+import { PG, type PgScope } from './pg.js'
 
 export { pidKey, refKey, samePid, sameRef, toAtom, type Name } from './ids.js'
 export { exitReasonOf, jsErrorReason } from './reasons.js'
 import { SPAWN_REPLY_FLAG_LINK, SPAWN_REPLY_FLAG_MONITOR, type ControlMessage, type Transport } from './signals.js'
 
 /** Where a message can go: a pid, an alias, a registered name, or a name on a node. */
-/** The default pg scope's name. */
-const PG_SCOPE = atom('pg')
-
 export type Dest = Pid | Ref | Name | Tuple | { name: Name; node: Atom | string }
 export type MonitorTarget = Pid | Name | Tuple | { name: Name; node: Atom | string }
 export type AliasMode = 'explicit_unalias' | 'demonitor' | 'reply_demonitor' | 'reply'
@@ -707,12 +704,12 @@ export class Runtime {
   /** The group leader given to processes we spawn on other nodes (an io server); set by the node. */
   groupLeader: Pid | undefined
 
-  /** pg scopes by name: the default `pg` (one of the services) and those started with startPgScope. */
+  /** pg scopes by name: the default `pg` (one of the services) and those started with Node.pgScope. */
   readonly pgScopes = new Map<Atom, PgScope>()
 
   /** The default pg scope (process groups, as kernel's pg); undefined when the runtime has no services. */
   get pg(): PgScope | undefined {
-    return this.pgScopes.get(PG_SCOPE)
+    return this.pgScopes.get(PG)
   }
 
   /**

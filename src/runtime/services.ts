@@ -190,8 +190,7 @@ export function installServices(rt: Runtime, fns: FunctionRegistry): void {
   rt.setSpawnResolver(spawnResolver(fns))
   spawnGenServer(rt, rexServer(fns), { name: REX })
   spawnGenServer(rt, globalServer(), { name: GLOBAL_NAME_SERVER })
-  const pg = startPg(rt)
-  rt.pgScopes.set(pg.name, pg)
+  startPg(rt)
   const io = rt.spawn(ioServerBody())
   rt.groupLeader = io.pid
 }
