@@ -8,19 +8,17 @@
 // The same commands as messages, for pg_async; the reply is the message {SessionPid, {data, Reply}}:
 //   {'$ts_cnode_pg', FromPid, Command}
 import type pg from 'pg'
-import { Pid, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
-import { EXIT } from '../runtime/atoms.js'
+import { ERROR, EXIT, NORMAL, OK } from '../runtime/atoms.js'
+import { samePid } from '../runtime/ids.js'
 import { BadRequestError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError, type ServerErrorFields } from './pgerror.js'
 import { TermQuery, paramValues, termText, textTerm, type ResultMode } from './pg-result.js'
 import { sessionReplies } from './reply-batch.js'
 
-const OK = atom('ok')
-const ERROR = atom('error')
 const DATA = atom('data')
-const NORMAL = atom('normal')
 const SELECT = atom('select')
 const DISCONNECT = atom('disconnect')
 const INFO = atom('info')
@@ -123,7 +121,7 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
 
   handleInfo(msg, state, ctx) {
     if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === CONNECT_DONE) return connected(msg.get(1), state, ctx)
-    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === EXIT && termEquals(msg.get(1), state.args.owner)) {
+    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === EXIT && msg.get(1) instanceof Pid && samePid(msg.get(1) as Pid, state.args.owner)) {
       closeClient(state)
       return { stop: NORMAL }
     }

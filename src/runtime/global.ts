@@ -27,7 +27,7 @@ const DEL_LOCK = atom('del_lock')
 interface Lock {
   requester: Term
   /** The processes holding it, by pid text, with the monitor watching each. */
-  holders: Map<string, { pid: Pid; ref: Ref }>
+  holders: Map<string, Ref>
 }
 
 export interface GlobalState {
@@ -75,7 +75,7 @@ export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
         if (held !== undefined && !termEquals(held.requester, id.requester)) return { reply: false }
         const lock = held ?? { requester: id.requester, holders: new Map() }
         const k = pidKey(caller)
-        if (!lock.holders.has(k)) lock.holders.set(k, { pid: caller, ref: ctx.self.monitor(caller) })
+        if (!lock.holders.has(k)) lock.holders.set(k, ctx.self.monitor(caller))
         state.locks.set(id.key, lock)
         return { reply: true }
       }
@@ -91,7 +91,7 @@ export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
       // A holder died: its locks go, as global's do.
       if (msg instanceof Tuple && msg.length === 5 && msg.get(0) === DOWN && msg.get(3) instanceof Pid) {
         const k = pidKey(msg.get(3) as Pid)
-        for (const [key, lock] of [...state.locks]) if (lock.holders.has(k)) release(ctx.self, state, key, lock, k)
+        for (const [key, lock] of state.locks) if (lock.holders.has(k)) release(ctx.self, state, key, lock, k)
       }
       return { state }
     },
@@ -99,9 +99,9 @@ export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
 }
 
 function release(self: Process, state: GlobalState, key: string, lock: Lock, holder: string): void {
-  const h = lock.holders.get(holder)
-  if (h === undefined) return
-  self.demonitor(h.ref, { flush: true })
+  const ref = lock.holders.get(holder)
+  if (ref === undefined) return
+  self.demonitor(ref, { flush: true })
   lock.holders.delete(holder)
   if (lock.holders.size === 0) state.locks.delete(key)
 }
