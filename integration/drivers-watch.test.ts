@@ -170,11 +170,11 @@ test('pg_sync: a session killed while its select runs answers {error, Msg}; only
     {ok, P} = pg_sync:connect(${str(pgUrl)}),
     spawn(fun() -> timer:sleep(200), exit(P, kill) end),
     R = pg_sync:select(P, "select pg_sleep(5)"),
-    receive {'EXIT', P, _} -> ok after 5000 -> ok end,
+    E = receive {'EXIT', P, _} -> exit after 5000 -> no_exit end,
     {messages, M} = process_info(self(), messages),
     process_flag(trap_exit, false),
-    {R, M}`, 30_000)) as Tuple
-  eq(r, tuple(tuple(A('error'), 'ts-cnode session ended: killed\n'), []))
+    {R, M, E}`, 30_000)) as Tuple
+  eq(r, tuple(tuple(A('error'), 'ts-cnode session ended: killed\n'), [], A('exit')))
 })
 
 test.run()

@@ -70,7 +70,6 @@ uri = URI.parse("https://example.com:8443/path?q=1")
 ^uri = GenServer.call(kv, {:echo, uri})
 opts = [timeout: 5000, mode: :fast, tag: {1, 2.0, <<1, 2, 3>>}]
 ^opts = GenServer.call(kv, {:echo, opts})
-^opts = GenServer.call(kv, {:echo, opts})
 big = 12345678901234567890123
 {^big, -1.0e300, ~c"chars", "héllo", :"ünïcode"} = GenServer.call(kv, {:echo, {big, -1.0e300, ~c"chars", "héllo", :"ünïcode"}})
 

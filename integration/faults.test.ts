@@ -53,12 +53,12 @@ test('a peer killed with SIGKILL mid-traffic: every link and monitor to its proc
   assertNoCrash()
 })
 
-test('PostgreSQL restarted under load: selects answer {error, ...}, later connects succeed, the node never crashes', async () => {
-  const skip = pgRestartSkipReason()
-  if (skip) {
-    process.stdout.write(`\n  SKIPPED PostgreSQL restart: ${skip}\n`)
-    return
-  }
+const pgRestartSkip = pgRestartSkipReason()
+if (pgRestartSkip) process.stdout.write(`\n  SKIPPED PostgreSQL restart: ${pgRestartSkip}\n`)
+// Counted as skipped, not passed, where PostgreSQL cannot be restarted here.
+const pgRestartTest = pgRestartSkip ? test.skip : test
+
+pgRestartTest('PostgreSQL restarted under load: selects answer {error, ...}, later connects succeed, the node never crashes', async () => {
   const cluster = await privateCluster()
   try {
     const { node } = await env.tsNode({}, true)
