@@ -15,6 +15,7 @@ import {
   ImproperList,
   atom,
   binaryToTerm,
+  mapGet,
   termToBinary,
   termToChunks,
   tuple,
@@ -225,6 +226,19 @@ test('map keys =:= but encoded differently: we and erl refuse the same maps', as
   const theirs = [...verdict.matchAll(/"([^"]*)"/g)].map((m) => m[1])
   mapKeyCases.forEach(([name], i) => assert.is(ours[i], theirs[i], `${name}: ours ${ours[i]}, erl ${theirs[i]} (${verdict})`))
   assert.ok(ours.includes('badarg') && ours.includes('2'), 'both kinds of case are exercised')
+})
+
+test('mapGet on a map erl encoded: binary (Elixir string), tuple, list and integer keys found by value', async () => {
+  const m = binaryToTerm(await erl.evalBinary(`#{<<"name">> => x, {1, 2} => y, "ab" => z, 3 => t, 1.5 => f, true => b}`)) as Map<Term, Term>
+  assert.is(m.get(Buffer.from('name')), undefined, 'Map#get alone finds no binary key')
+  assert.is(mapGet(m, Buffer.from('name')), atom('x'))
+  assert.is(mapGet(m, tuple(1, 2)), atom('y'))
+  assert.is(mapGet(m, [97, 98]), atom('z'))
+  assert.is(mapGet(m, 3n), atom('t'))
+  assert.is(mapGet(m, 1.5), atom('f'))
+  assert.is(mapGet(m, atom('true')), atom('b'))
+  assert.is(mapGet(m, new Float(3)), undefined, '3.0 is not the key 3')
+  assert.is(mapGet(m, Buffer.from('nam')), undefined)
 })
 
 test.run()

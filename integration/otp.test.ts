@@ -189,6 +189,17 @@ test('erpc:call and rpc:call into TypeScript: a result, a throw, an error, an ex
   assert.is(await erl.eval(`gen_server:call({rex, ${N}}, {call, ts_math, add, [3, 4], group_leader()})`), '7')
   assert.is(await erl.eval(`gen_server:call({rex, ${N}}, {call, ts_math, thrower, [x], group_leader()})`), 'x')
   assert.is(await erl.eval(`erpc:cast(${N}, ts_math, add, [2, 2])`), 'ok')
+  // A result that is no term (a cyclic array, an undefined inside) raises in the caller with what it is.
+  node.registerFunction('ts_math', 'cyclic', () => {
+    const a: unknown[] = []
+    a.push(a)
+    return a
+  })
+  node.registerFunction('ts_math', 'holey', () => [1, undefined])
+  const bad = (f: string) =>
+    erl.eval(`try erpc:call(${N}, ts_math, ${f}, []) catch error:{exception, {js_error, Msg, _}, _} -> Msg end`)
+  assert.match(await bad('cyclic'), /ts_math:cyclic returned a value that is not an Erlang term: nesting deeper than 10000 \(a cyclic value\?\)/)
+  assert.match(await bad('holey'), /ts_math:holey returned a value that is not an Erlang term: undefined/)
 })
 
 test('erpc:call with a timeout into a slow TypeScript function', async () => {

@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Tuple, atom, binaryToTerm, termEquals, tuple, type Term } from '../src/etf/index.js'
-import { silentLogger } from '../src/logger.js'
+import { recorder } from './faults.js'
 import { Node } from '../src/node.js'
 import type { GenServerCallbacks } from '../src/runtime/index.js'
 import { Epmd, ErlNode, cleanup, shortHost } from './harness.js'
@@ -14,6 +14,8 @@ const COOKIE = 'ts_cnode_test_cookie'
 let epmd: Epmd
 let erl: ErlNode
 let node: Node
+/** The node's log: sys:trace and sys:log(S, print) write there. */
+const log = recorder()
 const TS = `ts_sys@${shortHost}`
 /** The Erlang expression naming a TypeScript server. */
 const srv = (name: string) => `{${name}, '${TS}'}`
@@ -41,7 +43,7 @@ function counter(calls: Term[]): GenServerCallbacks<Tuple> {
 test.before(async () => {
   epmd = await Epmd.start()
   erl = await ErlNode.start({ name: 'erl_sys', epmdPort: epmd.port, cookie: COOKIE })
-  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, logger: silentLogger })
+  node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, logger: log })
   await node.start()
 })
 
@@ -146,6 +148,7 @@ test('sys:log/2, sys:statistics/2, sys:trace/2 and sys:no_debug/1 from erl: the 
                {out, Reply, {Me, _}, St} -> {out, Reply, St};
                {noreply, St} -> {noreply, St}
              end || E <- Log],
+    ok = sys:log(S, print),
     ok = sys:no_debug(S),
     {ok, []} = sys:log(S, get),
     {ok, no_statistics} = sys:statistics(S, get),
@@ -167,6 +170,18 @@ test('sys:log/2, sys:statistics/2, sys:trace/2 and sys:no_debug/1 from erl: the 
       true,
     ),
   )
+  // sys:trace's lines as they happened, then sys:log(S, print)'s: gen_server's print_event texts.
+  const dbg = log.lines.filter((l) => l.includes('*DBG* ts_debug'))
+  const shapes = [
+    /^warn: \*DBG\* ts_debug got call inc from <[^>]+>$/,
+    /^warn: \*DBG\* ts_debug sent 1 to <[^>]+>, new state \{count, ?1\}$/,
+    /^warn: \*DBG\* ts_debug got cast poke$/,
+    /^warn: \*DBG\* ts_debug new state \{count, ?1\}$/,
+    /^warn: \*DBG\* ts_debug got call peek from <[^>]+>$/,
+    /^warn: \*DBG\* ts_debug sent \{count, ?1\} to <[^>]+>, new state \{count, ?1\}$/,
+  ]
+  assert.is(dbg.length, 12, dbg.join('\n'))
+  dbg.forEach((l, i) => assert.match(l, shapes[i % 6]))
 })
 
 test('sys:replace_state/2: the fun runs on the caller node; a failing fun raises callback_failed', async () => {
