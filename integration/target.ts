@@ -1,9 +1,9 @@
 // Starts integration/target-node.ts in a child process and talks to it: its JSON log lines, memory
-// figures, and whether it is still alive. The child is killed on exit of the test process.
+// figures, and whether it is still alive. The child is tracked by the harness (killed by cleanup() and on exit).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
-import { repoRoot } from './harness.js'
+import { repoRoot, track } from './harness.js'
 import type { TargetConfig } from './target-node.js'
 
 export type { TargetConfig } from './target-node.js'
@@ -21,11 +21,6 @@ export interface Mem {
   external: number
   arrayBuffers: number
 }
-
-const live = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL')
-})
 
 export class Target {
   readonly logs: LogLine[] = []
@@ -48,7 +43,6 @@ export class Target {
       proc.once('exit', (code, sig) => {
         this.exitCode = code
         this.exitSignal = sig
-        live.delete(proc)
         for (const p of this.pending.values()) p(undefined)
         this.pending.clear()
         r()
@@ -57,12 +51,13 @@ export class Target {
   }
 
   static async start(cfg: TargetConfig, timeoutMs = 30_000): Promise<Target> {
-    const proc = spawn(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', path.join(repoRoot, 'integration', 'target-node.ts'), JSON.stringify(cfg)],
-      { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
+    const proc = track(
+      spawn(
+        process.execPath,
+        ['--expose-gc', '--import', 'tsx', path.join(repoRoot, 'integration', 'target-node.ts'), JSON.stringify(cfg)],
+        { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
+      ),
     )
-    live.add(proc)
     let early = ''
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
