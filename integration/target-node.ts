@@ -1,32 +1,22 @@
 // A ts-cnode node in its own OS process, for tests that attack it or load it: a crash is then an exit the
-// test sees, and its memory is its own. Started by startTarget() (target.ts) as
+// test sees, and its memory is its own. Started by Target.start() (target.ts) as
 //   node --import tsx integration/target-node.ts '<TargetConfig as JSON>'
 // It prints `@@T ready {json}` on stdout when up, writes its log as JSON lines on stderr, and answers
-// commands on stdin (`Id Command\n` → `@@T Id {json}\n`): mem (after a GC), stats, stop.
+// commands on stdin (`Id Command\n` → `@@T Id {json}\n`): mem (after a GC). It stops when stdin ends.
 //
 // Processes: ts_echo_01..NN answer {FromPid, ...} with {echo, Message} (trap_exit, so links from attackers
-// cannot take them down); ts_sink drops everything; with `drivers` the seed drivers run too.
-import { readFileSync } from 'node:fs'
+// cannot take them down); ts_sink drops everything.
 import { Node } from '../src/node.js'
-import { startDrivers, type Drivers } from '../src/drivers/driver.js'
 import { consoleLogger } from '../src/logger.js'
 import { Pid, Tuple, atom, tuple } from '../src/etf/terms.js'
-import type { DistManagerOptions } from '../src/dist/manager.js'
 
 export interface TargetConfig {
   name: string
   cookie: string
   epmdPort: number
   echo?: number
-  drivers?: number
   setupTime?: number
   maxFrameSize?: number
-  netTicktime?: number
-  highWaterMark?: number
-  maxQueueSize?: number
-  decode?: DistManagerOptions['decode']
-  /** PEM file paths. */
-  tls?: { cert: string; key: string; ca: string; requireClientCert?: boolean }
   logLevel?: 'debug' | 'info' | 'warn'
 }
 
@@ -34,11 +24,9 @@ const cfg = JSON.parse(process.argv[2]) as TargetConfig
 const log = consoleLogger(cfg.logLevel ?? 'info', 'target', 'json')
 const ECHO = atom('echo')
 
-const uncaught: string[] = []
 process.on('uncaughtException', (e) => {
   // Reported, then fatal: the test sees the exit code and the text.
   process.stderr.write(`@@T uncaught ${JSON.stringify(String((e as Error)?.stack ?? e))}\n`)
-  uncaught.push(String(e))
   process.exit(70)
 })
 
@@ -48,43 +36,28 @@ const node = new Node({
   epmdPort: cfg.epmdPort,
   setupTime: cfg.setupTime,
   maxFrameSize: cfg.maxFrameSize,
-  netTicktime: cfg.netTicktime,
-  highWaterMark: cfg.highWaterMark,
-  maxQueueSize: cfg.maxQueueSize,
-  decode: cfg.decode,
-  tls: cfg.tls && {
-    cert: readFileSync(cfg.tls.cert),
-    key: readFileSync(cfg.tls.key),
-    ca: readFileSync(cfg.tls.ca),
-    requireClientCert: cfg.tls.requireClientCert,
-  },
   logger: log,
 })
 
 await node.start()
-let drivers: Drivers | undefined
-if (cfg.drivers) drivers = await startDrivers(node, { count: cfg.drivers })
 
-let echoed = 0
 for (let i = 1; i <= (cfg.echo ?? 1); i++) {
   node.spawn(
     async (self) => {
       self.trapExit = true
       for await (const m of self.mailbox) {
-        if (m instanceof Tuple && m.length > 0 && m.get(0) instanceof Pid) {
-          self.send(m.get(0) as Pid, tuple(ECHO, m))
-          echoed++
-        }
+        if (m instanceof Tuple && m.length > 0 && m.get(0) instanceof Pid) self.send(m.get(0) as Pid, tuple(ECHO, m))
       }
     },
     { name: `ts_echo_${String(i).padStart(2, '0')}` },
   )
 }
-let sunk = 0
 const sink = node.spawn(
   async (self) => {
     self.trapExit = true
-    for await (const _ of self.mailbox) sunk++
+    for await (const _ of self.mailbox) {
+      // dropped
+    }
   },
   { name: 'ts_sink' },
 )
@@ -99,9 +72,7 @@ const mem = async () => {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
 }
 
-process.stdout.write(
-  `@@T ready ${JSON.stringify({ name: node.name.name, creation: node.creation, pid: process.pid, sink: sink.pid.id, mem: await mem() })}\n`,
-)
+process.stdout.write(`@@T ready ${JSON.stringify({ name: node.name.name, creation: node.creation, sink: sink.pid.id })}\n`)
 
 let buf = ''
 process.stdin.setEncoding('utf8')
@@ -118,26 +89,7 @@ process.stdin.on('data', (d: string) => {
 process.stdin.on('end', () => void shutdown(0))
 
 async function answer(id: string, cmd: string): Promise<void> {
-  let r: unknown
-  switch (cmd) {
-    case 'mem':
-      r = await mem()
-      break
-    case 'stats':
-      r = {
-        nodes: node.nodes().map(String),
-        processes: node.runtime.processCount,
-        echoed,
-        sunk,
-        mem: await mem(),
-      }
-      break
-    case 'stop':
-      await shutdown(0)
-      return
-    default:
-      r = { error: `unknown command ${cmd}` }
-  }
+  const r = cmd === 'mem' ? await mem() : { error: `unknown command ${cmd}` }
   process.stdout.write(`@@T ${id} ${JSON.stringify(r)}\n`)
 }
 
@@ -145,7 +97,6 @@ let stopping = false
 async function shutdown(code: number): Promise<void> {
   if (stopping) return
   stopping = true
-  await drivers?.stop()
   await node.stop()
   process.stdout.write(`@@T stopped\n`, () => process.exit(code))
 }

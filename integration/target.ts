@@ -157,20 +157,11 @@ export class Target {
     return this.command<Mem>('mem')
   }
 
-  stats(): Promise<{ nodes: string[]; processes: number; echoed: number; sunk: number; mem: Mem }> {
-    return this.command('stats')
-  }
-
   /** Resident set size now and its peak so far (VmRSS, VmHWM from /proc; Linux), in bytes. */
   rss(): { now: number; peak: number } {
     const status = readFileSync(`/proc/${this.proc.pid}/status`, 'utf8')
     const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024
     return { now: kb('VmRSS'), peak: kb('VmHWM') }
-  }
-
-  /** Log lines whose message matches. */
-  find(re: RegExp): LogLine[] {
-    return this.logs.filter((l) => re.test(l.msg) || (typeof l.reason === 'string' && re.test(l.reason)))
   }
 
   async stop(): Promise<void> {
