@@ -399,7 +399,7 @@ test('random bytes only ever produce MalformedFrameError', () => {
   )
 })
 
-test('regression: fragmented messages left open are bounded in total, not only each (maxPendingBytes)', () => {
+test('regression: fragmented messages left open are bounded in total by maxMessageSize, not only each', () => {
   // Each sequence stays under maxMessageSize, but a peer that opens many and never finishes them used to
   // make the reader hold maxSequences x maxMessageSize bytes.
   const r = new DistReader({ maxMessageSize: 10_000 })

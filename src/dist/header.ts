@@ -97,11 +97,6 @@ export interface DistReaderOptions {
   maxMessageSize?: number
   /** Most fragmented sequences in progress at once. Default 1024. */
   maxSequences?: number
-  /**
-   * Most bytes held by all the fragmented sequences in progress together. Default: maxMessageSize (so a peer
-   * cannot multiply the per-message bound by the number of sequences it leaves open).
-   */
-  maxPendingBytes?: number
   /** Passed to the term decoder (depth, atom length, binary copy threshold...). */
   decode?: Omit<DecodeOptions, 'atomCache'>
 }
@@ -154,7 +149,6 @@ export class DistReader {
   private readonly sequences = new Map<bigint, Sequence>()
   private readonly maxMessageSize: number
   private readonly maxSequences: number
-  private readonly maxPendingBytes: number
   /** Bytes held by the sequences in progress. */
   private pending = 0
   private readonly decodeOpts: Omit<DecodeOptions, 'atomCache'>
@@ -167,7 +161,6 @@ export class DistReader {
   constructor(opts: DistReaderOptions = {}) {
     this.maxMessageSize = opts.maxMessageSize ?? 64 * 1024 * 1024
     this.maxSequences = opts.maxSequences ?? 1024
-    this.maxPendingBytes = opts.maxPendingBytes ?? this.maxMessageSize
     this.decodeOpts = opts.decode ?? {}
     this.bodyOpts = { ...this.decodeOpts, atomCache: [] }
   }
@@ -289,10 +282,12 @@ export class DistReader {
     return this.decodeBody(Buffer.concat(s.parts, s.size), s.atoms)
   }
 
+  /** All the sequences in progress together are bounded by maxMessageSize too, so a peer cannot multiply the
+   *  per-message bound by the number of sequences it leaves open. */
   private hold(n: number): void {
     this.pending += n
-    if (this.pending > this.maxPendingBytes)
-      throw new MalformedFrameError(`fragmented messages in progress hold more than ${this.maxPendingBytes} bytes`)
+    if (this.pending > this.maxMessageSize)
+      throw new MalformedFrameError(`fragmented messages in progress hold more than ${this.maxMessageSize} bytes`)
   }
 
   private checkSize(n: number): void {
@@ -304,42 +299,37 @@ export class DistReader {
     // One options object per reader, its atomCache set per message (the decoder does not keep it).
     const opts = this.bodyOpts
     opts.atomCache = atoms
-    let c: { term: Term; end: number }
-    try {
-      c = decodeTerm(body, 0, opts)
-    } catch (e) {
-      throw undecodable('control message', e)
-    }
-    if (c.end === body.length) return { control: c.term, payload: undefined }
-    let p: { term: Term; end: number }
-    try {
-      p = decodeTerm(body, c.end, opts)
-    } catch (e) {
-      throw undecodable('payload', e)
-    }
-    if (p.end !== body.length) throw new MalformedFrameError(`${body.length - p.end} bytes after the payload`)
-    return { control: c.term, payload: p.term }
+    return controlAndPayload(decodeTerm, body, 0, opts)
   }
 
   private passThrough(frame: Buffer): DistMessage {
-    const c = wrap(() => decodeVersioned(frame, 1, this.decodeOpts), 'control message')
-    if (c.end === frame.length) return { control: c.term, payload: undefined }
-    const p = wrap(() => decodeVersioned(frame, c.end, this.decodeOpts), 'payload')
-    if (p.end !== frame.length) throw new MalformedFrameError(`${frame.length - p.end} bytes after the payload`)
-    return { control: c.term, payload: p.term }
+    return controlAndPayload(decodeVersioned, frame, 1, this.decodeOpts)
   }
+}
+
+type TermReader = (buf: Buffer, offset: number, opts?: DecodeOptions) => { term: Term; end: number }
+
+/** The control message at `start` and the payload after it, if any, filling `buf` exactly. */
+function controlAndPayload(read: TermReader, buf: Buffer, start: number, opts: DecodeOptions): DistMessage {
+  let c: { term: Term; end: number }
+  try {
+    c = read(buf, start, opts)
+  } catch (e) {
+    throw undecodable('control message', e)
+  }
+  if (c.end === buf.length) return { control: c.term, payload: undefined }
+  let p: { term: Term; end: number }
+  try {
+    p = read(buf, c.end, opts)
+  } catch (e) {
+    throw undecodable('payload', e)
+  }
+  if (p.end !== buf.length) throw new MalformedFrameError(`${buf.length - p.end} bytes after the payload`)
+  return { control: c.term, payload: p.term }
 }
 
 function undecodable(what: string, e: unknown): MalformedFrameError {
   return new MalformedFrameError(`cannot decode ${what}: ${(e as Error).message}`, { cause: e })
-}
-
-function wrap<T>(f: () => T, what: string): T {
-  try {
-    return f()
-  } catch (e) {
-    throw new MalformedFrameError(`cannot decode ${what}: ${(e as Error).message}`, { cause: e })
-  }
 }
 
 // --- outgoing --------------------------------------------------------------------------------
