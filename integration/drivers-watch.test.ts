@@ -4,7 +4,7 @@
 // ts-cnode node that never answers, so only the watcher can end a call to it.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pid, Tuple, atom, binaryToTerm, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { Pid, Tuple, atom, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { startDrivers, type Drivers } from '../src/drivers/driver.js'
@@ -19,7 +19,6 @@ let erl: ErlNode
 let node: Node
 let drivers: Drivers
 
-const evalTerm = async (expr: string, timeoutMs?: number): Promise<Term> => binaryToTerm(await erl.evalBinary(expr, timeoutMs))
 const str = (s: string) => JSON.stringify(s)
 const eq = (a: Term, b: Term, what = '') => assert.ok(termEquals(a, b), `${what}\n  got:  ${show(a)}\n  want: ${show(b)}`)
 function show(t: Term): string {
@@ -56,8 +55,8 @@ const startCaller = (as: string, holeName: string, expr: string) =>
         receive {get, F} -> F ! {result, R, M} end
     end),
     receive registered -> ok end`)
-const result = (as: string) => evalTerm(`${as} ! {get, self()}, receive {result, R, M} -> {R, M} after 20000 -> no_answer end`, 30_000)
-const waiting = async () => ((await evalTerm('ts_cnode_watch:watching()')) as Map<Term, Term>).get(A('waiting')) as number
+const result = (as: string) => erl.evalTerm(`${as} ! {get, self()}, receive {result, R, M} -> {R, M} after 20000 -> no_answer end`, 30_000)
+const waiting = async () => ((await erl.evalTerm('ts_cnode_watch:watching()')) as Map<Term, Term>).get(A('waiting')) as number
 
 test.before(async () => {
   await requirePostgres()
@@ -77,7 +76,7 @@ test.after(async () => {
 })
 
 test('many selects: each session is watched once, no caller stays in the table, no message stays in the mailbox', async () => {
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     {ok, P} = pg_sync:connect(${str(pgUrl)}),
     {ok, Q} = pg_async:connect(${str(pgUrl)}),
     Rs = [{pg_sync:select(P, "select 1"), pg_sync:select(P, "select * from nosuch"), pg_async:select(Q, "select 2")}
@@ -96,7 +95,7 @@ test('many selects: each session is watched once, no caller stays in the table, 
   eq(w.get(A('waiting')) as Term, 0)
   eq(msgs, [])
   // The watcher learns that the sessions ended and forgets them.
-  await eventually(async () => ((await evalTerm('ts_cnode_watch:watching()')) as Map<Term, Term>).get(A('sessions')) === 0, 'sessions forgotten')
+  await eventually(async () => ((await erl.evalTerm('ts_cnode_watch:watching()')) as Map<Term, Term>).get(A('sessions')) === 0, 'sessions forgotten')
 })
 
 test('a session that never answers and then ends: the call gets the exit reason gen_server:call would give', async () => {
@@ -118,11 +117,11 @@ test('pg_async command on a session that ends: {DOWN, Reason}, nothing left behi
 
 test('a call to a session that has already ended answers noproc (the watcher monitors it anew)', async () => {
   const h = hole('hole_3')
-  const first = await evalTerm(`ts_cnode_watch:call(${holePid('hole_3')}, ping, 100)`)
+  const first = await erl.evalTerm(`ts_cnode_watch:call(${holePid('hole_3')}, ping, 100)`)
   eq(first, tuple(A('exit'), A('timeout')), 'a hole times out')
   node.runtime.exit(h.pid, A('kill'))
   await h.done
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     Hole = binary_to_term(<<${[...termToBinary(h.pid)].join(',')}>>),
     R1 = ts_cnode_watch:call(Hole, ping, infinity),
     R2 = ts_cnode_watch:call(Hole, ping, infinity),
@@ -133,7 +132,7 @@ test('a call to a session that has already ended answers noproc (the watcher mon
 
 test('a finite timeout: {exit, timeout}, the caller leaves the table', async () => {
   hole('hole_4')
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     Hole = ${holePid('hole_4')},
     R = ts_cnode_watch:call(Hole, ping, 50),
     C = ts_cnode_watch:command(Hole, hello, 50),
@@ -156,7 +155,7 @@ test('the watcher killed while a call waits: the call monitors the session itsel
   )
   eq(msgs, [])
   // The next call starts a new watcher.
-  const again = await evalTerm(`
+  const again = await erl.evalTerm(`
     {ok, P} = pg_sync:connect(${str(pgUrl)}),
     R = pg_sync:select(P, "select 1"),
     ok = pg_sync:disconnect(P),
@@ -165,7 +164,7 @@ test('the watcher killed while a call waits: the call monitors the session itsel
 })
 
 test('pg_sync: a session killed while its select runs answers {error, Msg}; only the link\'s EXIT is left', async () => {
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     process_flag(trap_exit, true),
     {ok, P} = pg_sync:connect(${str(pgUrl)}),
     spawn(fun() -> timer:sleep(200), exit(P, kill) end),

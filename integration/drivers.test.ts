@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import pg from 'pg'
-import { Pid, Tuple, atom, binaryToTerm, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { Pid, Tuple, atom, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { startDrivers, type Drivers } from '../src/drivers/driver.js'
@@ -21,7 +21,6 @@ let node: Node
 let drivers: Drivers
 let admin: pg.Client
 
-const evalTerm = async (expr: string, timeoutMs?: number): Promise<Term> => binaryToTerm(await erl.evalBinary(expr, timeoutMs))
 const str = (s: string) => JSON.stringify(s) // an Erlang string literal for ASCII text
 const eq = (a: Term, b: Term, what = '') => assert.ok(termEquals(a, b), `${what}\n  got:  ${show(a)}\n  want: ${show(b)}`)
 function show(t: Term): string {
@@ -73,13 +72,13 @@ test.after(async () => {
 })
 
 test('the TypeScript node is found from TS_CNODE_NODE and every driver answers', async () => {
-  eq(await evalTerm('ts_cnode:node()'), A(TS))
-  const names = (await evalTerm(`[gen_server:call({N, ts_cnode:node()}, whoami) || N <- tuple_to_list(some_driver:port_names())]`)) as Term[]
+  eq(await erl.evalTerm('ts_cnode:node()'), A(TS))
+  const names = (await erl.evalTerm(`[gen_server:call({N, ts_cnode:node()}, whoami) || N <- tuple_to_list(some_driver:port_names())]`)) as Term[]
   eq(names, drivers.names as Term[])
 })
 
 test('the node is configurable: application env first, then TS_CNODE_NODE, then tsnode@<this host>', async () => {
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     Env = os:getenv("TS_CNODE_NODE"),
     application:set_env(ts_cnode, node, 'other@somewhere'),
     A = ts_cnode:node(),
@@ -98,7 +97,7 @@ test('the node is configurable: application env first, then TS_CNODE_NODE, then 
 })
 
 test('the seed pg_sync session, with the key/value connection string', async () => {
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     {ok, Port} = pg_sync:connect(${str(KV)}),
     R1 = pg_sync:select(Port, "select 1 as a, 'x'::text as b, null::text as c"),
     R2 = pg_sync:select(Port, "create temp table seed_sync (id int, name text)"),
@@ -124,7 +123,7 @@ test('the seed pg_sync session, with the key/value connection string', async () 
 })
 
 test('the seed pg_async session, with the postgres:// URL; replies travel as {Port, {data, Term}}', async () => {
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     {ok, Port} = pg_async:connect(${str(pgUrl)}),
     R1 = pg_async:select(Port, "select 40 + 2 as answer"),
     R2 = pg_async:select(Port, "create temp table seed_async (id int)"),
@@ -150,7 +149,7 @@ test('the seed pg_async session, with the postgres:// URL; replies travel as {Po
 })
 
 test('connection failures answer {error, Msg} with libpq text, and nobody crashes', async () => {
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     {pg_sync:connect("host=127.0.0.1 port=1 user=x"), pg_async:connect("host"), pg_sync:connect(42)}`)
   const [a, b, c] = (r as Tuple).elements
   eq(a, tuple(A('error'), 'connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n'))
@@ -159,7 +158,7 @@ test('connection failures answer {error, Msg} with libpq text, and nobody crashe
 })
 
 test('next_perm: all_perm([1,2,3,4]) gives the 24 permutations in the seed order; next/prev wrap around', async () => {
-  const r = (await evalTerm(`{next_perm:load(), next_perm:all_perm([1,2,3,4]), next_perm:next_perm([1,2,3]),
+  const r = (await erl.evalTerm(`{next_perm:load(), next_perm:all_perm([1,2,3,4]), next_perm:next_perm([1,2,3]),
                              next_perm:prev_perm([1,2,3]), next_perm:next_perm([3,2,1]), next_perm:next_perm([])}`)) as Tuple
   eq(r.get(0), A('ok'))
   const expected: number[][] = []
@@ -179,7 +178,7 @@ test('next_perm: all_perm([1,2,3,4]) gives the 24 permutations in the seed order
 test('16 schedulers: each some_driver_NN serves exactly the processes of its scheduler, none lost', async () => {
   const perScheduler = 6
   const calls = 20
-  const r = (await evalTerm(
+  const r = (await erl.evalTerm(
     `Self = self(),
      Pids = [spawn_opt(fun() ->
                 S = erlang:system_info(scheduler_id),
@@ -216,7 +215,7 @@ test('16 schedulers: each some_driver_NN serves exactly the processes of its sch
 
 test('an owner killed mid-session: its backend leaves pg_stat_activity', async () => {
   const app = `ts_cnode_drv_${process.pid}_${Date.now()}`
-  const owner = (await evalTerm(`
+  const owner = (await erl.evalTerm(`
     Self = self(),
     P = spawn(fun() ->
           {ok, Port} = pg_sync:connect(${str(`${KV} application_name=${app}`)}),
@@ -228,14 +227,14 @@ test('an owner killed mid-session: its backend leaves pg_stat_activity', async (
   assert.instance(owner, Pid)
   const count = async () => (await admin.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [app])).rows[0].n
   assert.is(await count(), 1)
-  await evalTerm(`exit(binary_to_term(${erlBinary(owner)}), kill)`)
+  await erl.evalTerm(`exit(binary_to_term(${erlBinary(owner)}), kill)`)
   await eventually(async () => (await count()) === 0, 'the backend to leave pg_stat_activity')
 })
 
 test('an owner that returns without disconnecting: its connection closes too, as a port would', async () => {
   const app = `ts_cnode_drv_normal_${process.pid}_${Date.now()}`
   const count = async () => (await admin.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [app])).rows[0].n
-  const owner = (await evalTerm(`
+  const owner = (await erl.evalTerm(`
     Self = self(),
     P = spawn(fun() ->
       {ok, Port} = pg_async:connect(${str(`${pgUrl}?application_name=${app}`)}),
@@ -245,7 +244,7 @@ test('an owner that returns without disconnecting: its connection closes too, as
     receive {connected, P, _} -> P after 20000 -> timeout end`)) as Pid
   assert.instance(owner, Pid)
   assert.is(await count(), 1)
-  await evalTerm(`binary_to_term(${erlBinary(owner)}) ! return`)
+  await erl.evalTerm(`binary_to_term(${erlBinary(owner)}) ! return`)
   await eventually(async () => (await count()) === 0, 'the backend to leave pg_stat_activity')
 })
 
@@ -255,7 +254,7 @@ function erlBinary(t: Term): string {
 }
 
 test('a 1,000,000-element permutation runs in a worker while pings keep coming back', async () => {
-  const r = (await evalTerm(
+  const r = (await erl.evalTerm(
     `N = 1000000,
      L = lists:seq(1, N),
      Self = self(),
@@ -288,7 +287,7 @@ test('a 1,000,000-element permutation runs in a worker while pings keep coming b
 })
 
 test('bad requests answer {error, ...} and the drivers and sessions keep serving', async () => {
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     {ok, Port} = pg_sync:connect(${str(KV)}),
     Bad = [gen_server:call(some_driver:client_port(), bogus),
            gen_server:call(some_driver:client_port(), {next_perm, <<1,2,3>>}),
@@ -319,7 +318,7 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
 })
 
 test('non-ASCII text: queries as code points or UTF-8 bytes; results as UTF-8 bytes (seed) or code points (unicode)', async () => {
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     {ok, P} = pg_sync:connect(${str(KV)}),
     {ok, U} = pg_sync:connect(${str(KV)}, [unicode]),
     Q1 = [115,101,108,101,99,116,32,39,233,39],          % select 'é' as code points
@@ -334,7 +333,7 @@ test('non-ASCII text: queries as code points or UTF-8 bytes; results as UTF-8 by
 })
 
 test('beyond the seed: binary mode and parameters, a large bytea both ways', async () => {
-  const r = (await evalTerm(`
+  const r = (await erl.evalTerm(`
     {ok, Port} = pg_sync:connect(${str(pgUrl)}, [binary]),
     Big = binary:copy(<<1,2,3,4,5,6,7,8>>, 100000),
     R1 = pg_sync:select(Port, "select 1 as n, null::int as z, 'x' as t"),

@@ -9,6 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { binaryToTerm, type Term } from '../src/etf/index.js'
 
 const execFileP = promisify(execFile)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -317,6 +318,11 @@ export class ErlNode {
   /** Evaluates and resolves with `term_to_binary(Value)` (decode it with binaryToTerm). */
   async evalBinary(expr: string, timeoutMs = 30_000): Promise<Buffer> {
     return (await this.request(expr, timeoutMs)).bin
+  }
+
+  /** Evaluates and resolves with the value as a term (evalBinary, decoded). */
+  async evalTerm(expr: string, timeoutMs = 30_000): Promise<Term> {
+    return binaryToTerm(await this.evalBinary(expr, timeoutMs))
   }
 
   get pid(): number | undefined {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Tuple, atom, binaryToTerm, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { Tuple, atom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import {
@@ -38,10 +38,6 @@ handle_call(casts, _From, S) -> {reply, lists:reverse(S), S}.
 handle_cast(X, S) -> {noreply, [X | S]}.
 handle_info(_, S) -> {noreply, S}.
 `
-
-async function evalTerm(expr: string): Promise<Term> {
-  return binaryToTerm(await erl.evalBinary(expr))
-}
 
 test.before(async () => {
   const dir = tempDir('ts-cnode-otp-')
@@ -78,7 +74,7 @@ test('gen_server:call loop: 10,000 calls from 32 Erlang processes to a TypeScrip
     },
     { name: 'ts_counter' },
   )
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     N = '${TS}', Self = self(),
     Pids = [spawn(fun() ->
                     Bad = [I || I <- lists:seq(K, 10000, 32),
@@ -102,12 +98,12 @@ test('gen_server:cast from Erlang reaches handleCast; call with a plain pid work
     },
     { name: 'ts_caster' },
   )
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     N = '${TS}', ok = gen_server:cast({ts_caster, N}, one), ok = gen_server:cast({ts_caster, N}, two),
     gen_server:call({ts_caster, N}, count)`)
   assert.ok(termEquals(r, tuple(A('casts'), 2)))
   assert.equal(casts, [A('one'), A('two')])
-  const byPid = await evalTerm(`gen_server:call(binary_to_term(<<${[...termToBinary(s.pid)].join(',')}>>), count)`)
+  const byPid = await erl.evalTerm(`gen_server:call(binary_to_term(<<${[...termToBinary(s.pid)].join(',')}>>), count)`)
   assert.ok(termEquals(byPid, tuple(A('casts'), 2)))
   assert.ok(s.alive)
 })
@@ -173,7 +169,7 @@ test('erpc:call and rpc:call into TypeScript: a result, a throw, an error, an ex
   assert.is(await erl.eval(`rpc:call(${N}, ts_math, add, [1, 2])`), '3')
   assert.is(await erl.eval(`try erpc:call(${N}, ts_math, thrower, [ball]) catch throw:V -> {caught, V} end`), '{caught,ball}')
   assert.is(await erl.eval(`rpc:call(${N}, ts_math, thrower, [ball])`), 'ball')
-  const err = await evalTerm(`try erpc:call(${N}, ts_math, failer, []) catch error:{exception, R, S} -> {R, S} end`)
+  const err = await erl.evalTerm(`try erpc:call(${N}, ts_math, failer, []) catch error:{exception, R, S} -> {R, S} end`)
   const [reason, stack] = (err as Tuple).elements
   assert.is((reason as Tuple).get(0), A('js_error'))
   assert.is(((reason as Tuple).get(1) as Buffer).toString(), 'RangeError: out of range')

@@ -2,7 +2,7 @@
 // selective receive, a throwing TypeScript process.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pid, Ref, Tuple, atom, binaryToTerm, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { Pid, Ref, Tuple, atom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { NoConnectionError, type Process } from '../src/runtime/index.js'
@@ -17,16 +17,12 @@ const TS = `ts_rt@${shortHost}`
 
 /** An Erlang expression that evaluates to `t`. */
 const lit = (t: Term): string => `binary_to_term(<<${[...termToBinary(t)].join(',')}>>)`
-const evalTerm = async (expr: string, on = erl): Promise<Term> => binaryToTerm(await on.evalBinary(expr))
 const isTuple = (m: Term, first: string): m is Tuple => m instanceof Tuple && m.get(0) === A(first)
 
 /** An Erlang process waiting for {exit, Reason} (then exit(Reason)) or stop (normal). */
 async function erlProcess(on = erl, register?: string): Promise<Pid> {
   const reg = register ? `register(${register}, P), ` : ''
-  return (await evalTerm(
-    `P = spawn(fun() -> receive {exit, R} -> exit(R); stop -> ok end end), ${reg}P`,
-    on,
-  )) as Pid
+  return (await on.evalTerm(`P = spawn(fun() -> receive {exit, R} -> exit(R); stop -> ok end end), ${reg}P`)) as Pid
 }
 
 /** A TypeScript process that waits for 'go' and then runs `then`. */
@@ -51,7 +47,7 @@ test.after(async () => {
 
 /** Erlang links to `p` (trapping exits), sends go, and returns the exit reason it sees. */
 const erlLinkAndWait = (p: Process) =>
-  evalTerm(`P = ${lit(p.pid)}, process_flag(trap_exit, true), link(P), P ! go,
+  erl.evalTerm(`P = ${lit(p.pid)}, process_flag(trap_exit, true), link(P), P ! go,
             receive {'EXIT', P, R} -> R after 10000 -> no_exit end`)
 
 test('Erlang links to TypeScript processes: normal, abnormal, kill, and a throw', async () => {
@@ -78,7 +74,7 @@ test('Erlang exit(Pid, kill) and exit(Pid, Reason) on TypeScript processes', asy
   assert.is(await q.done, A('shutdown'))
   let trapped: Term | undefined
   const t = node.spawn(async (self) => void (trapped = await self.receive()), { trapExit: true })
-  const from = (await evalTerm(`exit(${lit(t.pid)}, please), self()`)) as Pid
+  const from = (await erl.evalTerm(`exit(${lit(t.pid)}, please), self()`)) as Pid
   assert.is(await t.done, A('normal'))
   assert.ok(termEquals(trapped!, tuple(A('EXIT'), from, A('please'))))
 })
@@ -124,7 +120,7 @@ test('TypeScript links to Erlang processes: abnormal exit kills, normal does not
 
 test('unlink from either side: UNLINK_ID is acknowledged and later exits do not cross', async () => {
   const p = node.spawn((self) => self.receive())
-  const r = await evalTerm(`P = ${lit(p.pid)}, process_flag(trap_exit, true), link(P), unlink(P),
+  const r = await erl.evalTerm(`P = ${lit(p.pid)}, process_flag(trap_exit, true), link(P), unlink(P),
       exit(P, shutdown), receive {'EXIT', P, R} -> {got, R} after 500 -> no_exit end`)
   assert.is(r, A('no_exit'))
   assert.is(await p.done, A('shutdown'))
@@ -143,7 +139,7 @@ test('unlink from either side: UNLINK_ID is acknowledged and later exits do not 
 
 test('Erlang monitors TypeScript processes: by pid and by name, every kind of exit, noproc', async () => {
   const mon = (target: string, p: Process) =>
-    evalTerm(`R = monitor(process, ${target}), ${lit(p.pid)} ! go,
+    erl.evalTerm(`R = monitor(process, ${target}), ${lit(p.pid)} ! go,
               receive {'DOWN', R, process, Obj, Why} -> {Obj, Why} after 10000 -> no_down end`)
   const p1 = tsProcess(() => {})
   assert.ok(termEquals(await mon(lit(p1.pid), p1), tuple(p1.pid, A('normal'))))
@@ -156,10 +152,10 @@ test('Erlang monitors TypeScript processes: by pid and by name, every kind of ex
   })
   const down = (await mon(lit(p4.pid), p4)) as Tuple
   assert.ok(isTuple(down.get(1), 'js_error'))
-  const noproc = await evalTerm(`R = monitor(process, {not_registered_here, '${TS}'}),
+  const noproc = await erl.evalTerm(`R = monitor(process, {not_registered_here, '${TS}'}),
       receive {'DOWN', R, process, Obj, Why} -> {Obj, Why} after 5000 -> no_down end`)
   assert.ok(termEquals(noproc, tuple(tuple(A('not_registered_here'), A(TS)), A('noproc'))))
-  const dead = await evalTerm(`R = monitor(process, ${lit(p1.pid)}),
+  const dead = await erl.evalTerm(`R = monitor(process, ${lit(p1.pid)}),
       receive {'DOWN', R, process, _, Why} -> Why after 5000 -> no_down end`)
   assert.is(dead, A('noproc'))
 })
@@ -202,7 +198,7 @@ test('selective receive keeps the other messages from Erlang queued, in order', 
     },
     { name: 'ts_selective' },
   )
-  const r = await evalTerm(`N = '${TS}',
+  const r = await erl.evalTerm(`N = '${TS}',
       [{ts_selective, N} ! M || M <- [1, 2, {urgent, now}, 3]], {ts_selective, N} ! {reply_to, self()},
       receive {order, U, Rest} -> {U, Rest} after 10000 -> timeout end`)
   assert.ok(termEquals(r, tuple(tuple(A('urgent'), A('now')), [1, 2, 3])), `got ${String(r)}`)
@@ -217,7 +213,7 @@ test('aliases both ways: Erlang alias answered through ALIAS_SEND; a TypeScript 
     },
     { name: 'ts_alias_user' },
   )
-  const r = await evalTerm(`Al = alias(), {ts_alias_user, '${TS}'} ! {ask, Al, 7},
+  const r = await erl.evalTerm(`Al = alias(), {ts_alias_user, '${TS}'} ! {ask, Al, 7},
       receive {via_alias, X} -> X after 5000 -> timeout end`)
   assert.is(r, 7)
 
@@ -240,11 +236,11 @@ test('spawn(Node, M, F, A) from Erlang runs a registered TypeScript function as 
     const m = await self.receive()
     self.send(owner as Pid, tuple(A('echoed'), m))
   })
-  const r = await evalTerm(`{P, R} = spawn_monitor('${TS}', ts_proc, echo_loop, [self()]), P ! hi,
+  const r = await erl.evalTerm(`{P, R} = spawn_monitor('${TS}', ts_proc, echo_loop, [self()]), P ! hi,
       E = receive {echoed, X} -> X after 5000 -> timeout end,
       D = receive {'DOWN', R, process, P, Why} -> Why after 5000 -> no_down end, {E, D}`)
   assert.ok(termEquals(r, tuple(A('hi'), A('normal'))))
-  const u = await evalTerm(`{P, R} = spawn_monitor('${TS}', nomod, nofun, [1]),
+  const u = await erl.evalTerm(`{P, R} = spawn_monitor('${TS}', nomod, nofun, [1]),
       receive {'DOWN', R, process, P, Why} -> Why after 5000 -> no_down end`)
   assert.ok(termEquals(u, tuple(A('undef'), [tuple(A('nomod'), A('nofun'), [1], [])])), `got ${String(u)}`)
 })

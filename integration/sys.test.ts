@@ -3,7 +3,7 @@
 // terminate, log / statistics / trace / no_debug, and requests sys does not know.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Tuple, atom, binaryToTerm, termEquals, tuple, type Term } from '../src/etf/index.js'
+import { Tuple, atom, termEquals, tuple, type Term } from '../src/etf/index.js'
 import { recorder } from './faults.js'
 import { Node } from '../src/node.js'
 import type { GenServerCallbacks } from '../src/runtime/index.js'
@@ -19,10 +19,6 @@ const log = recorder()
 const TS = `ts_sys@${shortHost}`
 /** The Erlang expression naming a TypeScript server. */
 const srv = (name: string) => `{${name}, '${TS}'}`
-
-async function evalTerm(expr: string): Promise<Term> {
-  return binaryToTerm(await erl.evalBinary(expr))
-}
 
 function eq(got: Term, want: Term): void {
   assert.ok(termEquals(got, want), `got ${String(got)}`)
@@ -55,13 +51,13 @@ test.after(async () => {
 test('sys:get_state/1 returns the TypeScript state; one the codec cannot encode raises callback_failed', async () => {
   const calls: Term[] = []
   await node.startGenServer(counter(calls), { name: 'ts_state' })
-  eq(await evalTerm(`sys:get_state(${srv('ts_state')})`), tuple(A('count'), 0))
-  eq(await evalTerm(`gen_server:call(${srv('ts_state')}, inc)`), 1)
-  eq(await evalTerm(`sys:get_state(${srv('ts_state')}, 2000)`), tuple(A('count'), 1))
+  eq(await erl.evalTerm(`sys:get_state(${srv('ts_state')})`), tuple(A('count'), 0))
+  eq(await erl.evalTerm(`gen_server:call(${srv('ts_state')}, inc)`), 1)
+  eq(await erl.evalTerm(`sys:get_state(${srv('ts_state')}, 2000)`), tuple(A('count'), 1))
 
   await node.startGenServer<Set<number>>({ init: () => new Set([1]) }, { name: 'ts_opaque' })
   eq(
-    await evalTerm(`try sys:get_state(${srv('ts_opaque')}, 2000) catch error:R -> {raised, R} end`),
+    await erl.evalTerm(`try sys:get_state(${srv('ts_opaque')}, 2000) catch error:R -> {raised, R} end`),
     tuple(
       A('raised'),
       tuple(
@@ -75,7 +71,7 @@ test('sys:get_state/1 returns the TypeScript state; one the codec cannot encode 
 
 test('sys:get_status/1: the gen_server shape, which erl picks apart as it would its own', async () => {
   const s = await node.startGenServer(counter([]), { name: 'ts_status' })
-  const st = await evalTerm(`sys:get_status(${srv('ts_status')}, 2000)`)
+  const st = await erl.evalTerm(`sys:get_status(${srv('ts_status')}, 2000)`)
   eq(
     st,
     tuple(A('status'), s.pid, tuple(A('module'), A('gen_server')), [
@@ -91,7 +87,7 @@ test('sys:get_status/1: the gen_server shape, which erl picks apart as it would 
     ]),
   )
   // What code reading a gen_server's status does (e.g. observer's process window): find the State entry.
-  const picked = await evalTerm(`
+  const picked = await erl.evalTerm(`
     {status, Pid, {module, gen_server}, [_PDict, SysState, _Parent, _Dbg, Misc]} = sys:get_status(${srv('ts_status')}),
     [State] = [V || {data, D} <- Misc, {"State", V} <- D],
     {node(Pid), SysState, State}`)
@@ -102,7 +98,7 @@ test('sys:suspend/1 then sys:resume/1: the waiting call completes after the resu
   const calls: Term[] = []
   await node.startGenServer(counter(calls), { name: 'ts_susp' })
   const S = srv('ts_susp')
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     S = ${S}, Self = self(),
     ok = sys:suspend(S),
     P = spawn(fun() -> Self ! {done, self(), gen_server:call(S, inc, 10000)} end),
@@ -121,17 +117,17 @@ test('requests sys does not implement here answer {error, {unknown_system_msg, R
   await node.startGenServer(counter([]), { name: 'ts_unknown' })
   const S = srv('ts_unknown')
   eq(
-    await evalTerm(`gen:call(${S}, system, wat, 2000)`),
+    await erl.evalTerm(`gen:call(${S}, system, wat, 2000)`),
     tuple(A('ok'), tuple(A('error'), tuple(A('unknown_system_msg'), A('wat')))),
   )
-  eq(await evalTerm(`sys:log(${S}, bogus, 2000)`), A('unknown_debug'))
-  eq(await evalTerm(`gen_server:call(${S}, inc, 2000)`), 1)
+  eq(await erl.evalTerm(`sys:log(${S}, bogus, 2000)`), A('unknown_debug'))
+  eq(await erl.evalTerm(`gen_server:call(${S}, inc, 2000)`), 1)
 })
 
 test('sys:log/2, sys:statistics/2, sys:trace/2 and sys:no_debug/1 from erl: the events and counts an OTP gen_server gives', async () => {
   await node.startGenServer(counter([]), { name: 'ts_debug' })
   const S = srv('ts_debug')
-  const r = await evalTerm(`
+  const r = await erl.evalTerm(`
     S = ${S},
     ok = sys:log(S, true), ok = sys:statistics(S, true), ok = sys:trace(S, true),
     1 = gen_server:call(S, inc),
@@ -188,9 +184,9 @@ test('sys:replace_state/2: the fun runs on the caller node; a failing fun raises
   const calls: Term[] = []
   await node.startGenServer(counter(calls), { name: 'ts_replace' })
   const S = srv('ts_replace')
-  eq(await evalTerm(`sys:replace_state(${S}, fun({count, N}) -> {count, N + 41} end)`), tuple(A('count'), 41))
-  eq(await evalTerm(`gen_server:call(${S}, inc)`), 42)
-  const failed = await evalTerm(`
+  eq(await erl.evalTerm(`sys:replace_state(${S}, fun({count, N}) -> {count, N + 41} end)`), tuple(A('count'), 41))
+  eq(await erl.evalTerm(`gen_server:call(${S}, inc)`), 42)
+  const failed = await erl.evalTerm(`
     try sys:replace_state(${S}, fun(_) -> error(boom) end) catch error:R -> {raised, R} end`)
   eq(
     failed,
@@ -199,7 +195,7 @@ test('sys:replace_state/2: the fun runs on the caller node; a failing fun raises
       tuple(A('callback_failed'), tuple(A('gen_server'), A('system_replace_state')), tuple(A('error'), A('boom'))),
     ),
   )
-  eq(await evalTerm(`sys:get_state(${S})`), tuple(A('count'), 42))
+  eq(await erl.evalTerm(`sys:get_state(${S})`), tuple(A('count'), 42))
 })
 
 test('sys:terminate/2 stops the server with the reason', async () => {
