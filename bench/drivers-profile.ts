@@ -18,6 +18,7 @@ import * as path from 'node:path'
 import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
 import { buildSeedDriver, driversNodeArgs, keyValue } from './drivers.js'
 import { benchDir, buildDir, repoRoot } from './build.js'
+import { area, attribute, top, where, type Attribution, type CpuProfile, type Places } from './cpuprofile.js'
 import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
 
 const COOKIE = 'ts_cnode_bench_cookie'
@@ -26,18 +27,6 @@ const CLK_TCK = 100
 const SHAPES: Record<string, string> = {
   select1: 'select 1',
   rows100: 'select i, md5(i::text) from generate_series(1, 100) i',
-}
-
-interface CallFrame {
-  functionName: string
-  url: string
-  lineNumber: number
-}
-interface CpuProfile {
-  nodes: { id: number; callFrame: CallFrame; children?: number[] }[]
-  startTime: number
-  samples: number[]
-  timeDeltas: number[]
 }
 
 /** utime + stime of a process and all its threads, in microseconds (`sys`: stime only). */
@@ -63,83 +52,25 @@ function syscalls(pid: number): { r: number; w: number } {
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n)
 
-function where(cf: CallFrame, root: string): string {
-  let url = cf.url.replace(/^file:\/\//, '')
-  if (url === '') return cf.functionName.startsWith('(') ? cf.functionName : '(native)'
-  const nm = url.lastIndexOf('/node_modules/')
-  if (nm >= 0) url = url.slice(nm + 1)
-  else if (url.startsWith(root + '/')) url = url.slice(root.length + 1)
-  // tsc's output of the tree: named as its source (the line is the JavaScript's)
-  url = url.replace(/^bench\/build\/drivers\/js\//, '')
-  if (url.startsWith('node:')) return url
-  return `${url}:${cf.lineNumber + 1}`
-}
-
-function area(w: string): string {
-  if (w.startsWith('(')) return w
-  if (w.startsWith('node:')) return `node:${w.replace(/^node:(internal\/)?/, '').split('/')[0]}`
-  const nm = /^node_modules\/((@[^/]+\/)?[^/]+)/.exec(w)
-  if (nm) return nm[1]
-  const m = /^(src\/[^/]+|bench)\//.exec(w)
-  return m ? m[1] : w.split(':')[0]
-}
-
-interface Attribution {
-  busyUs: number
-  idleUs: number
-  byArea: Map<string, number>
-  byFunction: Map<string, number>
-  byCaller: Map<string, number>
-}
-
-/** Self time in the windows, by area and function, and charged to the nearest src/ or pg frame up the stack. */
-function attribute(profile: CpuProfile, windows: [number, number][], root: string): Attribution {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const parent = new Map<number, number>()
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
-  const callerOf = new Map<number, string>()
-  const caller = (id: number): string => {
-    const known = callerOf.get(id)
-    if (known !== undefined) return known
-    let r = '(no src/ or pg frame)'
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const cf = byId.get(cur)!.callFrame
-      const w = where(cf, root)
-      if (w.startsWith('src/') || w.startsWith('node_modules/pg')) {
-        r = `${cf.functionName || '(anonymous)'}  ${w}`
-        break
-      }
-    }
-    callerOf.set(id, r)
-    return r
+/** How a tree's places are named: node_modules/<package>/..., src/..., bench/... (tsc's output as its source; the line is the JavaScript's). */
+function places(root: string): Places {
+  const file = (url: string) => {
+    const nm = url.lastIndexOf('/node_modules/')
+    if (nm >= 0) url = url.slice(nm + 1)
+    else if (url.startsWith(root + '/')) url = url.slice(root.length + 1)
+    return url.replace(/^bench\/build\/drivers\/js\//, '')
   }
-  const res: Attribution = { busyUs: 0, idleUs: 0, byArea: new Map(), byFunction: new Map(), byCaller: new Map() }
-  const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v)
-  let t = profile.startTime
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i]
-    const dt = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0
-    if (dt <= 0 || !windows.some(([a, b]) => t >= a && t < b)) continue
-    const node = byId.get(profile.samples[i])
-    if (node === undefined) continue
-    const cf = node.callFrame
-    if (cf.functionName === '(idle)') {
-      res.idleUs += dt
-      continue
-    }
-    res.busyUs += dt
-    const w = where(cf, root)
-    add(res.byArea, area(w), dt)
-    add(res.byFunction, `${cf.functionName || '(anonymous)'}  ${w}`, dt)
-    add(res.byCaller, caller(node.id), dt)
+  return {
+    where: (cf) => where(cf, file),
+    area: (w) => area(w, { node: (m) => `node:${m}`, packages: true }),
+    isCaller: (w) => w.startsWith('src/') || w.startsWith('node_modules/pg'),
+    noCaller: '(no src/ or pg frame)',
   }
-  return res
 }
 
 function attributionReport(a: Attribution, selects: number, topN: number): string {
   const per = (us: number) => (us / selects).toFixed(2).padStart(7)
   const pct = (us: number) => ((100 * us) / Math.max(1, a.busyUs)).toFixed(1).padStart(5)
-  const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, n)
   return [
     `   profile: busy ${per(a.busyUs)} µs/select, idle ${(a.idleUs / 1000).toFixed(0)} ms`,
     '   -- by area (self time) --',
@@ -307,8 +238,9 @@ async function main(): Promise<void> {
       continue
     }
     const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile
+    const treePlaces = places(t.root)
     for (const [key, s] of t.samples) {
-      const a = attribute(profile, s.flatMap((x) => x.windows), t.root)
+      const a = attribute(profile, s.flatMap((x) => x.windows), treePlaces)
       log(`\n== ${t.label}, ${key}: ${s.reduce((n, x) => n + x.selects, 0)} selects`)
       log(attributionReport(a, s.reduce((n, x) => n + x.selects, 0), 25))
     }

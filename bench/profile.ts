@@ -8,29 +8,11 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import * as path from 'node:path'
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildDir, buildErlang, buildTsNode, repoRoot } from './build.js'
+import { area, attribute, top, where, type CpuProfile, type Places } from './cpuprofile.js'
 import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
 
 const COOKIE = 'ts_cnode_bench_cookie'
 const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
-
-interface CallFrame {
-  functionName: string
-  url: string
-  lineNumber: number
-  columnNumber: number
-}
-interface ProfileNode {
-  id: number
-  callFrame: CallFrame
-  children?: number[]
-}
-interface CpuProfile {
-  nodes: ProfileNode[]
-  startTime: number
-  endTime: number
-  samples: number[]
-  timeDeltas: number[]
-}
 
 interface Window {
   label: string
@@ -39,96 +21,34 @@ interface Window {
   messages: number
 }
 
-/** A readable place for a frame: src/dist/framer.ts:42, node:net, (garbage collector), ... */
-function where(cf: CallFrame): string {
-  let url = cf.url
-  if (url === '') return cf.functionName.startsWith('(') ? cf.functionName : '(native)'
-  url = url.replace(/^file:\/\//, '')
+/** A project file from the repository root: src/dist/framer.ts (also for tsc's output of it in bench/build/js). */
+function projectFile(url: string): string {
   const js = path.join(buildDir, 'js') + path.sep
-  if (url.startsWith(js)) url = url.slice(js.length).replace(/\.js$/, '.ts')
-  else if (url.startsWith(repoRoot + path.sep)) url = url.slice(repoRoot.length + 1)
-  if (url.startsWith('node:')) return url
-  return `${url}:${cf.lineNumber + 1}`
+  if (url.startsWith(js)) return url.slice(js.length).replace(/\.js$/, '.ts')
+  if (url.startsWith(repoRoot + path.sep)) return url.slice(repoRoot.length + 1)
+  return url
 }
 
-/** Source area: the folder of a project file, the node: module, or the V8 pseudo-frame. */
-function area(cf: CallFrame): string {
-  const w = where(cf)
-  if (w.startsWith('(')) return w
-  if (w.startsWith('node:')) return `node internals (${w.replace(/^node:(internal\/)?/, '').split('/')[0]})`
-  const m = /^(src\/[^/]+|bench)\//.exec(w)
-  if (m) return m[1]
-  if (w.includes('node_modules')) return 'node_modules'
-  return w.split(':')[0]
+const places: Places = {
+  where: (cf) => where(cf, projectFile),
+  area: (w) => area(w, { node: (m) => `node internals (${m})`, packages: false }),
+  isCaller: (w) => w.startsWith('src/') || w.startsWith('bench/'),
+  noCaller: '(no project frame: event loop, GC, startup)',
 }
 
-interface Attribution {
-  totalUs: number
-  idleUs: number
-  byFunction: Map<string, number>
-  byArea: Map<string, number>
-  /** Self time charged to the nearest project frame up the stack (so writev counts for Connection.write). */
-  byProjectCaller: Map<string, number>
-}
-
-function isProject(cf: CallFrame): boolean {
-  const w = where(cf)
-  return w.startsWith('src/') || w.startsWith('bench/')
-}
-
-function attribute(profile: CpuProfile, fromUs: number, toUs: number): Attribution {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const parent = new Map<number, number>()
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
-  const projectCaller = (id: number): string => {
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const cf = byId.get(cur)!.callFrame
-      if (isProject(cf)) return `${cf.functionName || '(anonymous)'}  ${where(cf)}`
-    }
-    return '(no project frame: event loop, GC, startup)'
-  }
-  const res: Attribution = { totalUs: 0, idleUs: 0, byFunction: new Map(), byArea: new Map(), byProjectCaller: new Map() }
-  let t = profile.startTime
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i]
-    // A sample's time is the gap to the next one.
-    const dt = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0
-    if (t < fromUs || t >= toUs || dt <= 0) continue
-    const node = byId.get(profile.samples[i])
-    if (node === undefined) continue
-    const cf = node.callFrame
-    if (cf.functionName === '(idle)') {
-      res.idleUs += dt
-      continue
-    }
-    res.totalUs += dt
-    const fn = `${cf.functionName || '(anonymous)'}  ${where(cf)}`
-    res.byFunction.set(fn, (res.byFunction.get(fn) ?? 0) + dt)
-    const a = area(cf)
-    res.byArea.set(a, (res.byArea.get(a) ?? 0) + dt)
-    const pc = projectCaller(node.id)
-    res.byProjectCaller.set(pc, (res.byProjectCaller.get(pc) ?? 0) + dt)
-  }
-  return res
-}
-
-function top(m: Map<string, number>, n: number): Array<[string, number]> {
-  return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
-}
-
-export function report(profile: CpuProfile, w: Window, topN = 20): string {
-  const a = attribute(profile, w.fromUs, w.toUs)
+function report(profile: CpuProfile, w: Window, topN = 20): string {
+  const a = attribute(profile, [[w.fromUs, w.toUs]], places)
   const perMsg = (us: number) => (w.messages > 0 ? us / w.messages : NaN)
-  const pct = (us: number) => ((100 * us) / Math.max(1, a.totalUs)).toFixed(1).padStart(5)
+  const pct = (us: number) => ((100 * us) / Math.max(1, a.busyUs)).toFixed(1).padStart(5)
   const lines = [
     `== ${w.label}: ${w.messages} messages echoed in ${((w.toUs - w.fromUs) / 1e6).toFixed(2)} s; ` +
-      `ts node busy ${(a.totalUs / 1000).toFixed(0)} ms (${perMsg(a.totalUs).toFixed(2)} µs CPU per message), idle ${(a.idleUs / 1000).toFixed(0)} ms`,
+      `ts node busy ${(a.busyUs / 1000).toFixed(0)} ms (${perMsg(a.busyUs).toFixed(2)} µs CPU per message), idle ${(a.idleUs / 1000).toFixed(0)} ms`,
     '-- by area (self time) --',
     ...top(a.byArea, 12).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
     `-- top ${topN} functions (self time) --`,
     ...top(a.byFunction, topN).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
     `-- top ${topN} project functions, charged with the native and node: time they call into --`,
-    ...top(a.byProjectCaller, topN).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
+    ...top(a.byCaller, topN).map(([k, us]) => `${pct(us)}%  ${perMsg(us).toFixed(2).padStart(7)} µs/msg  ${k}`),
   ]
   return lines.join('\n')
 }
