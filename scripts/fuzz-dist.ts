@@ -39,7 +39,7 @@ export async function runHostile(opts: { cases: number; seed?: number; concurren
     if (!alive) problems.push(`the node died: ${sc.target.death}`)
     const chatter = alive ? await sc.chatterStats() : { ok: 0, pang: 0, lost: 0, nodedown: 0 }
     if (chatter.lost || chatter.pang || chatter.nodedown) problems.push(`the erl peer: ${JSON.stringify(chatter)}`)
-    if (report.validRefused) problems.push(`${report.validRefused} valid messages refused: ${report.validRefusedDetail.slice(0, 5).join('; ')}`)
+    if (report.validRefusedDetail.length) problems.push(`${report.validRefusedDetail.length} valid messages refused: ${report.validRefusedDetail.slice(0, 5).join('; ')}`)
     if (report.undecodable.length) problems.push(`the node sent undecodable data: ${report.undecodable.slice(0, 3).join('; ')}`)
     const memAfter = alive ? await sc.target.mem() : undefined
     if (memAfter && memAfter.heapUsed - sc.mem0.heapUsed > 64 * 1024 * 1024)
@@ -60,7 +60,7 @@ export function printHostile(f: HostileFigures, out: (s: string) => void = (s) =
   const r = f.report
   out(`fuzz: ${r.cases} cases in ${(r.ms / 1000).toFixed(1)} s = ${r.casesPerSecond} cases/s (seed ${r.seed})`)
   out(`  ${r.handshakes} completed handshakes, ${(r.bytesSent / 1024 / 1024).toFixed(1)} MiB of frames after them`)
-  out(`  connections the node closed after the handshake: ${r.closedByNode.length}; valid messages refused: ${r.validRefused}; undecodable replies: ${r.undecodable.length}`)
+  out(`  connections the node closed after the handshake: ${r.closedByNode.length}; valid messages refused: ${r.validRefusedDetail.length}; undecodable replies: ${r.undecodable.length}`)
   out('  outcome per kind            answered   closed  stalled  refused')
   for (const [k, v] of Object.entries(r.byKind).sort())
     out(`    ${k.padEnd(22)} ${String(v.answered).padStart(9)} ${String(v.closed).padStart(8)} ${String(v.stalled).padStart(8)} ${String(v.refused).padStart(8)}`)
