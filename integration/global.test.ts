@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { atom, type Term } from '../src/etf/terms.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
-import { Epmd, ErlNode, cleanup, shortHost } from './harness.js'
+import { Epmd, ErlNode, cleanup, eventually, shortHost } from './harness.js'
 
 const COOKIE = 'ts_cnode_test_cookie'
 let epmd: Epmd
@@ -86,15 +86,10 @@ test('a TypeScript process registered as a global name through an erl node: foun
   assert.is(await node.rpc(a.nodeName, 'global', 'register_name', [atom('ts_service'), p.pid]), atom('yes'))
   assert.is(await b.eval(`ok = global:sync(), node(global:whereis_name(ts_service))`), TS)
   await b.eval(`global:send(ts_service, hello_from_erl)`)
-  for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  await eventually(() => got.length > 0, 'the message sent to the global name', 1000)
   assert.equal(got, [atom('hello_from_erl')])
   node.send(p.pid, atom('stop'))
-  let where = ''
-  for (let i = 0; i < 50 && where !== 'undefined'; i++) {
-    await new Promise((r) => setTimeout(r, 20))
-    where = await a.eval('global:whereis_name(ts_service)')
-  }
-  assert.is(where, 'undefined')
+  await eventually(async () => (await a.eval('global:whereis_name(ts_service)')) === 'undefined', 'the name to go with the process', 1000)
 })
 
 test('global locks on the ts-cnode node: one requester at a time, released by del_lock and by the holder dying', async () => {
