@@ -3,7 +3,7 @@
 // own OS process, every echo checked for loss and per-sender order (integration/erl/ts_peer.erl load/5);
 // the node's memory is sampled before, during and after.
 import { cleanup, Epmd, ErlNode } from './harness.js'
-import { peerBeamDir } from './fuzz/scenario.js'
+import { mib, peerBeamDir } from './fuzz/scenario.js'
 import { Target, type Mem } from './target.js'
 
 export interface LoadFigures {
@@ -78,13 +78,11 @@ export async function runLoad(opts: { total: number; senders?: number; window?: 
   }
 }
 
-const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
-
 export function describeLoad(f: LoadFigures): string {
   return [
     `load: ${f.senders} erl senders x ${f.perSender} messages (window ${f.window}) to ${f.senders} TypeScript echo processes and back`,
     `  sent ${f.sent}, echoed back ${f.received}, missing ${f.missing}, out of order ${f.outOfOrder}, in ${(f.ms / 1000).toFixed(1)} s (${f.perSecond} round trips/s)`,
-    `  node RSS before ${mb(f.rssBefore)}, during (max sampled) ${mb(f.rssDuring)}, after ${mb(f.rssAfter)}, peak ${mb(f.rssPeak)}`,
-    `  node heap after GC: before ${mb(f.memBefore.heapUsed)}, after ${mb(f.memAfter.heapUsed)}`,
+    `  node RSS before ${mib(f.rssBefore)}, during (max sampled) ${mib(f.rssDuring)}, after ${mib(f.rssAfter)}, peak ${mib(f.rssPeak)}`,
+    `  node heap after GC: before ${mib(f.memBefore.heapUsed)}, after ${mib(f.memAfter.heapUsed)}`,
   ].join('\n')
 }

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { cleanup } from '../integration/harness.js'
 import { describeLoad, runLoad, type LoadFigures } from '../integration/load.js'
+import { mib } from '../integration/fuzz/scenario.js'
 import {
   FaultEnv,
   killPeerMidTraffic,
@@ -31,7 +32,6 @@ const num = (name: string, dflt: number) => Number(arg(name) ?? dflt)
 const only = arg('only')
 const out = (s: string) => process.stdout.write(s + '\n')
 const note = (s: string) => process.stderr.write(s + '\n')
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
 const problems: string[] = []
 
 /** VmHWM of this process (the faults run their node in here). */

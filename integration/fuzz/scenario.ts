@@ -87,4 +87,5 @@ export async function startScene(cfg: Partial<TargetConfig> = {}, chatterInterva
   }
 }
 
+/** Bytes as MiB with one decimal, for reports (also integration/load.ts and scripts/soak.ts). */
 export const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
