@@ -52,6 +52,25 @@ function syscalls(pid: number): { r: number; w: number } {
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n)
 
+/** The counters a run is charged with: CPU µs (and its sys part) and read/write syscalls of the ts node (when there is one) and the client emulator, CPU µs of the Postgres backends. */
+function snapshot(tsPid: number | undefined, beamPid: number, pgPids: number[]) {
+  const ts = tsPid !== undefined ? cpuUs(tsPid) : 0
+  const tsSys = tsPid !== undefined ? cpuUs(tsPid, true) : 0
+  const tsIo = tsPid !== undefined ? syscalls(tsPid) : { r: 0, w: 0 }
+  const beam = cpuUs(beamPid)
+  const beamIo = syscalls(beamPid)
+  const beamSys = cpuUs(beamPid, true)
+  const pg = pgPids.reduce((s, p) => s + cpuUs(p), 0)
+  return { ts, tsSys, tsReads: tsIo.r, tsWrites: tsIo.w, beam, beamSys, beamReads: beamIo.r, beamWrites: beamIo.w, pg }
+}
+type Counters = ReturnType<typeof snapshot>
+
+/** (after - before) / n, counter by counter. */
+function perSelect(before: Counters, after: Counters, n: number): Counters {
+  const keys = Object.keys(after) as (keyof Counters)[]
+  return Object.fromEntries(keys.map((k) => [k, (after[k] - before[k]) / n])) as Counters
+}
+
 /** How a tree's places are named: node_modules/<package>/..., src/..., bench/... (tsc's output as its source; the line is the JavaScript's). */
 function places(root: string): Places {
   const file = (url: string) => {
@@ -90,7 +109,8 @@ interface TargetSpec {
   nodeArgs?: string[]
   ts?: Target
   ebin?: string
-  samples: Map<string, { rate: number; ts: number; beam: number; pg: number; tsSys: number; beamSys: number; tsReads: number; tsWrites: number; beamReads: number; beamWrites: number; windows: [number, number][]; selects: number }[]>
+  /** Per shape, per measured run: selects/s, the counters per select, the run's window and its selects. */
+  samples: Map<string, (Counters & { rate: number; windows: [number, number][]; selects: number })[]>
 }
 
 async function main(): Promise<void> {
@@ -160,42 +180,30 @@ async function main(): Promise<void> {
       loaded = t.ebin
     }
     const mod = (t: TargetSpec) => (t.root === undefined ? 'seed_pg_sync' : 'pg_sync')
+    const pool = (t: TargetSpec) => `${t.label.replace(/\W/g, '_').toLowerCase()}_pool`
 
     for (const shape of shapes) {
       const key = `${shape.name}:${shape.clients}`
       const backends = new Map<TargetSpec, number[]>()
       for (const t of targets) {
         await use(t)
-        await client.eval(`drivers_prof:open(${t.label.replace(/\W/g, '_').toLowerCase()}_pool, ${mod(t)}, ${JSON.stringify(conninfo)}, ${shape.clients})`, 60_000)
-        backends.set(t, JSON.parse((await client.eval(`drivers_prof:backend_pids(${t.label.replace(/\W/g, '_').toLowerCase()}_pool)`)).replace(/\s/g, '')))
+        await client.eval(`drivers_prof:open(${pool(t)}, ${mod(t)}, ${JSON.stringify(conninfo)}, ${shape.clients})`, 60_000)
+        backends.set(t, JSON.parse((await client.eval(`drivers_prof:backend_pids(${pool(t)})`)).replace(/\s/g, '')))
         t.samples.set(key, [])
       }
-      const pool = (t: TargetSpec) => `${t.label.replace(/\W/g, '_').toLowerCase()}_pool`
       const runOnce = async (t: TargetSpec, ms: number) => {
         await use(t)
         const pgPids = backends.get(t)!
-        const ts0 = t.ts ? cpuUs(t.ts.pid) : 0
-        const sys0 = t.ts ? cpuUs(t.ts.pid, true) : 0
-        const io0 = t.ts ? syscalls(t.ts.pid) : { r: 0, w: 0 }
-        const beam0 = cpuUs(beamPid)
-        const bio0 = syscalls(beamPid)
-        const bsys0 = cpuUs(beamPid, true)
-        const pg0 = pgPids.reduce((s, p) => s + cpuUs(p), 0)
+        const c0 = snapshot(t.ts?.pid, beamPid, pgPids)
         const w0 = nowUs()
         const printed = await client.eval(`drivers_prof:run(${pool(t)}, ${JSON.stringify(shape.query)}, ${ms})`, ms + 60_000)
         const w1 = nowUs()
-        const ts1 = t.ts ? cpuUs(t.ts.pid) : 0
-        const sys1 = t.ts ? cpuUs(t.ts.pid, true) : 0
-        const io1 = t.ts ? syscalls(t.ts.pid) : { r: 0, w: 0 }
-        const beam1 = cpuUs(beamPid)
-        const bio1 = syscalls(beamPid)
-        const bsys1 = cpuUs(beamPid, true)
-        const pg1 = pgPids.reduce((s, p) => s + cpuUs(p), 0)
+        const c1 = snapshot(t.ts?.pid, beamPid, pgPids)
         const m = /^\{(\d+),(\d+),(\d+)\}$/.exec(printed.trim())
         if (m === null) throw new Error(`unexpected drivers_prof result: ${printed}`)
         if (Number(m[3]) > 0) log(`  ${t.label} ${key}: ${m[3]} selects answered {error, _}`)
         const n = Number(m[1])
-        return { rate: (n * 1e6) / Number(m[2]), ts: (ts1 - ts0) / n, beam: (beam1 - beam0) / n, pg: (pg1 - pg0) / n, tsSys: (sys1 - sys0) / n, beamSys: (bsys1 - bsys0) / n, tsReads: (io1.r - io0.r) / n, tsWrites: (io1.w - io0.w) / n, beamReads: (bio1.r - bio0.r) / n, beamWrites: (bio1.w - bio0.w) / n, windows: [[w0, w1]] as [number, number][], selects: n }
+        return { rate: (n * 1e6) / Number(m[2]), ...perSelect(c0, c1, n), windows: [[w0, w1]] as [number, number][], selects: n }
       }
       for (const t of targets) await runOnce(t, 300)
       for (let r = 0; r < rounds; r++) {
