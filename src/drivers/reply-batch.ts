@@ -64,7 +64,7 @@ export class ReplyBatch {
         else h.self!.runtime.route(h.self!.pid, h.to as Pid, h.term, false)
       } catch (e) {
         // One bad destination must not cost the others their replies.
-        h.ctx?.self.runtime.logger.warn(`pg session reply failed: ${e instanceof Error ? e.message : String(e)}`)
+        ;(h.ctx?.self ?? h.self)?.runtime.logger.warn(`pg session reply failed: ${e instanceof Error ? e.message : String(e)}`)
       }
     }
   }
