@@ -148,7 +148,11 @@ async function main(): Promise<void> {
   if (seed?.ok) targets.push({ label: 'seed', samples: new Map() })
   const common = path.join(outDir, 'ebin')
   mkdirSync(common, { recursive: true })
-  await compileErlang([path.join(benchDir, 'erl', 'drivers_prof.erl'), path.join(benchDir, 'seed', 'seed_pg_sync.erl')], common)
+  // drivers_prof runs drivers_bench's select loop
+  await compileErlang(
+    [path.join(benchDir, 'erl', 'drivers_prof.erl'), path.join(benchDir, 'erl', 'drivers_bench.erl'), path.join(benchDir, 'seed', 'seed_pg_sync.erl')],
+    common,
+  )
 
   const epmd = await Epmd.start()
   const conninfo = keyValue(pgUrl)

@@ -1,7 +1,7 @@
 %% The Erlang side of bench/drivers.ts: the same loops against ts-cnode's pg_sync and the seed's
 %% linked-in driver (seed_pg_sync), from the same client node.
 -module(drivers_bench).
--export([throughput/5, timer_delay/4, baseline/1]).
+-export([throughput/5, timer_delay/4, baseline/1, select_loop/6]).
 
 %% Clients processes, each with its own connection, run Query back to back for Millis ms.
 %% -> {Selects, Micros, Errors}
@@ -22,17 +22,19 @@ client(Parent, Mod, ConnStr, Query, Millis) ->
     Parent ! {ready, self()},
     receive go -> ok end,
     Deadline = erlang:monotonic_time(millisecond) + Millis,
-    {C, E} = loop(Mod, Port, Query, Deadline, 0, 0),
+    {C, E} = select_loop(Mod, Port, Query, Deadline, 0, 0),
     Mod:disconnect(Port),
     Parent ! {count, self(), C, E}.
 
-loop(Mod, Port, Query, Deadline, C, E) ->
+%% Query through Mod on Port back to back until Deadline (monotonic ms), counting the selects answered
+%% {ok, _} and the others (also the loop of drivers_prof). -> {C, E}
+select_loop(Mod, Port, Query, Deadline, C, E) ->
     case erlang:monotonic_time(millisecond) >= Deadline of
         true -> {C, E};
         false ->
             case Mod:select(Port, Query) of
-                {ok, _} -> loop(Mod, Port, Query, Deadline, C + 1, E);
-                _ -> loop(Mod, Port, Query, Deadline, C, E + 1)
+                {ok, _} -> select_loop(Mod, Port, Query, Deadline, C + 1, E);
+                _ -> select_loop(Mod, Port, Query, Deadline, C, E + 1)
             end
     end.
 

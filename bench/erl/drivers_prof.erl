@@ -1,6 +1,7 @@
 %% The Erlang side of bench/drivers-profile.ts: a pool of clients that keep their connections between
 %% measured runs, so that one run can be charged to the OS processes that served it (the ts-cnode node,
-%% this emulator, the Postgres backends) and two ts-cnode nodes can be measured turn by turn.
+%% this emulator, the Postgres backends) and two ts-cnode nodes can be measured turn by turn. The select
+%% loop is drivers_bench's (compiled beside this module).
 -module(drivers_prof).
 -export([open/4, run/3, close/1, backend_pids/1]).
 
@@ -48,7 +49,7 @@ serve(Mod, Port) ->
     receive
         {go, From, Query, Millis} ->
             Deadline = erlang:monotonic_time(millisecond) + Millis,
-            {C, E} = loop(Mod, Port, Query, Deadline, 0, 0),
+            {C, E} = drivers_bench:select_loop(Mod, Port, Query, Deadline, 0, 0),
             From ! {count, self(), C, E},
             serve(Mod, Port);
         {backend_pid, From} ->
@@ -58,14 +59,4 @@ serve(Mod, Port) ->
         {close, From} ->
             Mod:disconnect(Port),
             From ! {closed, self()}
-    end.
-
-loop(Mod, Port, Query, Deadline, C, E) ->
-    case erlang:monotonic_time(millisecond) >= Deadline of
-        true -> {C, E};
-        false ->
-            case Mod:select(Port, Query) of
-                {ok, _} -> loop(Mod, Port, Query, Deadline, C + 1, E);
-                _ -> loop(Mod, Port, Query, Deadline, C, E + 1)
-            end
     end.
