@@ -247,6 +247,12 @@ function listParts(t: string | Term[] | ImproperList): { items: Term[]; tail: Te
 const atomNameOf = (t: unknown): string | undefined =>
   t instanceof Atom ? t.name : typeof t === 'boolean' ? (t ? 'true' : 'false') : undefined
 
+export const samePid = (a: Pid, b: Pid): boolean =>
+  a.node === b.node && a.id === b.id && a.serial === b.serial && a.creation === b.creation
+
+export const sameRef = (a: Ref, b: Ref): boolean =>
+  a.node === b.node && a.creation === b.creation && a.ids.length === b.ids.length && a.ids.every((x, i) => x === b.ids[i])
+
 /** The float a term is (a non-integral number or a Float box), or undefined. */
 const floatOf = (t: unknown): number | undefined =>
   t instanceof Float ? t.value : typeof t === 'number' && !Number.isInteger(t) ? t : undefined
@@ -307,17 +313,9 @@ function sameHead(x: Term, y: Term, todo: Term[]): boolean {
     }
     return true
   }
-  if (x instanceof Pid)
-    return y instanceof Pid && x.node === y.node && x.id === y.id && x.serial === y.serial && x.creation === y.creation
+  if (x instanceof Pid) return y instanceof Pid && samePid(x, y)
   if (x instanceof Port) return y instanceof Port && x.node === y.node && x.id === y.id && x.creation === y.creation
-  if (x instanceof Ref)
-    return (
-      y instanceof Ref &&
-      x.node === y.node &&
-      x.creation === y.creation &&
-      x.ids.length === y.ids.length &&
-      x.ids.every((w, i) => w === y.ids[i])
-    )
+  if (x instanceof Ref) return y instanceof Ref && sameRef(x, y)
   if (x instanceof ExportFun)
     return y instanceof ExportFun && x.module === y.module && x.function === y.function && x.arity === y.arity
   if (x instanceof Fun) {

@@ -1,5 +1,6 @@
 // Keys and comparisons for pids and refs, and name coercion.
 import { Atom, atom, type Pid, type Ref } from '../etf/terms.js'
+export { samePid, sameRef } from '../etf/terms.js'
 import { BadArgError } from './errors.js'
 import { formatTerm } from './format.js'
 
@@ -7,13 +8,6 @@ export type Name = Atom | string
 
 export const refKey = (r: Ref): string => `${r.node.name}\0${r.creation}\0${r.ids.join('.')}`
 export const pidKey = (p: Pid): string => `${p.node.name}\0${p.id}.${p.serial}.${p.creation}`
-export const samePid = (a: Pid, b: Pid): boolean =>
-  a.node === b.node && a.id === b.id && a.serial === b.serial && a.creation === b.creation
-export const sameRef = (a: Ref, b: Ref): boolean =>
-  a.node === b.node &&
-  a.creation === b.creation &&
-  a.ids.length === b.ids.length &&
-  a.ids.every((x, i) => x === b.ids[i])
 
 /** An atom from an atom or a string; BadArgError otherwise. */
 export function toAtom(n: unknown, what = 'name'): Atom {
