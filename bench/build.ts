@@ -49,34 +49,56 @@ async function findEi(): Promise<{ include: string; lib: string } | undefined> {
   return undefined
 }
 
-async function installErlangDev(log: (s: string) => void): Promise<void> {
-  if (process.getuid?.() !== 0) return
-  if (!(await which('apt-get'))) return
-  log('erl_interface (ei.h, libei.a) is missing: installing erlang-dev with apt-get (running as root)')
+/** apt-get install pkgs (apt-get update first when that fails), when running as root with apt-get; else nothing. */
+async function aptInstall(pkgs: string[], why: string, log: (s: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0 || !(await which('apt-get'))) return
+  log(`${why}: installing ${pkgs.join(' ')} with apt-get (running as root)`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   try {
-    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', 'erlang-dev'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    })
+    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env })
   } catch {
-    await execFileP('apt-get', ['update'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', 'erlang-dev'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    await execFileP('apt-get', ['update'], { env })
+    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env })
+  }
+}
+
+/** What find() finds; when it finds nothing, find() again after aptInstall(pkgs) (a failed install is logged). */
+export async function findOrInstall<T>(
+  find: () => Promise<T | undefined>,
+  pkgs: string[],
+  why: string,
+  log: (s: string) => void,
+): Promise<T | undefined> {
+  const found = await find()
+  if (found !== undefined) return found
+  try {
+    await aptInstall(pkgs, why, log)
+  } catch (e) {
+    log(`apt-get install ${pkgs.join(' ')} failed: ${(e as Error).message.split('\n')[0]}`)
+  }
+  return find()
+}
+
+/**
+ * tsc -p tsconfig (the repository's typescript), run from cwd. tsc exits non-zero on type errors but still
+ * emits, so those are only logged: the caller looks for the output it needs.
+ */
+export async function tscEmit(tsconfig: string, log: (s: string) => void, cwd = repoRoot): Promise<void> {
+  try {
+    await execFileP(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', tsconfig], {
+      cwd,
+      maxBuffer: 64 * 1024 * 1024,
     })
+  } catch (e) {
+    const msg = ((e as { stdout?: string }).stdout ?? '').split('\n').filter(Boolean)
+    if (msg.length > 0) log(`tsc reported ${msg.length} line(s) of type errors (emitting anyway); first: ${msg[0]}`)
   }
 }
 
 /** Builds bench/build/echo_cnode from bench/cnode/echo_cnode.c against libei. */
 export async function buildCnode(log: (s: string) => void = () => {}): Promise<Built<string>> {
   if (!(await which('gcc')) && !(await which('cc'))) return { ok: false, reason: 'no C compiler (gcc/cc) on PATH' }
-  let ei = await findEi()
-  if (ei === undefined) {
-    try {
-      await installErlangDev(log)
-    } catch (e) {
-      log(`apt-get install erlang-dev failed: ${(e as Error).message.split('\n')[0]}`)
-    }
-    ei = await findEi()
-  }
+  const ei = await findOrInstall(findEi, ['erlang-dev'], 'erl_interface (ei.h, libei.a) is missing', log)
   if (ei === undefined) {
     return {
       ok: false,
@@ -123,16 +145,7 @@ export async function buildErlang(): Promise<Built<string>> {
 export async function buildTsNode(log: (s: string) => void = () => {}): Promise<{ script: string; nodeArgs: string[] }> {
   const out = path.join(buildDir, 'js')
   const compiled = path.join(out, 'bench', 'ts-echo.js')
-  try {
-    await execFileP(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(benchDir, 'tsconfig.json')], {
-      cwd: repoRoot,
-      maxBuffer: 64 * 1024 * 1024,
-    })
-  } catch (e) {
-    // tsc exits non-zero on type errors but still emits; only a missing output is fatal.
-    const msg = ((e as { stdout?: string }).stdout ?? '').split('\n').filter(Boolean)
-    if (msg.length > 0) log(`tsc reported ${msg.length} line(s) of type errors (emitting anyway); first: ${msg[0]}`)
-  }
+  await tscEmit(path.join(benchDir, 'tsconfig.json'), log)
   if (existsSync(compiled)) return { script: compiled, nodeArgs: [] }
   log('tsc produced no bench/build/js/bench/ts-echo.js: running the ts node through tsx instead')
   return { script: path.join(benchDir, 'ts-echo.ts'), nodeArgs: ['--import', 'tsx'] }

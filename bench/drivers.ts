@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
-import { benchDir, buildDir, repoRoot, which, type Built } from './build.js'
+import { benchDir, buildDir, findOrInstall, repoRoot, tscEmit, which, type Built } from './build.js'
 import { TS_LABEL, machineInfo, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
 import { Target, stopAllTargets } from './targets.js'
 
@@ -19,18 +19,6 @@ const TS = TS_LABEL
 const SEED = 'seed driver'
 const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 const outDir = path.join(buildDir, 'drivers')
-
-async function aptInstall(pkg: string, why: string, log: (s: string) => void): Promise<void> {
-  if (process.getuid?.() !== 0 || !(await which('apt-get'))) return
-  log(`${why}: installing ${pkg} with apt-get (running as root)`)
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  try {
-    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env })
-  } catch {
-    await execFileP('apt-get', ['update'], { env })
-    await execFileP('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env })
-  }
-}
 
 /** The directory holding erl_driver.h and ei.h, and the one holding libei.a (Debian's erlang-dev). */
 async function erlDevDirs(): Promise<{ include: string; lib: string } | undefined> {
@@ -64,21 +52,9 @@ async function libpqInclude(): Promise<string | undefined> {
 /** bench/build/drivers/pg_sync.so from bench/seed/pg_sync.c; a reason when it cannot be built. */
 export async function buildSeedDriver(log: (s: string) => void = () => {}): Promise<Built<string>> {
   if (!(await which('gcc'))) return { ok: false, reason: 'no gcc on PATH (apt-get install gcc) to build the seed driver' }
-  let erl = await erlDevDirs()
-  if (erl === undefined) {
-    await aptInstall('erlang-dev', 'erl_driver.h / ei.h (Debian erlang-dev) are missing', log).catch((e: Error) =>
-      log(`apt-get install erlang-dev failed: ${e.message.split('\n')[0]}`),
-    )
-    erl = await erlDevDirs()
-  }
+  const erl = await findOrInstall(erlDevDirs, ['erlang-dev'], 'erl_driver.h / ei.h (Debian erlang-dev) are missing', log)
   if (erl === undefined) return { ok: false, reason: 'erl_driver.h and ei.h not found: apt-get install erlang-dev' }
-  let pq = await libpqInclude()
-  if (pq === undefined) {
-    await aptInstall('libpq-dev', 'libpq-fe.h (Debian libpq-dev) is missing', log).catch((e: Error) =>
-      log(`apt-get install libpq-dev failed: ${e.message.split('\n')[0]}`),
-    )
-    pq = await libpqInclude()
-  }
+  const pq = await findOrInstall(libpqInclude, ['libpq-dev'], 'libpq-fe.h (Debian libpq-dev) is missing', log)
   if (pq === undefined) return { ok: false, reason: 'libpq-fe.h not found: apt-get install libpq-dev' }
   mkdirSync(outDir, { recursive: true })
   const so = path.join(outDir, 'pg_sync.so')
@@ -102,16 +78,7 @@ export const compiledDriversNode = (root = repoRoot) => path.join(root, 'bench',
  * or `--import tsx` on the sources when tsc produced nothing.
  */
 export async function driversNodeArgs(root = repoRoot, log: (s: string) => void = () => {}): Promise<string[]> {
-  try {
-    await execFileP(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'bench', 'tsconfig.drivers.json')], {
-      cwd: root,
-      maxBuffer: 64 * 1024 * 1024,
-    })
-  } catch (e) {
-    // tsc exits non-zero on type errors but still emits; only a missing output is fatal.
-    const msg = ((e as { stdout?: string }).stdout ?? '').split('\n').filter(Boolean)
-    if (msg.length > 0) log(`tsc reported ${msg.length} line(s) of type errors (emitting anyway); first: ${msg[0]}`)
-  }
+  await tscEmit(path.join(root, 'bench', 'tsconfig.drivers.json'), log, root)
   if (existsSync(compiledDriversNode(root))) return [compiledDriversNode(root)]
   log('tsc produced no bench/build/drivers/js/bench/ts-drivers.js: running the drivers node through tsx instead')
   return ['--import', 'tsx', path.join(root, 'bench', 'ts-drivers.ts')]
