@@ -500,6 +500,8 @@ export class FuzzSession {
         atomCache: false,
         logger: silentLogger,
         maxFrameSize: 256 * 1024 * 1024,
+        // The session also writes raw bytes to `s`: the connection must keep that socket, not adopt its handle.
+        directRead: false,
       })
       return new FuzzSession(t, s, conn, ourName, creation)
     } catch {

@@ -10,6 +10,8 @@ import { defaultLogger, type Logger } from '../logger.js'
 import { checkAddresses, decodeControl, encodeControl, type ControlMessage } from './control.js'
 import { ConnectionClosedError, WriteQueueFullError } from './errors.js'
 import { Framer } from './framer.js'
+import { adoptForFrames, FrameReader } from './frame-reader.js'
+import { decodeViews } from '../etf/decode.js'
 import { DistReader, DistWriter } from './header.js'
 
 export const DEFAULT_NET_TICKTIME = 60
@@ -45,6 +47,12 @@ export interface ConnectionOptions {
   /** send() throws WriteQueueFullError past this many waiting bytes (a sender ignoring backpressure). */
   maxQueueSize?: number
   decode?: Omit<DecodeOptions, 'atomCache'>
+  /**
+   * Read a TCP socket through `onread` into this connection's own buffers (see frame-reader.ts) instead of
+   * 'data' events. Default true; other streams (TLS, in-memory pairs) always use 'data' events. The socket
+   * given is then replaced by one on the same handle: from then on write only through the connection.
+   */
+  directRead?: boolean
   logger?: Logger
 }
 
@@ -60,8 +68,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly peerCreation: number
   private readonly self: Atom | undefined
   private readonly socket: Duplex
-  private readonly framer: Framer
-  /** The current frame's views (Framer.nextViews), reused. */
+  /** Frames from 'data' events; undefined when the socket reads through `frames` instead. */
+  private readonly framer: Framer | undefined
+  /** Frames read straight into this connection's buffers (a TCP socket, directRead). */
+  private readonly frames: FrameReader | undefined
+  /** The current frame's views (Framer.nextViews, or the one frame from `frames`), reused. */
   private readonly views: Buffer[] = []
   private readonly reader: DistReader
   private readonly writer: DistWriter
@@ -91,10 +102,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.peerFlags = opts.peerFlags ?? opts.flags
     this.peerCreation = opts.peerCreation
     this.self = opts.self
-    this.socket = opts.socket
     this.log = opts.logger ?? defaultLogger
     const maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
-    this.framer = new Framer({ maxFrameSize })
+    const frames = new FrameReader({ maxFrameSize, onFrame: this.onFrame })
+    const adopted = opts.directRead === false ? undefined : adoptForFrames(opts.socket, frames, this.onRead)
+    this.frames = adopted && frames
+    this.framer = adopted ? undefined : new Framer({ maxFrameSize })
+    this.socket = adopted?.socket ?? opts.socket
     this.reader = new DistReader({ maxMessageSize: opts.maxMessageSize ?? maxFrameSize, decode: opts.decode })
     this.writer = new DistWriter({ flags: opts.flags, fragmentSize: opts.fragmentSize, atomCache: opts.atomCache })
     const ticktime = opts.netTicktime ?? DEFAULT_NET_TICKTIME
@@ -105,7 +119,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
     const s = this.socket as Duplex & { setNoDelay?: (v: boolean) => void }
     s.setNoDelay?.(true)
-    s.on('data', this.onData)
+    if (this.framer) s.on('data', this.onData)
     s.on('drain', this.onDrain)
     s.on('end', () => this.close('connection_closed'))
     s.on('close', () => this.close('connection_closed'))
@@ -113,9 +127,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.timer = setInterval(this.onTick, this.tickMs)
     this.timer.unref()
     // Reading starts once the creator has had the chance to attach its 'control' listener.
-    const tail = opts.tail
+    const early = [...(opts.tail && opts.tail.length > 0 ? [opts.tail] : []), ...(adopted?.buffered ?? [])]
     queueMicrotask(() => {
-      if (tail && tail.length > 0) this.onData(tail)
+      for (const chunk of early) if (this.closedReason === undefined) this.onData(chunk)
+      this.frames?.release()
       if (this.closedReason === undefined) s.resume()
     })
   }
@@ -129,6 +144,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       fragmentsOut: this.writer.fragmentsWritten,
       atomCacheRefsIn: this.reader.cacheRefsRead,
     }
+  }
+
+  /** True when the socket is read through onread into this connection's buffers (directRead). */
+  get readsDirect(): boolean {
+    return this.frames !== undefined
   }
 
   get closed(): boolean {
@@ -248,36 +268,78 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.wroteSinceTick = false
   }
 
+  /** Bytes from a 'data' event (or, reading directly, bytes that came before reading started). */
   private onData = (chunk: Buffer): void => {
     if (this.closedReason !== undefined) return
     this.lastRead = Date.now()
-    let msg: ControlMessage
+    if (this.frames) {
+      try {
+        this.frames.push(chunk)
+      } catch (e) {
+        this.malformed(e)
+      }
+      return
+    }
+    const framer = this.framer as Framer
     try {
-      this.framer.push(chunk)
+      framer.push(chunk)
     } catch (e) {
       return this.malformed(e)
     }
     for (;;) {
+      let length: number
       try {
-        const length = this.framer.nextViews(this.views)
-        if (length < 0) return
-        if (length === 0) continue
-        const m = this.reader.readViews(this.views, length)
-        if (m === undefined) continue
-        msg = decodeControl(m.control, m.payload)
-        checkAddresses(msg, this.peer, this.self)
-        this.messagesIn++
+        length = framer.nextViews(this.views)
       } catch (e) {
         return this.malformed(e)
       }
-      try {
-        this.emit('control', msg)
-      } catch (e) {
-        // A throwing listener is the listener's bug, not the peer's: report it and keep the connection.
-        this.log.error(`'control' listener threw on a message from ${this.peer.name}: ${(e as Error)?.stack ?? e}`)
-      }
-      if (this.closedReason !== undefined) return
+      if (length < 0) return
+      if (length > 0 && !this.receive(length)) return
     }
+  }
+
+  /** n bytes read into `frames` (onread). */
+  private onRead = (n: number): void => {
+    if (this.closedReason !== undefined) return
+    this.lastRead = Date.now()
+    try {
+      ;(this.frames as FrameReader).onRead(n)
+    } catch (e) {
+      this.malformed(e)
+    }
+  }
+
+  /** A whole frame from `frames`: true when what was made from it may still refer to its bytes. */
+  private onFrame = (frame: Buffer): boolean => {
+    if (this.closedReason !== undefined || frame.length === 0) return false
+    const views = decodeViews.count
+    this.views[0] = frame
+    this.views.length = 1
+    this.receive(frame.length)
+    return decodeViews.count !== views || this.reader.pendingBytes > 0
+  }
+
+  /** The frame in this.views (length bytes): its message, if it completes one, to the 'control' listener.
+   *  False once the connection is closed. */
+  private receive(length: number): boolean {
+    let msg: ControlMessage
+    try {
+      const m = this.reader.readViews(this.views, length)
+      if (m === undefined) return true
+      msg = decodeControl(m.control, m.payload)
+      checkAddresses(msg, this.peer, this.self)
+      this.messagesIn++
+    } catch (e) {
+      this.malformed(e)
+      return false
+    }
+    try {
+      this.emit('control', msg)
+    } catch (e) {
+      // A throwing listener is the listener's bug, not the peer's: report it and keep the connection.
+      this.log.error(`'control' listener threw on a message from ${this.peer.name}: ${(e as Error)?.stack ?? e}`)
+    }
+    return this.closedReason === undefined
   }
 
   private malformed(e: unknown): void {

@@ -91,6 +91,8 @@ export interface DistManagerOptions {
   setupTime?: number
   maxFrameSize?: number
   fragmentSize?: number
+  /** Read TCP connections through `onread` into the connection's own buffers (dist/frame-reader.ts). Default true. */
+  directRead?: boolean
   /** Use the atom cache for outgoing messages when agreed. Default true. */
   atomCache?: boolean
   /** Per-connection write high-water mark and hard queue limit (see Connection). */
@@ -564,6 +566,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       netTicktime: this.opts.netTicktime,
       maxFrameSize: this.opts.maxFrameSize,
       fragmentSize: this.opts.fragmentSize,
+      directRead: this.opts.directRead,
       atomCache: this.opts.atomCache,
       highWaterMark: this.opts.highWaterMark,
       maxQueueSize: this.opts.maxQueueSize,

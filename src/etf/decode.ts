@@ -226,8 +226,13 @@ const g: { pos: number; slot: number; ab: ArrayBufferLike | undefined; abOff: nu
   abOff: 0,
 }
 
+/** @internal Views of an input made so far (binaries over copyThreshold): a reader that reuses its input
+ *  memory (dist/frame-reader.ts) does so only while decoding made none. */
+export const decodeViews = { count: 0 }
+
 /** buf[pos, pos + n) as a view sharing the input's memory. */
 function viewOf(buf: Buffer, pos: number, n: number): Buffer {
+  decodeViews.count++
   let ab = g.ab
   if (ab === undefined) {
     ab = g.ab = buf.buffer
