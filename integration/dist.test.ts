@@ -183,8 +183,9 @@ function isDeep(t: Term): boolean {
   return Array.isArray(t) && t.length === 0
 }
 
-test('a 5 MB binary and a deeply nested term arrive intact each way (fragmented)', async () => {
-  const { m } = await tsNode()
+/** A 5 MB binary and a deep term from Erlang and back, checked on both sides; the connection used. */
+async function bigEachWay(opts: Partial<DistManagerOptions>): Promise<Connection> {
+  const { m } = await tsNode(opts)
   const erlName = name('big')
   const erl = await ErlNode.start({ name: erlName, epmdPort: epmd.port })
   const conn = await m.connect(`${erlName}@${shortHost}`)
@@ -208,9 +209,59 @@ test('a 5 MB binary and a deeply nested term arrive intact each way (fragmented)
   await send(conn, me, 'bigsrv', new Tuple([atom('check'), me, pattern(), deep()]))
   const checked = await inbox.next(60_000)
   assert.ok(termEquals(checked, new Tuple([atom('checked'), true, true, FIVE_MB])), String(checked))
+  await erl.stop()
+  return conn
+}
+
+test('a 5 MB binary and a deeply nested term arrive intact each way, in one frame (the default)', async () => {
+  const conn = await bigEachWay({})
+  assert.ok(conn.readsDirect, 'the TCP connection reads into its own buffers')
+  assert.is(conn.stats.fragmentsIn, 0)
+  assert.is(conn.stats.fragmentsOut, 0)
+})
+
+test('with fragments: true, the same arrive intact each way in fragments', async () => {
+  const conn = await bigEachWay({ fragments: true })
   assert.ok(conn.stats.fragmentsIn > 80, `fragments from Erlang: ${conn.stats.fragmentsIn}`)
   assert.ok(conn.stats.fragmentsOut > 80, `fragments to Erlang: ${conn.stats.fragmentsOut}`)
-  await erl.stop()
+})
+
+test('binaries kept from many messages keep their bytes while more arrive (read buffers are reused)', async () => {
+  for (const fragments of [false, true]) {
+    const { m } = await tsNode({ fragments, fragmentSize: 4096 })
+    const erlName = name('keep')
+    const erl = await ErlNode.start({ name: erlName, epmdPort: epmd.port })
+    const conn = await m.connect(`${erlName}@${shortHost}`)
+    assert.ok(conn.readsDirect)
+    const me = m.makePid()
+    const inbox = new Inbox(m, me)
+    // Binaries of 65..400 bytes (views of what was read) among small messages with none, and now and then
+    // a 20 KB one (in fragments when they are on); each binary's bytes say which message it came in.
+    const N = 3000
+    await erl.eval(
+      `register(keepsrv, spawn(fun() -> receive {go, P} ->
+          lists:foreach(fun(I) ->
+              Size = 65 + (I * 37) rem 336,
+              P ! {bin, I, binary:copy(<<(I rem 251)>>, Size)},
+              P ! {small, I},
+              case I rem 100 of 0 -> P ! {bin, -I, binary:copy(<<(I rem 251)>>, 20000)}; _ -> ok end
+            end, lists:seq(1, ${N}))
+        end end)), ok`,
+    )
+    await send(conn, me, 'keepsrv', new Tuple([atom('go'), me]))
+    await eventually(() => inbox.count >= 2 * N + N / 100, 'every message', 60_000)
+    let bins = 0
+    for (const msg of inbox.take()) {
+      if (!isTuple(msg, 3)) continue
+      const i = msg.get(1) as number
+      const b = msg.get(2) as Buffer
+      const size = i > 0 ? 65 + ((i * 37) % 336) : 20000
+      assert.ok(b.length === size && b.every((x) => x === Math.abs(i) % 251), `binary of message ${i} (fragments: ${fragments}) changed`)
+      bins++
+    }
+    assert.is(bins, N + N / 100)
+    await erl.stop()
+  }
 })
 
 test('order is kept over 100,000 small messages from one sender, each way', async () => {

@@ -18,7 +18,7 @@ import {
 import { mib, startScene, type Scene } from './fuzz/scenario.js'
 import { DistWriter } from '../src/dist/header.js'
 import { encodeChallengeReply, encodeSendName, genChallenge, genDigest } from '../src/dist/handshake.js'
-import { DEFAULT_FLAGS, DFLAG_HANDSHAKE_23 } from '../src/dist/flags.js'
+import { DEFAULT_FLAGS, DFLAG_FRAGMENTS, DFLAG_HANDSHAKE_23, hasFlag } from '../src/dist/flags.js'
 import { atom, tuple } from '../src/etf/terms.js'
 
 const MAX_FRAME = 8 * 1024 * 1024
@@ -107,6 +107,7 @@ test('a wrong digest and a replayed challenge reply are refused (ERR_DIST_BAD_CO
 test('a frame over the configured maximum is refused when its length arrives; one at the maximum is taken', async () => {
   const s = await FuzzSession.open(sc.fuzz, uname('big'))
   assert.ok(s)
+  assert.ok(hasFlag(s!.conn.flags, DFLAG_FRAGMENTS), 'fragments agreed (the fuzz sends fragmented messages)')
   // A message whose frame is exactly maxFrameSize bytes: accepted.
   const w = new DistWriter({ flags: s!.conn.flags, atomCache: false, fragmentSize: 1 << 30 })
   const frameOf = (n: number) => Buffer.concat(w.encode(tuple(6, s!.me, atom(''), atom('ts_sink')), Buffer.alloc(n, 7)))

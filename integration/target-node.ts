@@ -17,6 +17,8 @@ export interface TargetConfig {
   echo?: number
   setupTime?: number
   maxFrameSize?: number
+  /** Offer DFLAG_FRAGMENTS (NodeOptions.fragments). */
+  fragments?: boolean
   logLevel?: 'debug' | 'info' | 'warn'
 }
 
@@ -36,6 +38,7 @@ const node = new Node({
   epmdPort: cfg.epmdPort,
   setupTime: cfg.setupTime,
   maxFrameSize: cfg.maxFrameSize,
+  fragments: cfg.fragments,
   logger: log,
 })
 

@@ -9,7 +9,7 @@ import * as net from 'node:net'
 import { deflateSync } from 'node:zlib'
 import { Connection } from '../../src/dist/connection.js'
 import { encodeControl, type ControlMessage } from '../../src/dist/control.js'
-import { DEFAULT_FLAGS, DFLAG_HANDSHAKE_23 } from '../../src/dist/flags.js'
+import { DEFAULT_FLAGS, DFLAG_FRAGMENTS, DFLAG_HANDSHAKE_23 } from '../../src/dist/flags.js'
 import { Framer } from '../../src/dist/framer.js'
 import {
   encodeChallengeReply,
@@ -489,7 +489,15 @@ export class FuzzSession {
     if (!s) return undefined
     const creation = 1 + (ourName.length * 7919) % 0xfffff
     try {
-      const r = await initiateHandshake(s, { name: ourName, peer: t.name, cookie: t.cookie, creation, timeout: 5000 })
+      // Fragments offered: when the target offers them too, the fuzz sends fragmented messages.
+      const r = await initiateHandshake(s, {
+        name: ourName,
+        peer: t.name,
+        cookie: t.cookie,
+        creation,
+        timeout: 5000,
+        flags: DEFAULT_FLAGS | DFLAG_FRAGMENTS,
+      })
       const conn = new Connection({
         socket: s,
         peer: r.peer,

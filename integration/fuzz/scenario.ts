@@ -56,6 +56,8 @@ export async function startScene(cfg: Partial<TargetConfig> = {}, chatterInterva
     echo: 1,
     setupTime: 2000,
     maxFrameSize: 8 * 1024 * 1024,
+    // Fragments offered, so the fuzz's fragmented messages are what a peer may send (reassembly is fuzzed).
+    fragments: true,
     logLevel: 'info',
     ...cfg,
   })

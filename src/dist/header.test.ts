@@ -4,6 +4,9 @@ import * as assert from 'uvu/assert'
 import { atom, Pid, termEquals, Tuple, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'
 import { DEFAULT_FLAGS, DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, MANDATORY_25 } from './flags.js'
+
+/** The default flags with fragments agreed (they are offered only on request). */
+const FLAGS = DEFAULT_FLAGS | DFLAG_FRAGMENTS
 import { Framer } from './framer.js'
 import { DistReader, DistWriter, PASS_THROUGH } from './header.js'
 
@@ -53,7 +56,7 @@ test('a header without atom cache when only FRAGMENTS is agreed: 131, 68, 0', ()
 })
 
 test('atom cache: the first message carries new entries, later ones only references', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const r = new DistReader()
   const f1 = frames(w.encode(control, payload))
   const f2 = frames(w.encode(control, payload))
@@ -70,7 +73,7 @@ test('atom cache: the first message carries new entries, later ones only referen
 })
 
 test('a message without large binaries is one Buffer, its frame head written in front of the body', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const r = new DistReader()
   const withLong = new Tuple([atom('a_long_atom_name_'.repeat(5)), payload])
   const first = w.encode(control, withLong)
@@ -91,19 +94,19 @@ test('a message without large binaries is one Buffer, its frame head written in 
   assert.is(out[1], big)
   const [m] = readAll(r, frames(out))
   assert.ok(termEquals(m.payload!, withBig))
-  const passThrough = new DistWriter({ flags: DEFAULT_FLAGS, atomCache: false }).encode(control, payload)
+  const passThrough = new DistWriter({ flags: FLAGS, atomCache: false }).encode(control, payload)
   assert.is(passThrough.length, 1)
   assert.equal([...passThrough[0].subarray(4, 7)], [131, 68, 0])
 })
 
 test('atom cache off by option: header with no references', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, atomCache: false })
+  const w = new DistWriter({ flags: FLAGS, atomCache: false })
   const fs = frames(w.encode(control, payload))
   assert.equal([...fs[0].subarray(0, 3)], [131, 68, 0])
 })
 
 test('more atoms than references and slot collisions: the rest go inline, round trip stays exact', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const r = new DistReader()
   const many = Array.from({ length: 600 }, (_, i) => atom(`atom_${i}`))
   const some = many.filter((_, i) => i % 3 === 0)
@@ -114,7 +117,7 @@ test('more atoms than references and slot collisions: the rest go inline, round 
 })
 
 test('send-side atom cache: one MessageRefs reused per message; an atom used twice in a message is one reference; a slot collision goes inline', () => {
-  const cache = new DistWriter({ flags: DEFAULT_FLAGS }).cache
+  const cache = new DistWriter({ flags: FLAGS }).cache
   const r1 = cache.begin()
   const a = atom('reused_a')
   const i = r1.ref(a)
@@ -138,7 +141,7 @@ test('send-side atom cache: one MessageRefs reused per message; an atom used twi
 })
 
 test('long atoms (over 255 UTF-8 bytes) set LongAtoms and round-trip', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const r = new DistReader()
   const long = atom('€'.repeat(200))
   const body = [long, atom('short'), long]
@@ -149,7 +152,7 @@ test('long atoms (over 255 UTF-8 bytes) set LongAtoms and round-trip', () => {
 })
 
 test('a message that fails to encode leaves the atom cache in step', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const r = new DistReader()
   const bad = [atom('only_in_failed_message'), (() => 1) as unknown as Term]
   assert.throws(() => w.encode(new Tuple([2, atom(''), pid]), bad))
@@ -162,7 +165,7 @@ test('fragments: split at fragmentSize with ids counting down; large binaries ar
   const big = Buffer.alloc(300_000)
   for (let i = 0; i < big.length; i++) big[i] = i % 251
   const body = new Tuple([atom('data'), big, [1, 2, 3]])
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 10_000 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 10_000 })
   const out = w.encode(control, body)
   assert.ok(out.some((b) => b.buffer === big.buffer), 'the binary goes out by reference')
   const copied = out.filter((b) => b.buffer !== big.buffer).reduce((n, b) => n + b.length, 0)
@@ -186,7 +189,7 @@ test('fragments: split at fragmentSize with ids counting down; large binaries ar
 
 test('fragments: the first fragment holds the whole control message even when it is larger', () => {
   const bigCtl = new Tuple([2, atom(''), pid, Array.from({ length: 500 }, (_, i) => i * 1000)])
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 100 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 100 })
   const fs = frames(w.encode(bigCtl, Buffer.alloc(1000, 1)))
   assert.ok(fs[0].length > 2000)
   const [m] = readAll(new DistReader(), fs)
@@ -194,7 +197,7 @@ test('fragments: the first fragment holds the whole control message even when it
 })
 
 test('fragments: interleaved sequences (and plain messages between them) are reassembled', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 64 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 64 })
   const a = Array.from({ length: 100 }, (_, i) => i)
   const b = Array.from({ length: 150 }, (_, i) => `s${i}`)
   const fa = frames(w.encode(control, a))
@@ -243,7 +246,7 @@ test('the fragment example of the External Term Format document decodes', () => 
 })
 
 test('malformed frames are MalformedFrameError', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 16 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 16 })
   const fs = frames(w.encode(control, Array.from({ length: 40 }, (_, i) => i)))
   const seq = (f: Buffer, id: bigint) => {
     const c = Buffer.from(f)
@@ -283,7 +286,7 @@ test('malformed frames are MalformedFrameError', () => {
 
 test('a frame split off a larger chunk: decoded large binaries are views into the frame', () => {
   const big = Buffer.alloc(5000, 9)
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const frame = Buffer.concat(w.encode(control, big)).subarray(4)
   const m = new DistReader().read(frame)!
   assert.ok(Buffer.isBuffer(m.payload))
@@ -339,7 +342,7 @@ test('readViews: a fragmented message whose fragments span chunks is copied once
   const big = Buffer.alloc(200_000)
   for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 251
   const body = new Tuple([atom('data'), big])
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 10_000 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 10_000 })
   // 3,001-byte chunks: every 10 kB fragment spans four of them, and fragment headers fall across chunk edges.
   const chunks = chunked(w.encode(control, body), 3001)
   const r = new DistReader()
@@ -356,7 +359,7 @@ test('readViews: a fragmented message whose fragments span chunks is copied once
 
 test('readViews: a whole message spanning three chunks is copied once; one inside a chunk not at all', () => {
   const big = Buffer.alloc(9000, 5)
-  const w = new DistWriter({ flags: DEFAULT_FLAGS })
+  const w = new DistWriter({ flags: FLAGS })
   const chunks = chunked(w.encode(control, big), 3500)
   assert.is(chunks.length, 3)
   const { result: got, bytes } = copiedBytes(() => readChunks(new DistReader(), chunks))
@@ -364,14 +367,14 @@ test('readViews: a whole message spanning three chunks is copied once; one insid
   assert.ok(termEquals(got[0].payload!, big))
   const frameLength = chunks.reduce((n, c) => n + c.length, 0) - 4
   assert.is(bytes, frameLength)
-  const one = Buffer.concat(new DistWriter({ flags: DEFAULT_FLAGS }).encode(control, big))
+  const one = Buffer.concat(new DistWriter({ flags: FLAGS }).encode(control, big))
   const { result: got2, bytes: bytes2 } = copiedBytes(() => readChunks(new DistReader(), [one]))
   assert.is(bytes2, 0)
   assert.is((got2[0].payload as Buffer).buffer, one.buffer)
 })
 
 test('readViews: fragmented messages cut at every chunk size decode the same as read()', () => {
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 50 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 50 })
   const payloadA = [atom('first'), Buffer.alloc(300, 1), 'text', atom('second')]
   const payloadB = new Tuple([atom('other'), Array.from({ length: 40 }, (_, i) => i)])
   const out = [...w.encode(control, payloadA), ...w.encode(new Tuple([1, pid, pid])), ...w.encode(control, payloadB)]
@@ -403,7 +406,7 @@ test('regression: fragmented messages left open are bounded in total by maxMessa
   // Each sequence stays under maxMessageSize, but a peer that opens many and never finishes them used to
   // make the reader hold maxSequences x maxMessageSize bytes.
   const r = new DistReader({ maxMessageSize: 10_000 })
-  const w = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 1000 })
+  const w = new DistWriter({ flags: FLAGS, fragmentSize: 1000 })
   let opened = 0
   assert.throws(
     () => {
@@ -420,7 +423,7 @@ test('regression: fragmented messages left open are bounded in total by maxMessa
   assert.ok(r.pendingBytes <= 10_000 + 1000)
   // Finished sequences give their bytes back.
   const r2 = new DistReader({ maxMessageSize: 10_000 })
-  const w2 = new DistWriter({ flags: DEFAULT_FLAGS, fragmentSize: 1000 })
+  const w2 = new DistWriter({ flags: FLAGS, fragmentSize: 1000 })
   for (let i = 0; i < 20; i++) assert.is(readAll(r2, frames(w2.encode(control, Buffer.alloc(5000, 2)))).length, 1)
   assert.is(r2.pendingBytes, 0)
 })

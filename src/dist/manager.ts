@@ -26,7 +26,7 @@ import {
   NodeUnreachableError,
   NotStartedError,
 } from './errors.js'
-import { DEFAULT_FLAGS, DFLAG_PUBLISHED } from './flags.js'
+import { DEFAULT_FLAGS, DFLAG_FRAGMENTS, DFLAG_PUBLISHED } from './flags.js'
 import {
   acceptHandshake,
   DEFAULT_SETUP_TIME,
@@ -90,6 +90,13 @@ export interface DistManagerOptions {
   /** Milliseconds for each handshake step (net_setuptime); default 7000. */
   setupTime?: number
   maxFrameSize?: number
+  /**
+   * Offer DFLAG_FRAGMENTS: peers may then split large messages into fragments, and this node splits its
+   * own (at fragmentSize). Fragments let other messages on the connection pass a large one; without them a
+   * large message arrives in one frame, read straight into its own buffer. Default false, as erl_interface:
+   * measured with `npm run bench`'s 1 MB echo, fragments cost this node about 1.4x the CPU per message.
+   */
+  fragments?: boolean
   fragmentSize?: number
   /** Read TCP connections through `onread` into the connection's own buffers (dist/frame-reader.ts). Default true. */
   directRead?: boolean
@@ -184,7 +191,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     this.log = opts.logger ?? defaultLogger
     this.nodeName = atom(fullNodeName(opts.name, opts.longNames))
     this.cookie = opts.cookie ?? readDefaultCookie()
-    this.offered = DEFAULT_FLAGS | (opts.flags ?? 0n) | (opts.hidden === false ? DFLAG_PUBLISHED : 0n)
+    this.offered =
+      DEFAULT_FLAGS | (opts.fragments ? DFLAG_FRAGMENTS : 0n) | (opts.flags ?? 0n) | (opts.hidden === false ? DFLAG_PUBLISHED : 0n)
   }
 
   get alive(): string {
