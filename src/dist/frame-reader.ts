@@ -15,7 +15,7 @@ import { FrameTooLargeError } from './errors.js'
 import { TICK } from './framer.js'
 
 export const DEFAULT_SLAB_SIZE = 64 * 1024
-/** A read is never offered less room than this: compact or start a new slab first. */
+/** A read is never offered less room than this (or a quarter of a smaller slab): compact or start a new slab first. */
 const MIN_READ = 4 * 1024
 
 export interface FrameReaderOptions {
@@ -56,11 +56,13 @@ export class FrameReader {
   private held = true
   private lent = Lent.SCRATCH
   private readonly slabSize: number
+  private readonly minRead: number
   private readonly maxFrameSize: number
   private readonly onFrame: (frame: Buffer) => boolean
 
   constructor(opts: FrameReaderOptions) {
     this.slabSize = opts.slabSize ?? DEFAULT_SLAB_SIZE
+    this.minRead = Math.min(MIN_READ, this.slabSize >> 2)
     this.maxFrameSize = opts.maxFrameSize
     this.onFrame = opts.onFrame
     this.slab = Buffer.allocUnsafeSlow(this.slabSize)
@@ -75,7 +77,7 @@ export class FrameReader {
   nextBuffer = (): Buffer => {
     if (this.held) {
       this.lent = Lent.SCRATCH
-      return (this.scratch ??= Buffer.allocUnsafeSlow(MIN_READ))
+      return (this.scratch ??= Buffer.allocUnsafeSlow(this.minRead))
     }
     if (this.big !== undefined) {
       this.lent = Lent.BIG
@@ -90,8 +92,10 @@ export class FrameReader {
    * to onFrame. Throws FrameTooLargeError; the connection then closes.
    */
   onRead = (n: number): void => {
-    if (this.lent === Lent.SCRATCH) this.push((this.scratch as Buffer).subarray(0, n))
-    else this.received(n)
+    if (this.lent !== Lent.SCRATCH) return this.received(n)
+    const scratch = this.scratch as Buffer
+    if (!this.held) this.scratch = undefined // lent for the last time
+    this.push(scratch.subarray(0, n))
   }
 
   /** From now on reads go straight into this reader's memory: call once nothing more is pushed by hand. */
@@ -129,7 +133,7 @@ export class FrameReader {
   /** The slab from its end, with room for a read. */
   private room(): Buffer {
     if (this.start === this.end && !this.pinned) this.start = this.end = 0
-    if (this.slab.length - this.end < MIN_READ) this.makeRoom()
+    if (this.slab.length - this.end < this.minRead) this.makeRoom()
     return this.slab.subarray(this.end)
   }
 
