@@ -152,6 +152,8 @@ export class FrameReader {
       }
       if (4 + len > this.slabSize) {
         // Too large for any slab: its own buffer, the part already here copied in, the rest read in place.
+        // Allocated uninitialised when the length arrives (at most maxFrameSize): its pages are only
+        // committed as the kernel copies the body into them.
         const big = Buffer.allocUnsafeSlow(len)
         s.copy(big, 0, p + 4, this.end)
         this.big = big
@@ -180,6 +182,26 @@ export class FrameReader {
   }
 }
 
+/**
+ * Whether this Node's net.Socket constructor takes `onread` (its kBufferGen then holds the function), checked
+ * once on a socket with no handle: with a Node that ignored it, an adopted socket would emit 'data' events
+ * nobody listens to, so nothing is adopted.
+ */
+let onreadInConstructor: boolean | undefined
+function constructorTakesOnread(): boolean {
+  if (onreadInConstructor === undefined) {
+    try {
+      const probe = new net.Socket({ onread: { buffer: () => Buffer.alloc(1), callback: () => {} } } as net.SocketConstructorOpts)
+      const gen = Object.getOwnPropertySymbols(probe).find((k) => k.description === 'kBufferGen')
+      onreadInConstructor = gen !== undefined && typeof (probe as unknown as Record<symbol, unknown>)[gen] === 'function'
+      probe.destroy()
+    } catch {
+      onreadInConstructor = false
+    }
+  }
+  return onreadInConstructor
+}
+
 type HandleSocket = net.Socket & {
   _handle?: { readStart?: unknown } | null
   _readableState?: { ended?: boolean }
@@ -198,7 +220,7 @@ export function adoptForFrames(
   reader: FrameReader,
   onRead: (n: number) => void,
 ): { socket: net.Socket; buffered: Buffer[] } | undefined {
-  if (socket.constructor !== net.Socket) return undefined
+  if (socket.constructor !== net.Socket || !constructorTakesOnread()) return undefined
   const old = socket as HandleSocket
   const handle = old._handle
   if (!handle || typeof handle.readStart !== 'function' || old.destroyed || old.connecting) return undefined
