@@ -316,6 +316,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.views[0] = frame
     this.views.length = 1
     this.receive(frame.length)
+    this.views.length = 0 // an idle connection must not keep its last frame (up to maxFrameSize) alive
     return decodeViews.count !== views || this.reader.pendingBytes > 0
   }
 

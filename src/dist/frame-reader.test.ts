@@ -146,31 +146,42 @@ test('adoptForFrames: an accepted TCP socket reads through the reader; bytes it 
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
-  const [accepted] = (await once(server, 'connection')) as [net.Socket]
-  // Bytes that arrive while the first owner reads them with 'data' events and then pauses.
-  client.write(stream.subarray(0, 10))
-  await once(accepted, 'data').then(([first]) => assert.equal(first, stream.subarray(0, 10)))
-  accepted.pause()
-  client.write(stream.subarray(10, 30))
-  await new Promise((res) => setTimeout(res, 50))
-  const adopted = adoptForFrames(accepted, r, r.onRead)
-  assert.ok(adopted, 'a plain TCP socket is adopted')
-  assert.ok(accepted.destroyed, 'the old socket gives up its handle')
-  assert.equal(Buffer.concat(adopted!.buffered), stream.subarray(10, 30))
-  r.push(stream.subarray(0, 30))
-  r.release()
-  adopted!.socket.resume()
-  client.write(stream.subarray(30))
-  const deadline = Date.now() + 5000
-  while (got.length < bodies.length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10))
-  assert.equal(got, bodies)
-  // Writing and closing work on the new socket, and the server sees its connection end.
-  adopted!.socket.write('bye')
-  const [reply] = (await once(client, 'data')) as [Buffer]
-  assert.is(reply.toString(), 'bye')
-  adopted!.socket.destroy()
-  client.destroy()
-  await new Promise<void>((res) => server.close(() => res()))
+  let adoptedSocket: net.Socket | undefined
+  try {
+    const [accepted] = (await once(server, 'connection')) as [net.Socket]
+    // Bytes that arrive while the first owner reads them with 'data' events and then pauses.
+    client.write(stream.subarray(0, 10))
+    await once(accepted, 'data').then(([first]) => assert.equal(first, stream.subarray(0, 10)))
+    accepted.pause()
+    client.write(stream.subarray(10, 30))
+    await new Promise((res) => setTimeout(res, 50))
+    const adopted = adoptForFrames(accepted, r, r.onRead)
+    assert.ok(adopted, 'a plain TCP socket is adopted')
+    adoptedSocket = adopted.socket
+    assert.ok(accepted.destroyed, 'the old socket gives up its handle')
+    assert.equal(Buffer.concat(adopted.buffered), stream.subarray(10, 30))
+    r.push(stream.subarray(0, 30))
+    r.release()
+    adopted.socket.resume()
+    client.write(stream.subarray(30))
+    const deadline = Date.now() + 5000
+    while (got.length < bodies.length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10))
+    assert.equal(got, bodies)
+    // Writing and closing work on the new socket, and the server sees its connection end.
+    adopted.socket.write('bye')
+    const [reply] = (await once(client, 'data')) as [Buffer]
+    assert.is(reply.toString(), 'bye')
+    // The server still counts the connection, now through the new socket, until that one closes.
+    const count = () => new Promise<number>((res, rej) => server.getConnections((e, n) => (e ? rej(e) : res(n))))
+    assert.is(await count(), 1)
+    adopted.socket.destroy()
+    await once(adopted.socket, 'close')
+    assert.is(await count(), 0)
+  } finally {
+    adoptedSocket?.destroy()
+    client.destroy()
+    await new Promise<void>((res) => server.close(() => res()))
+  }
 })
 
 test('adoptForFrames leaves anything but a plain TCP socket alone', () => {

@@ -17,6 +17,7 @@ import { TICK } from './framer.js'
 export const DEFAULT_SLAB_SIZE = 64 * 1024
 /** A read is never offered less room than this (or a quarter of a smaller slab): compact or start a new slab first. */
 const MIN_READ = 4 * 1024
+const NO_SLAB = Buffer.alloc(0)
 
 export interface FrameReaderOptions {
   maxFrameSize: number
@@ -65,7 +66,8 @@ export class FrameReader {
     this.minRead = Math.min(MIN_READ, this.slabSize >> 2)
     this.maxFrameSize = opts.maxFrameSize
     this.onFrame = opts.onFrame
-    this.slab = Buffer.allocUnsafeSlow(this.slabSize)
+    // Allocated at the first read: a reader made for a socket that is then not adopted costs nothing.
+    this.slab = NO_SLAB
   }
 
   /** Bytes received and not yet returned as frames. */
@@ -132,6 +134,7 @@ export class FrameReader {
 
   /** The slab from its end, with room for a read. */
   private room(): Buffer {
+    if (this.slab === NO_SLAB) this.slab = Buffer.allocUnsafeSlow(this.slabSize)
     if (this.start === this.end && !this.pinned) this.start = this.end = 0
     if (this.slab.length - this.end < this.minRead) this.makeRoom()
     return this.slab.subarray(this.end)
@@ -204,6 +207,7 @@ function constructorTakesOnread(): boolean {
 
 type HandleSocket = net.Socket & {
   _handle?: { readStart?: unknown } | null
+  _server?: net.Server | null
   _readableState?: { ended?: boolean }
 }
 
@@ -240,9 +244,12 @@ export function adoptForFrames(
   }
   if (next === undefined || next._handle !== handle) {
     // Not taken (a Node without these internals): the old socket keeps the handle and the bytes it had.
-    for (const c of buffered) old.unshift(c)
+    for (let i = buffered.length - 1; i >= 0; i--) old.unshift(buffered[i])
     return undefined
   }
+  // An accepted socket counts in its server's connections until it closes: the new one now does.
+  next._server = old._server ?? null
+  old._server = null
   old._handle = null
   old.removeAllListeners()
   old.on('error', () => {})

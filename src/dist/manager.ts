@@ -109,7 +109,11 @@ export interface DistManagerOptions {
   decode?: Omit<DecodeOptions, 'atomCache'>
   /** Extra flags to offer on top of DEFAULT_FLAGS. */
   flags?: bigint
-  /** Opens a distribution connection (tests inject in-memory streams). Default: net.connect. */
+  /**
+   * Opens a distribution connection (tests inject in-memory streams). Default: net.connect. A plain
+   * net.Socket returned here is adopted once the handshake is done (see directRead): its TCP handle moves
+   * to a new socket and it is destroyed, without its own listeners.
+   */
   connect?: (host: string, port: number) => Duplex
   /** Distribution over TLS (see DistTlsOptions); default plain TCP. */
   tls?: DistTlsOptions
