@@ -8,7 +8,8 @@
 //                    (the profile's per-message figures)
 //   bench:gc()       a full V8 collection when run with --expose-gc (memory figures without stale garbage)
 //   bench:clock()    process.hrtime in microseconds: the clock of a --cpu-prof profile's timestamps
-// Environment: TS_BENCH_NAME (alive or alive@host), TS_BENCH_COOKIE, ERL_EPMD_PORT.
+// Environment: TS_BENCH_NAME (alive or alive@host), TS_BENCH_COOKIE, ERL_EPMD_PORT; TS_BENCH_FRAGMENTS=1 offers
+// DFLAG_FRAGMENTS and TS_BENCH_DIRECT_READ=0 reads with 'data' events (bench/ab.ts compares such variants).
 // Prints "READY <node>" once registered with EPMD; stops on SIGTERM, SIGINT or end of stdin.
 import { Node } from '../src/node.js'
 import { atom, isTuple, Pid, type Term } from '../src/etf/terms.js'
@@ -17,7 +18,14 @@ const name = process.env.TS_BENCH_NAME ?? 'ts_bench'
 const cookie = process.env.TS_BENCH_COOKIE ?? 'ts_cnode_bench_cookie'
 const epmdPort = Number(process.env.ERL_EPMD_PORT ?? 4369)
 
-const node = new Node({ name, cookie, epmdPort, embeddedEpmd: false })
+const node = new Node({
+  name,
+  cookie,
+  epmdPort,
+  embeddedEpmd: false,
+  fragments: process.env.TS_BENCH_FRAGMENTS === '1',
+  directRead: process.env.TS_BENCH_DIRECT_READ !== '0',
+})
 await node.start()
 
 let echoed = 0

@@ -1,0 +1,85 @@
+// Paired A/B of ts echo node variants: one ts echo node per variant (each its own environment, see
+// ts-echo.ts), all driven by the same Erlang client, their measured windows interleaved round by round. For
+// each variant: round trips/s and the node's CPU per echo (user + system, every thread, from /proc), and the
+// median of the round-by-round ratios against the first variant.
+//   AB_VARIANTS='TS_BENCH_FRAGMENTS=1;TS_BENCH_FRAGMENTS=0' AB_SHAPES=bin_1m:4,small_tuple:1 npx tsx bench/ab.ts
+//   (AB_ROUNDS=5, AB_MS=2000 per window; a variant is comma-separated NAME=value pairs; empty = defaults)
+import { readFileSync } from 'node:fs'
+import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
+import { buildErlang, buildTsNode } from './build.js'
+import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
+
+const COOKIE = 'ts_cnode_bench_cookie'
+const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
+const variants = (process.env.AB_VARIANTS ?? 'TS_BENCH_DIRECT_READ=1;TS_BENCH_DIRECT_READ=0').split(';')
+const shapes = (process.env.AB_SHAPES ?? 'bin_1m:4').split(',').map((s) => {
+  const [shape, clients] = s.split(':')
+  return { shape, clients: Number(clients ?? 32) }
+})
+const rounds = Number(process.env.AB_ROUNDS ?? 5)
+const ms = Number(process.env.AB_MS ?? 2000)
+
+/** utime + stime of a process, in clock ticks (1/100 s). */
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return Number(f[11]) + Number(f[12])
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
+async function main(): Promise<void> {
+  const ebin = await buildErlang()
+  if (!ebin.ok) throw new Error(ebin.reason)
+  const tsBuild = await buildTsNode(() => {})
+  try {
+    const epmd = await Epmd.start()
+    const client = await ErlNode.start({ name: 'bench_client', epmdPort: epmd.port, cookie: COOKIE, codePath: [ebin.value], args: ERL_ARGS })
+    const nodes: Target[] = []
+    for (let i = 0; i < variants.length; i++) {
+      const env: Record<string, string> = { ERL_EPMD_PORT: String(epmd.port), TS_BENCH_NAME: `bench_ts${i}@${shortHost}`, TS_BENCH_COOKIE: COOKIE }
+      for (const kv of variants[i].split(',').filter(Boolean)) {
+        const [k, v] = kv.split('=')
+        env[k] = v
+      }
+      nodes.push(await Target.start(`ts echo node ${i}`, process.execPath, [...tsBuild.nodeArgs, tsBuild.script], env))
+    }
+    for (const t of nodes) await client.eval(`bench_client:echo('${t.node}', small_tuple, 1, 0, 1)`)
+    for (const s of shapes) {
+      const rate: number[][] = variants.map(() => [])
+      const cpu: number[][] = variants.map(() => [])
+      for (let r = 0; r < rounds; r++)
+        for (let i = 0; i < nodes.length; i++) {
+          const T = `'${nodes[i].node}'`
+          await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, 300)`)
+          const n0 = Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`))
+          const c0 = cpuTicks(nodes[i].pid)
+          const printed = await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, ${ms})`, 60_000)
+          const c1 = cpuTicks(nodes[i].pid)
+          const n1 = Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`))
+          const m = /^\{(\d+),(\d+)\}$/.exec(printed.trim())
+          if (m === null) throw new Error(`unexpected bench_client result: ${printed}`)
+          rate[i].push((Number(m[1]) * 1e6) / Number(m[2]))
+          // The two erpc calls in the window count as echoed messages too.
+          cpu[i].push(((c1 - c0) * 10_000) / Math.max(1, n1 - n0 - 2))
+        }
+      process.stdout.write(`\n${s.shape}, ${s.clients} client(s): ${rounds} rounds of ${ms} ms\n`)
+      for (let i = 0; i < variants.length; i++) {
+        const vs =
+          i === 0
+            ? ''
+            : `  rate vs variant 0: ${median(rate[i].map((x, k) => x / rate[0][k])).toFixed(2)}x, CPU vs variant 0: ${median(cpu[i].map((x, k) => x / cpu[0][k])).toFixed(2)}x (medians of paired rounds)`
+        process.stdout.write(
+          `  ${i} ${variants[i] || '(defaults)'}: ${median(rate[i]).toFixed(0)} round trips/s, ${median(cpu[i]).toFixed(1)} µs CPU per echo (medians)${vs}\n`,
+        )
+      }
+    }
+    for (const t of nodes) await t.stop()
+    await client.stop()
+  } finally {
+    await stopAllTargets()
+    await harnessCleanup()
+  }
+}
+
+cleanupOnSignals()
+await main()
+process.exit(0)
