@@ -94,7 +94,7 @@ export interface DistManagerOptions {
    * Offer DFLAG_FRAGMENTS: peers may then split large messages into fragments, and this node splits its
    * own (at fragmentSize). Fragments let other messages on the connection pass a large one; without them a
    * large message arrives in one frame, read straight into its own buffer. Default false, as erl_interface:
-   * on the bench's 1 MB echo (bench/ab.ts), fragments cost this node 1.07x–1.5x the CPU per message.
+   * on the bench's 1 MB echo (bench/ab.ts), fragments cost this node 1.07x–1.42x the CPU per message.
    * With fragments on, directRead: false measured as good or better.
    */
   fragments?: boolean
