@@ -4,13 +4,11 @@
 // median of the round-by-round ratios against the first variant.
 //   AB_VARIANTS='TS_BENCH_FRAGMENTS=1;TS_BENCH_FRAGMENTS=0' AB_SHAPES=bin_1m:4,small_tuple:1 npx tsx bench/ab.ts
 //   (AB_ROUNDS=5, AB_MS=2000 per window; a variant is comma-separated NAME=value pairs; empty = defaults)
-import { readFileSync } from 'node:fs'
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildErlang, buildTsNode } from './build.js'
-import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
+import { parseRate } from './echo.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf, stopAllTargets, Target } from './targets.js'
 
-const COOKIE = 'ts_cnode_bench_cookie'
-const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 const variants = (process.env.AB_VARIANTS ?? 'TS_BENCH_DIRECT_READ=1;TS_BENCH_DIRECT_READ=0').split(';')
 const shapes = (process.env.AB_SHAPES ?? 'bin_1m:4').split(',').map((s) => {
   const [shape, clients] = s.split(':')
@@ -19,11 +17,6 @@ const shapes = (process.env.AB_SHAPES ?? 'bin_1m:4').split(',').map((s) => {
 const rounds = Number(process.env.AB_ROUNDS ?? 5)
 const ms = Number(process.env.AB_MS ?? 2000)
 
-/** utime + stime of a process, in clock ticks (1/100 s). */
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return Number(f[11]) + Number(f[12])
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 async function main(): Promise<void> {
@@ -51,15 +44,13 @@ async function main(): Promise<void> {
           const T = `'${nodes[i].node}'`
           await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, 300)`)
           const n0 = Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`))
-          const c0 = cpuTicks(nodes[i].pid)
+          const c0 = cpuUsOf(nodes[i].pid)
           const printed = await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, ${ms})`, 60_000)
-          const c1 = cpuTicks(nodes[i].pid)
+          const c1 = cpuUsOf(nodes[i].pid)
           const n1 = Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`))
-          const m = /^\{(\d+),(\d+)\}$/.exec(printed.trim())
-          if (m === null) throw new Error(`unexpected bench_client result: ${printed}`)
-          rate[i].push((Number(m[1]) * 1e6) / Number(m[2]))
+          rate[i].push(parseRate(printed))
           // The two erpc calls in the window count as echoed messages too.
-          cpu[i].push(((c1 - c0) * 10_000) / Math.max(1, n1 - n0 - 2))
+          cpu[i].push((c1 - c0) / Math.max(1, n1 - n0 - 2))
         }
       process.stdout.write(`\n${s.shape}, ${s.clients} client(s): ${rounds} rounds of ${ms} ms\n`)
       for (let i = 0; i < variants.length; i++) {

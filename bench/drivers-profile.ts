@@ -19,25 +19,11 @@ import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, require
 import { buildSeedDriver, driversNodeArgs, keyValue } from './drivers.js'
 import { benchDir, buildDir, repoRoot } from './build.js'
 import { area, attribute, top, where, type Attribution, type CpuProfile, type Places } from './cpuprofile.js'
-import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf as cpuUs, stopAllTargets, Target } from './targets.js'
 
-const COOKIE = 'ts_cnode_bench_cookie'
-const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
-const CLK_TCK = 100
 const SHAPES: Record<string, string> = {
   select1: 'select 1',
   rows100: 'select i, md5(i::text) from generate_series(1, 100) i',
-}
-
-/** utime + stime of a process and all its threads, in microseconds (`sys`: stime only). */
-function cpuUs(pid: number, sys = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return ((sys ? 0 : Number(f[11])) + Number(f[12])) * 1e6 / CLK_TCK
-  } catch {
-    return 0
-  }
 }
 
 /** read and write syscalls of a process so far (/proc/<pid>/io syscr, syscw). */

@@ -11,13 +11,11 @@ import { promisify } from 'node:util'
 import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, requirePostgres } from '../integration/harness.js'
 import { benchDir, buildDir, findOrInstall, repoRoot, tscEmit, which, type Built } from './build.js'
 import { TS_LABEL, machineInfo, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
-import { Target, stopAllTargets } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, Target, stopAllTargets } from './targets.js'
 
 const execFileP = promisify(execFile)
-const COOKIE = 'ts_cnode_bench_cookie'
 const TS = TS_LABEL
 const SEED = 'seed driver'
-const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 const outDir = path.join(buildDir, 'drivers')
 
 /** The directory holding erl_driver.h and ei.h, and the one holding libei.a (Debian's erlang-dev). */

@@ -3,16 +3,13 @@
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildCnode, buildErlang, buildTsNode } from './build.js'
 import { TS_LABEL, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
-import { samplePeakRss, stopAllTargets, Target, rssOf } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, samplePeakRss, stopAllTargets, Target, rssOf } from './targets.js'
 
-const COOKIE = 'ts_cnode_bench_cookie'
 const TS = TS_LABEL
 const BEAM = 'BEAM'
 const EI = 'C-node (ei)'
 const MB = 1024 * 1024
 
-/** Scheduler busy-waiting off on every erl node: three VMs and a Node.js process share two cores here. */
-const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 
 interface Shape {
   shape: 'small_tuple' | 'bin_1k' | 'map_100' | 'bin_1m'
@@ -36,8 +33,8 @@ interface Timing {
   measureMs: number
 }
 
-/** {Count, Micros} as printed by the client. */
-function parseRate(printed: string): number {
+/** Round trips (or calls) per second from the {Count, Micros} bench_client prints. */
+export function parseRate(printed: string): number {
   const m = /^\{(\d+),(\d+)\}$/.exec(printed.trim())
   if (m === null) throw new Error(`unexpected bench_client result: ${printed}`)
   return (Number(m[1]) * 1e6) / Number(m[2])

@@ -9,10 +9,8 @@ import * as path from 'node:path'
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildDir, buildErlang, buildTsNode, repoRoot } from './build.js'
 import { area, attribute, top, where, type CpuProfile, type Places } from './cpuprofile.js'
-import { cleanupOnSignals, stopAllTargets, Target } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, stopAllTargets, Target } from './targets.js'
 
-const COOKIE = 'ts_cnode_bench_cookie'
-const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 
 interface Window {
   label: string

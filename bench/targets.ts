@@ -4,6 +4,12 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { cleanup as harnessCleanup } from '../integration/harness.js'
 
+/** The cookie every node of the benchmarks shares. */
+export const BENCH_COOKIE = 'ts_cnode_bench_cookie'
+
+/** Scheduler busy-waiting off on every erl node: three VMs and a Node.js process share two cores here. */
+export const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
+
 const children = new Set<ChildProcess>()
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
@@ -76,6 +82,19 @@ export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(status)
   if (m === null) throw new Error(`no VmRSS in /proc/${pid}/status`)
   return Number(m[1]) * 1024
+}
+
+const CLK_TCK = 100
+
+/** utime + stime of a process and all its threads, in microseconds (`sys`: stime only); 0 once it is gone. */
+export function cpuUsOf(pid: number, sys = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((sys ? 0 : Number(f[11])) + Number(f[12])) * 1e6 / CLK_TCK
+  } catch {
+    return 0
+  }
 }
 
 /** Samples a process's RSS every `everyMs` until stopped; resolves with the peak. */
