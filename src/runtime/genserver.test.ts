@@ -170,14 +170,20 @@ test('reply goes to the alias in the tag, not to the From pid, for each tag shap
   assert.is(other.mailbox.size, 0, 'nothing reached the From pid')
 })
 
-test('gen_server linked to a trapping parent: the parent exit stops it through terminate', async () => {
-  const rt = newRt()
+/** A gen_server trapping exits, linked to a parent process; the reasons its terminate saw. */
+async function serverOfParent(rt: Runtime) {
   const terminated: Term[] = []
   const parent = rt.spawn((self) => self.receive())
   const s = await rt.startGenServer<null>(
     { init: () => null, terminate: (r) => void terminated.push(r) },
     { link: parent, trapExit: true },
   )
+  return { parent, s, terminated }
+}
+
+test('gen_server linked to a trapping parent: the parent exit stops it through terminate', async () => {
+  const rt = newRt()
+  const { parent, s, terminated } = await serverOfParent(rt)
   rt.exit(parent.pid, A('shutdown'))
   assert.is(await s.done, A('shutdown'))
   assert.equal(terminated, [A('shutdown')])
@@ -353,12 +359,7 @@ test('sys terminate: replies ok, runs terminate with the reason, exits with it',
 
 test('a suspended server still stops on its trapping parent exit', async () => {
   const rt = newRt()
-  const terminated: Term[] = []
-  const parent = rt.spawn((self) => self.receive())
-  const s = await rt.startGenServer<null>(
-    { init: () => null, terminate: (r) => void terminated.push(r) },
-    { link: parent, trapExit: true },
-  )
+  const { parent, s, terminated } = await serverOfParent(rt)
   eq(await sys(rt, s.pid, A('suspend')), A('ok'))
   rt.exit(parent.pid, A('shutdown'))
   assert.is(await s.done, A('shutdown'))
