@@ -11,7 +11,6 @@ import { checkAddresses, decodeControl, encodeControl, type ControlMessage } fro
 import { ConnectionClosedError, WriteQueueFullError } from './errors.js'
 import { Framer } from './framer.js'
 import { adoptForFrames, FrameReader } from './frame-reader.js'
-import { decodeViews } from '../etf/decode.js'
 import { DistReader, DistWriter } from './header.js'
 
 export const DEFAULT_NET_TICKTIME = 60
@@ -312,12 +311,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** A whole frame from `frames`: true when what was made from it may still refer to its bytes. */
   private onFrame = (frame: Buffer): boolean => {
     if (this.closedReason !== undefined || frame.length === 0) return false
-    const views = decodeViews.count
     this.views[0] = frame
     this.views.length = 1
     this.receive(frame.length)
     this.views.length = 0 // an idle connection must not keep its last frame (up to maxFrameSize) alive
-    return decodeViews.count !== views || this.reader.pendingBytes > 0
+    return this.reader.holdsInput
   }
 
   /** The frame in this.views (length bytes): its message, if it completes one, to the 'control' listener.

@@ -10,6 +10,7 @@
 // The imported Buffer, not the global: globalThis.Buffer is an accessor that runs on every use.
 import { Buffer } from 'node:buffer'
 import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions, type EncodeOptions } from '../etf/index.js'
+import { decodeViews } from '../etf/decode.js'
 import { atom, type Atom, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'
 import { DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, hasFlag } from './flags.js'
@@ -155,6 +156,8 @@ export class DistReader {
   private readonly bodyOpts: DecodeOptions
   /** Fragment frames (131,69 and 131,70) read so far. */
   fragmentsRead = 0
+  /** decodeViews.count when the last read began. */
+  private viewsBefore = 0
   /** Atom cache references resolved so far (new entries and cached ones). */
   cacheRefsRead = 0
 
@@ -175,8 +178,18 @@ export class DistReader {
     return this.pending
   }
 
+  /**
+   * Whether what the last read made, or holds, may still refer to the bytes of the frames read: a binary
+   * decoded as a view of them, or a fragment kept for reassembly. A reader of frames reuses their memory
+   * only when not (dist/frame-reader.ts).
+   */
+  get holdsInput(): boolean {
+    return decodeViews.count !== this.viewsBefore || this.pending > 0
+  }
+
   /** The message a frame completes, or undefined for a fragment that is not the last. */
   read(frame: Buffer): DistMessage | undefined {
+    this.viewsBefore = decodeViews.count
     if (frame.length === 0) throw new MalformedFrameError('empty frame')
     if (frame[0] === PASS_THROUGH) return this.passThrough(frame)
     if (frame[0] !== VERSION_MAGIC || frame.length < 2)
@@ -210,6 +223,7 @@ export class DistReader {
    */
   readViews(parts: Buffer[], length: number): DistMessage | undefined {
     if (parts.length === 1) return this.read(parts[0])
+    this.viewsBefore = decodeViews.count
     const first = parts[0]
     if (length >= 18 && first.length >= 2 && first[0] === VERSION_MAGIC) {
       if (first[1] === DIST_FRAG_CONT && first.length >= 18) {
