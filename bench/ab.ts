@@ -3,11 +3,12 @@
 // each variant: round trips/s and the node's CPU per echo (user + system, every thread, from /proc), and the
 // median of the round-by-round ratios against the first variant.
 //   AB_VARIANTS='TS_BENCH_FRAGMENTS=1;TS_BENCH_FRAGMENTS=0' AB_SHAPES=bin_1m:4,small_tuple:1 npx tsx bench/ab.ts
-//   (AB_ROUNDS=5, AB_MS=2000 per window; a variant is comma-separated NAME=value pairs; empty = defaults)
+//   (AB_ROUNDS=5, AB_MS=2000 per window; a variant is comma-separated NAME=value pairs; empty = defaults;
+//   the variant `cnode` is the erl_interface echo C-node of bench/cnode, whose echoes are counted by the client)
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
-import { buildErlang, buildTsNode } from './build.js'
+import { buildCnode, buildErlang, buildTsNode } from './build.js'
 import { parseRate } from './echo.js'
-import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf, stopAllTargets, Target } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf, rssOf, stopAllTargets, Target } from './targets.js'
 
 const variants = (process.env.AB_VARIANTS ?? 'TS_BENCH_DIRECT_READ=1;TS_BENCH_DIRECT_READ=0').split(';')
 const shapes = (process.env.AB_SHAPES ?? 'bin_1m:4').split(',').map((s) => {
@@ -28,9 +29,16 @@ async function main(): Promise<void> {
     const client = await ErlNode.start({ name: 'bench_client', epmdPort: epmd.port, cookie: COOKIE, codePath: [ebin.value], args: ERL_ARGS })
     const nodes: Target[] = []
     for (let i = 0; i < variants.length; i++) {
+      if (variants[i] === 'cnode') {
+        const cnode = await buildCnode()
+        if (!cnode.ok) throw new Error(cnode.reason)
+        nodes.push(await Target.start('the echo C-node', cnode.value, [`bench_ei${i}`, shortHost, COOKIE], { ERL_EPMD_PORT: String(epmd.port) }))
+        continue
+      }
       const env: Record<string, string> = { ERL_EPMD_PORT: String(epmd.port), TS_BENCH_NAME: `bench_ts${i}@${shortHost}`, TS_BENCH_COOKIE: COOKIE }
       for (const kv of variants[i].split(',').filter(Boolean)) {
-        const [k, v] = kv.split('=')
+        const eq = kv.indexOf('=')
+        const [k, v] = [kv.slice(0, eq), kv.slice(eq + 1)]
         env[k] = v
       }
       nodes.push(await Target.start(`ts echo node ${i}`, process.execPath, [...tsBuild.nodeArgs, tsBuild.script], env))
@@ -39,18 +47,23 @@ async function main(): Promise<void> {
     for (const s of shapes) {
       const rate: number[][] = variants.map(() => [])
       const cpu: number[][] = variants.map(() => [])
+      const rss: number[][] = variants.map(() => [])
       for (let r = 0; r < rounds; r++)
         for (let i = 0; i < nodes.length; i++) {
           const T = `'${nodes[i].node}'`
+          const isTs = variants[i] !== 'cnode'
           await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, 300)`)
-          const n0 = Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`))
+          const n0 = isTs ? Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`)) : 0
           const c0 = cpuUsOf(nodes[i].pid)
           const printed = await client.eval(`bench_client:echo(${T}, ${s.shape}, ${s.clients}, 0, ${ms})`, 60_000)
           const c1 = cpuUsOf(nodes[i].pid)
-          const n1 = Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`))
+          rss[i].push(rssOf(nodes[i].pid))
+          const n1 = isTs ? Number(await client.eval(`erpc:call(${T}, bench, echoed, [])`)) : 0
           rate[i].push(parseRate(printed))
-          // The two erpc calls in the window count as echoed messages too.
-          cpu[i].push((c1 - c0) / Math.max(1, n1 - n0 - 2))
+          // The two erpc calls in the window count as echoed messages too; the C-node has no counter of
+          // its own, so its count is the client's (rate x window).
+          const echoes = isTs ? n1 - n0 - 2 : (parseRate(printed) * ms) / 1000
+          cpu[i].push((c1 - c0) / Math.max(1, echoes))
         }
       process.stdout.write(`\n${s.shape}, ${s.clients} client(s): ${rounds} rounds of ${ms} ms\n`)
       for (let i = 0; i < variants.length; i++) {
@@ -59,7 +72,7 @@ async function main(): Promise<void> {
             ? ''
             : `  rate vs variant 0: ${median(rate[i].map((x, k) => x / rate[0][k])).toFixed(2)}x, CPU vs variant 0: ${median(cpu[i].map((x, k) => x / cpu[0][k])).toFixed(2)}x (medians of paired rounds)`
         process.stdout.write(
-          `  ${i} ${variants[i] || '(defaults)'}: ${median(rate[i]).toFixed(0)} round trips/s, ${median(cpu[i]).toFixed(1)} µs CPU per echo (medians)${vs}\n`,
+          `  ${i} ${variants[i] || '(defaults)'}: ${median(rate[i]).toFixed(0)} round trips/s, ${median(cpu[i]).toFixed(1)} µs CPU per echo, RSS ${(median(rss[i]) / 2 ** 20).toFixed(0)} MB at the window's end (medians)${vs}\n`,
         )
       }
     }
