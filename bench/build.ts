@@ -95,6 +95,20 @@ export async function tscEmit(tsconfig: string, log: (s: string) => void, cwd = 
   }
 }
 
+/** Compiles bench/cnode/<name>.c into bench/build/<name> with gcc (or cc) and the extra arguments. */
+async function compileC(name: string, extra: string[]): Promise<Built<string>> {
+  if (!(await which('gcc')) && !(await which('cc'))) return { ok: false, reason: 'no C compiler (gcc/cc) on PATH' }
+  mkdirSync(buildDir, { recursive: true })
+  const out = path.join(buildDir, name)
+  const cc = (await which('gcc')) ? 'gcc' : 'cc'
+  try {
+    await execFileP(cc, ['-O2', '-Wall', '-o', out, path.join(benchDir, 'cnode', `${name}.c`), ...extra])
+  } catch (e) {
+    return { ok: false, reason: `compiling ${name}.c failed: ${(e as { stderr?: string }).stderr ?? String(e)}` }
+  }
+  return { ok: true, value: out }
+}
+
 /** Builds bench/build/echo_cnode from bench/cnode/echo_cnode.c against libei. */
 export async function buildCnode(log: (s: string) => void = () => {}): Promise<Built<string>> {
   if (!(await which('gcc')) && !(await which('cc'))) return { ok: false, reason: 'no C compiler (gcc/cc) on PATH' }
@@ -107,26 +121,12 @@ export async function buildCnode(log: (s: string) => void = () => {}): Promise<B
         '(the bench does it itself with apt-get when run as root)',
     }
   }
-  mkdirSync(buildDir, { recursive: true })
-  const out = path.join(buildDir, 'echo_cnode')
-  const cc = (await which('gcc')) ? 'gcc' : 'cc'
-  try {
-    await execFileP(cc, [
-      '-O2',
-      '-Wall',
-      '-D_REENTRANT',
-      '-o',
-      out,
-      path.join(benchDir, 'cnode', 'echo_cnode.c'),
-      `-I${ei.include}`,
-      `-L${ei.lib}`,
-      '-lei',
-      '-lpthread',
-    ])
-  } catch (e) {
-    return { ok: false, reason: `compiling echo_cnode.c failed: ${(e as { stderr?: string }).stderr ?? String(e)}` }
-  }
-  return { ok: true, value: out }
+  return compileC('echo_cnode', ['-D_REENTRANT', `-I${ei.include}`, `-L${ei.lib}`, '-lei', '-lpthread'])
+}
+
+/** Builds bench/build/pingpong (bench/cnode/pingpong.c: the bare-socket floor's client and C server). */
+export function buildPingpong(): Promise<Built<string>> {
+  return compileC('pingpong', [])
 }
 
 /** Compiles bench/erl/*.erl into bench/build/ebin. */

@@ -2,6 +2,7 @@
 // erl_interface C-node, all driven by the same Erlang client node (bench/erl/bench_client.erl) in one run.
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildCnode, buildErlang, buildTsNode } from './build.js'
+import { measureFloor, FLOOR_BYTES } from './floor.js'
 import { TS_LABEL, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
 import { BENCH_COOKIE as COOKIE, ERL_ARGS, samplePeakRss, stopAllTargets, Target, rssOf } from './targets.js'
 
@@ -160,6 +161,25 @@ export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
           samples,
         })
         log(`echo ${s.name}: ${targets.map((t) => `${t.label} ${Math.round(best(t.label) ?? 0)}/s`).join(', ')}`)
+      }
+    }
+
+    // The floor under the 1-client shape (no Erlang): what Node.js itself costs per round trip here.
+    if (want('echo') && (opts.shapes === undefined || opts.shapes.includes('small_tuple'))) {
+      const floor = await measureFloor(timing)
+      if (!floor.ok) skipped.push(`the bare-socket floor: ${floor.reason}`)
+      else {
+        const { node, c } = floor.value
+        const ratios = node.map((n, i) => n / c[i]).sort((a, b) => a - b)
+        const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
+        notes.push(
+          `floor of the 1-client shape, no Erlang: a C client ping-pongs ${FLOOR_BYTES} bytes over loopback with a bare ` +
+            `Node.js server ('data' events, one write per read) at ${fmt(Math.max(...node))}/s and with a bare C server at ` +
+            `${fmt(Math.max(...c))}/s (best of ${node.length}): Node.js alone reaches ${(Math.max(...node) / Math.max(...c)).toFixed(2)}x ` +
+            `of C (median of the interleaved runs ${ratios[ratios.length >> 1].toFixed(2)}x, ${ratios[0].toFixed(2)}–${ratios[ratios.length - 1].toFixed(2)}); ` +
+            `read the 1-client ratio to the C-node against it`,
+        )
+        log(`floor: bare Node.js ${fmt(Math.max(...node))}/s, bare C ${fmt(Math.max(...c))}/s`)
       }
     }
 
