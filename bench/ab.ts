@@ -4,7 +4,9 @@
 // median of the round-by-round ratios against the first variant.
 //   AB_VARIANTS='TS_BENCH_FRAGMENTS=1;TS_BENCH_FRAGMENTS=0' AB_SHAPES=bin_1m:4,small_tuple:1 npx tsx bench/ab.ts
 //   (AB_ROUNDS=5, AB_MS=2000 per window; a variant is comma-separated NAME=value pairs; empty = defaults;
-//   the variant `cnode` is the erl_interface echo C-node of bench/cnode, whose echoes are counted by the client)
+//   the variant `cnode` is the erl_interface echo C-node of bench/cnode, whose echoes are counted by the client;
+//   AB_OUTPUT=prefix writes what each node printed to prefix.<variant>, e.g. with TS_BENCH_V8_FLAGS=--trace-gc)
+import { writeFileSync } from 'node:fs'
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildCnode, buildErlang, buildTsNode } from './build.js'
 import { parseRate } from './echo.js'
@@ -77,6 +79,8 @@ async function main(): Promise<void> {
       }
     }
     for (const t of nodes) await t.stop()
+    const prefix = process.env.AB_OUTPUT
+    if (prefix) nodes.forEach((t, i) => writeFileSync(`${prefix}.${i}`, t.output))
     await client.stop()
   } finally {
     await stopAllTargets()

@@ -9,11 +9,14 @@
 //   bench:gc()       a full V8 collection when run with --expose-gc (memory figures without stale garbage)
 //   bench:clock()    process.hrtime in microseconds: the clock of a --cpu-prof profile's timestamps
 // Environment: TS_BENCH_NAME (alive or alive@host), TS_BENCH_COOKIE, ERL_EPMD_PORT; TS_BENCH_FRAGMENTS=1 offers
-// DFLAG_FRAGMENTS and TS_BENCH_DIRECT_READ=0 reads with 'data' events (bench/ab.ts compares such variants).
+// DFLAG_FRAGMENTS and TS_BENCH_DIRECT_READ=0 reads with 'data' events (bench/ab.ts compares such variants);
+// TS_BENCH_V8_FLAGS are handed to v8.setFlagsFromString at start (e.g. --trace-gc, which NODE_OPTIONS refuses).
 // Prints "READY <node>" once registered with EPMD; stops on SIGTERM, SIGINT or end of stdin.
+import * as v8 from 'node:v8'
 import { Node } from '../src/node.js'
 import { atom, isTuple, Pid, type Term } from '../src/etf/terms.js'
 
+if (process.env.TS_BENCH_V8_FLAGS) v8.setFlagsFromString(process.env.TS_BENCH_V8_FLAGS)
 const name = process.env.TS_BENCH_NAME ?? 'ts_bench'
 const cookie = process.env.TS_BENCH_COOKIE ?? 'ts_cnode_bench_cookie'
 const epmdPort = Number(process.env.ERL_EPMD_PORT ?? 4369)
