@@ -2,6 +2,7 @@ import { test } from 'uvu'
 import fc from 'fast-check'
 import * as assert from 'uvu/assert'
 import { atom, Pid, termEquals, Tuple, type Term } from '../etf/terms.js'
+import { EncodeError } from '../etf/errors.js'
 import { MalformedFrameError } from './errors.js'
 import { DEFAULT_FLAGS, DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, MANDATORY_25 } from './flags.js'
 
@@ -159,6 +160,18 @@ test('a message that fails to encode leaves the atom cache in step', () => {
   const good = [atom('only_in_failed_message'), 1]
   const [m] = readAll(r, frames(w.encode(new Tuple([2, atom(''), pid]), good)))
   assert.ok(termEquals(m.payload!, good))
+})
+
+test('atoms the encoder refuses are refused with the atom cache too (EncodeError), and nothing is cached', () => {
+  const w = new DistWriter({ flags: FLAGS })
+  const r = new DistReader()
+  for (const name of ['x'.repeat(256), 'é'.repeat(256), 'y\ud800', '\udc00z']) {
+    assert.throws(() => w.encode(new Tuple([2, atom(''), pid]), [atom(name)]), (e: unknown) => e instanceof EncodeError, name.slice(0, 8))
+  }
+  // 255 characters of 2-byte UTF-8 are an atom (LongAtoms in the header), and the writer is still in step.
+  const body = [atom('é'.repeat(255)), atom('x'.repeat(255))]
+  const [m] = readAll(r, frames(w.encode(new Tuple([2, atom(''), pid]), body)))
+  assert.ok(termEquals(m.payload!, body))
 })
 
 test('fragments: split at fragmentSize with ids counting down; large binaries are views, never copies', () => {

@@ -11,6 +11,7 @@
 import { Buffer } from 'node:buffer'
 import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions, type EncodeOptions } from '../etf/index.js'
 import { decodeViews } from '../etf/decode.js'
+import { isEncodableAtomName } from '../etf/encode.js'
 import { atom, type Atom, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'
 import { DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, hasFlag } from './flags.js'
@@ -422,11 +423,15 @@ export class MessageRefs {
     }
     const n = this.atoms.length
     if (n >= MAX_ATOM_CACHE_REFS) return undefined
+    const isNew = this.cache.slots[slot] !== a
+    // An atom that cannot be written (over 255 characters, a lone surrogate) goes inline, where the encoder
+    // refuses it with EncodeError: in the header it would reach the peer, which closes the connection over it.
+    if (isNew && !isEncodableAtomName(a.name)) return undefined
     this.takenBy[slot] = this.stamp
     this.indexOf[slot] = n
     this.atoms.push(a)
     this.slots.push(slot)
-    this.isNew.push(this.cache.slots[slot] !== a)
+    this.isNew.push(isNew)
     return n
   }
 

@@ -98,6 +98,21 @@ function writeAtom(w: Writer, a: Atom, cacheRef: CacheRef): void {
   writeAtomName(w, a.name)
 }
 
+/**
+ * Whether an atom of this name can be written: at most 255 characters and valid UTF-8 (no lone surrogate).
+ * writeAtomName throws EncodeError for the others; a distribution atom cache asks before taking an atom in.
+ */
+export function isEncodableAtomName(name: string): boolean {
+  if (name.length <= MAX_ATOM_CHARACTERS && !/[^\x00-\x7f]/.test(name)) return true
+  if (LONE_SURROGATE.test(name)) return false
+  let chars = 0
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c < 0xdc00 || c > 0xdfff) chars++
+  }
+  return chars <= MAX_ATOM_CHARACTERS
+}
+
 function writeAtomName(w: Writer, name: string): void {
   const n = name.length
   if (n <= 255) {
