@@ -2,7 +2,7 @@
 // selective receive, a throwing TypeScript process.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Pid, Ref, Tuple, atom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { EncodeError, Pid, Ref, Tuple, atom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { NoConnectionError, type Process } from '../src/runtime/index.js'
@@ -243,6 +243,31 @@ test('spawn(Node, M, F, A) from Erlang runs a registered TypeScript function as 
   const u = await erl.evalTerm(`{P, R} = spawn_monitor('${TS}', nomod, nofun, [1]),
       receive {'DOWN', R, process, P, Why} -> Why after 5000 -> no_down end`)
   assert.ok(termEquals(u, tuple(A('undef'), [tuple(A('nomod'), A('nofun'), [1], [])])), `got ${String(u)}`)
+})
+
+test('a value that is not a term throws EncodeError at the send, connected or not; the connection and later sends go on', async () => {
+  // Keeps the first message that is not {get, From}, and hands it to the first {get, From}.
+  const keeper = `P = spawn(fun() -> receive M when element(1, M) =/= get -> receive {get, F} -> F ! M end end end), register(rcv, P), ok`
+  const got = (on: ErlNode) => on.evalTerm(`rcv ! {get, self()}, receive M -> M after 10000 -> timeout end`)
+  // Not connected yet: the signal would wait for the connection, so it is checked at the send.
+  const erl2 = await ErlNode.start({ name: 'erl_rt_pending', epmdPort: epmd.port, cookie: COOKIE })
+  await erl2.eval(keeper)
+  const dest = { name: 'rcv', node: erl2.nodeName }
+  for (const bad of [Symbol('x'), undefined, Number.NaN, tuple(A('a'), (() => 1) as unknown as Term), A('x'.repeat(256))])
+    assert.throws(() => node.send(dest, tuple(A('bad'), bad as Term)), (e: unknown) => e instanceof EncodeError, String(bad))
+  node.send(dest, tuple(A('good'), 1))
+  const g2 = await got(erl2)
+  assert.ok(termEquals(g2, tuple(A('good'), 1)), String(g2))
+  // Connected: an atom over 255 characters (or a lone surrogate) is refused here, not sent in the atom
+  // cache for the peer to close the connection over.
+  await erl.eval(keeper)
+  const toErl = { name: 'rcv', node: erl.nodeName }
+  for (const name of ['x'.repeat(256), 'y\ud800'])
+    assert.throws(() => node.send(toErl, tuple(A('bad'), A(name))), (e: unknown) => e instanceof EncodeError, name.slice(0, 4))
+  node.send(toErl, tuple(A('still_up'), A('é'.repeat(255))))
+  assert.ok(termEquals(await got(erl), tuple(A('still_up'), A('é'.repeat(255)))))
+  assert.is(await erl.eval(`lists:member('${TS}', nodes(hidden))`), 'true', 'the connection stayed up')
+  await erl2.stop()
 })
 
 test('the Erlang node killed: links get noconnection, monitors DOWN noconnection, calls fail', async () => {

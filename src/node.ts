@@ -5,6 +5,9 @@
 import { EventEmitter } from 'node:events'
 import { DistManager, type DistManagerOptions } from './dist/manager.js'
 import type { Connection } from './dist/connection.js'
+import { encodeControl } from './dist/control.js'
+import { DEFAULT_FLAGS } from './dist/flags.js'
+import { encodeTerm, Writer } from './etf/index.js'
 import { ConnectionClosedError, NotStartedError, UnsupportedByPeerError, WriteQueueFullError } from './dist/errors.js'
 import { Atom, Pid, atom, type Term } from './etf/terms.js'
 import { defaultLogger, type Logger } from './logger.js'
@@ -23,6 +26,17 @@ export interface NodeOptions extends DistManagerOptions {
    * fires noconnection, as when a node goes down. Default 100,000.
    */
   maxPendingSignals?: number
+}
+
+/**
+ * Throws what encoding msg for a connection would throw (EncodeError for a value that is not a term,
+ * MalformedControlError for a bad control field), for a signal that must wait for its connection: the
+ * sender gets the error now, as on a connected node, instead of the signal failing later with no one to tell.
+ */
+function sendable(msg: ControlMessage): void {
+  const { control, payload } = encodeControl(msg, DEFAULT_FLAGS)
+  encodeTerm(new Writer(), control)
+  if (payload !== undefined) encodeTerm(new Writer(), payload)
 }
 
 /** Default NodeOptions.maxPendingSignals. */
@@ -153,6 +167,7 @@ export class Node extends EventEmitter<NodeEvents> {
         queued.length = 0
         this.rt?.nodeDown(node)
       }
+      sendable(msg)
       queued.push(msg)
       return
     }
@@ -161,6 +176,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.write(conn, msg)
       return
     }
+    sendable(msg)
     const entry = { queue: [msg], settled: Promise.resolve() }
     this.connecting.set(node, entry)
     // stop() clears the map: an entry no longer in it has its signals dropped.
@@ -169,7 +185,14 @@ export class Node extends EventEmitter<NodeEvents> {
       (c) => {
         if (!current()) return
         this.connecting.delete(node)
-        for (const m of entry.queue) this.write(c, m)
+        for (const m of entry.queue) {
+          try {
+            this.write(c, m)
+          } catch (e) {
+            // sendable() let it through, so this is not the sender's mistake: lose this signal only.
+            this.logger.warn(`${m.kind} to ${node.name} dropped: ${e instanceof Error ? e.message : String(e)}`, { node: node.name })
+          }
+        }
       },
       (err: unknown) => {
         if (current()) this.connecting.delete(node)
@@ -179,6 +202,7 @@ export class Node extends EventEmitter<NodeEvents> {
     )
   }
 
+  /** Writes msg to conn; a signal lost with the connection is dropped, the sender's mistakes are thrown. */
   private write(conn: Connection, msg: ControlMessage): void {
     try {
       conn.send(msg)

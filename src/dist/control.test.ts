@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import { atom, ImproperList, Pid, Ref, termEquals, Tuple, type Term } from '../etf/terms.js'
 import * as C from './control.js'
 import { decodeControl, encodeControl, type ControlMessage } from './control.js'
+import { EncodeError } from '../etf/errors.js'
 import { MalformedControlError, UnsupportedByPeerError } from './errors.js'
 import { DEFAULT_FLAGS, DFLAG_ALTACT_SIG, DFLAG_EXIT_PAYLOAD, DFLAG_SEND_SENDER, MANDATORY_25 } from './flags.js'
 
@@ -170,6 +171,15 @@ test('a control message with wrong field types is refused before it is sent', ()
   ]
   for (const m of bad)
     assert.throws(() => encodeControl(m as unknown as ControlMessage, ALL), (e: unknown) => e instanceof MalformedControlError, JSON.stringify(m))
+})
+
+test('an undefined message or exit reason is the EncodeError any undefined in a term is', () => {
+  for (const m of [
+    { kind: 'SEND', to: p2, message: undefined },
+    { kind: 'REG_SEND', from: p1, toName: atom('x'), message: undefined },
+    { kind: 'EXIT', from: p1, to: p2, reason: undefined },
+  ])
+    assert.throws(() => encodeControl(m as unknown as ControlMessage, ALL), (e: unknown) => e instanceof EncodeError && /undefined/.test(e.message), m.kind)
 })
 
 test.run()

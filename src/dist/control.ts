@@ -4,6 +4,7 @@
 // (reason as payload) decode to EXIT / EXIT2 / MONITOR_P_EXIT.
 
 import { atom, Atom, Pid, Ref, Tuple, type Term } from '../etf/terms.js'
+import { EncodeError } from '../etf/errors.js'
 import { MalformedControlError, UnsupportedByPeerError } from './errors.js'
 import {
   DFLAG_ALIAS,
@@ -414,6 +415,10 @@ function needFlag(flags: bigint, flag: bigint, kind: string, name: string, peer:
  */
 export function encodeControl(msg: ControlMessage, flags: bigint, peer = 'peer'): EncodedControl {
   if (typeof msg !== 'object' || msg === null) throw new MalformedControlError('cannot send: not a control message')
+  // A message or an exit reason that is undefined is the sender's value, not a malformed control message:
+  // the same EncodeError as an undefined inside a term.
+  if (('message' in msg && msg.message === undefined) || ('reason' in msg && msg.reason === undefined))
+    throw new EncodeError(`cannot encode undefined (the ${'message' in msg ? 'message' : 'exit reason'} of ${msg.kind})`)
   const out = build(msg, flags, peer)
   if (out === undefined) throw new MalformedControlError(`cannot send: unknown control message kind ${String((msg as { kind?: unknown }).kind)}`)
   // The same checks as on receipt: a caller's mistake (a string where a pid belongs) fails here, typed,
