@@ -270,6 +270,31 @@ test('a value that is not a term throws EncodeError at the send, connected or no
   await erl2.stop()
 })
 
+test('a node stopped and started again registers anew: erl sees it go down, pings it, reaches its processes', async () => {
+  const name = `ts_again@${shortHost}`
+  const again = new Node({ name, cookie: COOKIE, epmdPort: epmd.port, logger: silentLogger })
+  try {
+    await again.start()
+    assert.is(await erl.eval(`net_adm:ping('${name}')`), 'pong')
+    const first = again.creation
+    const down = erl.eval(`monitor_node('${name}', true), receive {nodedown, N} -> N after 10000 -> timeout end`)
+    await sleep(100)
+    await again.stop()
+    assert.is(await down, name)
+    await again.start()
+    assert.is.not(again.creation, first, 'EPMD gave the restarted node a new creation')
+    again.spawn(async (self) => {
+      const m = (await self.receive()) as Tuple
+      self.send(m.get(0) as Pid, tuple(A('back'), again.creation))
+    }, { name: 'again_echo' })
+    assert.is(await erl.eval(`net_adm:ping('${name}')`), 'pong')
+    const reply = await erl.evalTerm(`{again_echo, '${name}'} ! {self(), hi}, receive M -> M after 10000 -> timeout end`)
+    assert.ok(termEquals(reply, tuple(A('back'), again.creation)), String(reply))
+  } finally {
+    await again.stop()
+  }
+})
+
 test('the Erlang node killed: links get noconnection, monitors DOWN noconnection, calls fail', async () => {
   const other = await ErlNode.start({ name: 'erl_doomed', epmdPort: epmd.port, cookie: COOKIE })
   const e1 = await erlProcess(other, 'doomed_server')

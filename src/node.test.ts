@@ -1,5 +1,6 @@
 // Two TypeScript Nodes over real sockets (no EPMD: ports come from a lookup): connect on demand, the order
 // of signals queued while connecting, gen_server / rpc / links across, nodedown when a node stops.
+import * as net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from './etf/index.js'
@@ -28,6 +29,58 @@ async function startNode(alive: string): Promise<Node> {
 
 test.after(async () => {
   for (const n of started) await n.stop()
+})
+
+test('start and stop: calls during a start share it, a stop during a start stops it, a failed start is retried, a stopped node starts again', async () => {
+  // Two starts at once: one start, both resolve.
+  const a = new Node({ name: 'life_a@127.0.0.1', cookie: 'sesame', epmd: false, listenHost: '127.0.0.1', lookup: async (x) => ports.get(x), logger: silentLogger })
+  started.push(a)
+  const [s1, s2] = [a.start(), a.start()]
+  assert.is(s1, s2, 'the second start() shares the first')
+  await s1
+  assert.ok(a.started)
+  // A stop called while the node starts waits for the start, then stops: nothing stays listening.
+  const b = new Node({ name: 'life_b@127.0.0.1', cookie: 'sesame', epmd: false, listenHost: '127.0.0.1', logger: silentLogger })
+  const starting = b.start()
+  await b.stop()
+  await starting
+  assert.not.ok(b.started)
+  const port = (b as unknown as { manager: { port: number } }).manager.port
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1').once('connect', () => (s.destroy(), resolve(false))).once('error', () => resolve(true))
+  })
+  assert.ok(refused, 'the listener of a node stopped while it started is closed')
+  // A failed start (the port is taken) can be retried once the cause is gone.
+  const blocker = net.createServer()
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()))
+  const taken = (blocker.address() as net.AddressInfo).port
+  const c = new Node({ name: 'life_c@127.0.0.1', cookie: 'sesame', epmd: false, listenHost: '127.0.0.1', listenPort: taken, logger: silentLogger })
+  started.push(c)
+  const failed = await c.start().then(() => undefined, (e: unknown) => e)
+  assert.ok(failed instanceof Error && /EADDRINUSE/.test(failed.message), String(failed))
+  assert.not.ok(c.started)
+  await new Promise<void>((r) => blocker.close(() => r()))
+  await c.start()
+  assert.ok(c.started)
+  // Stopped, then started again: a new creation, and reachable with it.
+  ports.set('life_c', taken)
+  const before = c.creation
+  await c.stop()
+  await c.start()
+  assert.ok(c.started)
+  assert.is.not(c.creation, before, 'a restarted node has a new creation')
+  const echo = c.spawn(async (self) => {
+    const m = (await self.receive()) as Tuple
+    self.send(m.get(0) as Pid, m.get(1))
+  }, { name: 'echo' })
+  assert.ok(echo.pid.creation === c.creation)
+  let got: Term | undefined
+  const reply = a.spawn(async (self) => {
+    self.send({ name: 'echo', node: 'life_c@127.0.0.1' }, tuple(self.pid, A('again')))
+    got = await self.receive(undefined, { timeout: 5000 })
+  })
+  await reply.done
+  assert.is(got, A('again'))
 })
 
 test('signals sent before the connection exists are queued and arrive in order', async () => {

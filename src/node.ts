@@ -57,6 +57,9 @@ export class Node extends EventEmitter<NodeEvents> {
    * the connection is up (and they are written) or has failed. */
   private readonly connecting = new Map<Atom, { queue: ControlMessage[]; settled: Promise<void> }>()
   private readonly maxPendingSignals: number
+  /** The start() or stop() under way, which later calls share or wait for. */
+  private starting: Promise<void> | undefined
+  private stopping: Promise<void> | undefined
 
   constructor(opts: NodeOptions) {
     super()
@@ -119,9 +122,19 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.rt
   }
 
-  /** Listens, registers with EPMD, and starts the runtime (rex, net_kernel, the io server). */
-  async start(): Promise<void> {
-    if (this.rt !== undefined) return
+  /**
+   * Listens, registers with EPMD, and starts the runtime (rex, net_kernel, the io server). Calls made while
+   * it starts share its outcome; after a failed start, or after stop(), it can be called again (the node
+   * then has a new creation, as an erl node restarted under the same name: pids of before are not its).
+   */
+  start(): Promise<void> {
+    if (this.rt !== undefined) return Promise.resolve()
+    this.starting ??= this.startOnce().finally(() => (this.starting = undefined))
+    return this.starting
+  }
+
+  private async startOnce(): Promise<void> {
+    if (this.stopping !== undefined) await this.stopping
     await this.manager.start()
     const rt = new Runtime({
       node: this.manager.nodeName,
@@ -134,10 +147,20 @@ export class Node extends EventEmitter<NodeEvents> {
     this.rt = rt
   }
 
-  /** Ends every process (reason `shutdown`), closes the connections and unregisters from EPMD. */
+  /**
+   * Ends every process (reason `shutdown`), closes the connections and unregisters from EPMD. Called while
+   * the node starts, it waits for the start and then stops it.
+   */
   async stop(): Promise<void> {
+    if (this.starting !== undefined) await this.starting.catch(() => {})
+    if (this.stopping !== undefined) return this.stopping
     const rt = this.rt
     if (rt === undefined) return
+    this.stopping = this.stopOnce(rt).finally(() => (this.stopping = undefined))
+    return this.stopping
+  }
+
+  private async stopOnce(rt: Runtime): Promise<void> {
     rt.shutdown()
     rt.setTransport(undefined)
     this.rt = undefined

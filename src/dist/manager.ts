@@ -166,7 +166,7 @@ export function fullNodeName(name: string, longNames = false): string {
 
 export class DistManager extends EventEmitter<DistManagerEvents> {
   readonly nodeName: Atom
-  /** Our creation: from EPMD's first registration, kept for the node's life (see start()). */
+  /** Our creation: from EPMD's registration, kept until stop() (a restart registers again). */
   creation = 0
   /** Owns the replies to calls the manager makes itself (ping); pid id 0 is reserved for it. */
   pid!: Pid
@@ -214,8 +214,10 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     return this.embedded
   }
 
+  /** Listens and registers. Again after stop() (or a failed start), with a new creation from EPMD. */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new DistConfigError(`start() called on a ${this.state} DistManager`)
+    if (this.state === 'starting' || this.state === 'started')
+      throw new DistConfigError(`start() called while the node is already ${this.state}`)
     this.state = 'starting'
     try {
       const server = this.opts.tls ? this.tlsServer(this.opts.tls) : net.createServer((s) => this.accept(s))
