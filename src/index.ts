@@ -41,6 +41,7 @@ export {
 export { DistError } from './errors.js'
 export * from './runtime/errors.js'
 export * from './dist/errors.js'
+export * from './epmd/errors.js'
 
 export { consoleLogger, silentLogger, defaultLogger, type Logger, type LogLevel } from './logger.js'
 

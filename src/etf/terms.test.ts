@@ -89,6 +89,21 @@ test('canonicalKey: a plain object is the map with atom keys it encodes to; non-
   assert.throws(() => canonicalKey(cyclic, 100), RangeError)
 })
 
+test('a plain object is a Term (a map with atom keys) in the types, in termEquals and in the codec', () => {
+  const t: Term = { a: 1, nested: { b: [atom('x')] } }
+  // @ts-expect-error a function is not a term, inside a plain object either
+  const notTerm: Term = { f: () => 1 }
+  void notTerm
+  const decoded = binaryToTerm(termToBinary(t))
+  assert.ok(decoded instanceof Map)
+  assert.ok(termEquals(t, decoded))
+  assert.ok(termEquals(decoded, t))
+  assert.ok(termEquals({}, new Map()))
+  assert.ok(termEquals({ a: 1 }, { a: 1 }))
+  assert.not.ok(termEquals({ a: 1 }, new Map<Term, Term>([['a', 1]])), 'a string key is a charlist, not the atom')
+  assert.not.ok(termEquals({ a: 1 }, { a: 1, b: 2 }))
+})
+
 test('mapGet finds binary, tuple, bigint and list keys by value, as an Elixir map with string keys needs', () => {
   // %{"name" => "x", {1, 2} => 1, 3 => three, 'ab' => list, ok => atom}, decoded from bytes erl would send.
   const m = binaryToTerm(

@@ -19,6 +19,8 @@ import { Buffer } from 'node:buffer'
 
 /** An Erlang atom. Interned weakly: the same name gives the same object while anyone holds it. */
 export class Atom {
+  /** Makes the type nominal: a function (which has a `name` and a `toString`) is not an Atom, nor a Term. */
+  private declare readonly nominal: never
   private constructor(readonly name: string) {}
   toString(): string {
     return this.name
@@ -151,6 +153,11 @@ export class ExportFun {
   }
 }
 
+/** A plain JS object: encodes as a map with atom keys (decoding gives a Map). */
+export interface TermObject {
+  readonly [key: string]: Term
+}
+
 export type Term =
   | Atom
   | boolean
@@ -164,6 +171,7 @@ export type Term =
   | ImproperList
   | Tuple
   | Map<Term, Term>
+  | TermObject
   | Pid
   | Port
   | Ref
@@ -257,7 +265,8 @@ export const sameRef = (a: Ref, b: Ref): boolean =>
 const floatOf = (t: unknown): number | undefined =>
   t instanceof Float ? t.value : typeof t === 'number' && !Number.isInteger(t) ? t : undefined
 
-/** Erlang's `=:=` on two terms (exact equality: 1 =/= 1.0; "ab" =:= [97, 98]; maps in any key order). */
+/** Erlang's `=:=` on two terms (exact equality: 1 =/= 1.0; "ab" =:= [97, 98]; maps in any key order; a plain
+ *  object as the map with atom keys it encodes to). */
 export function termEquals(a: Term, b: Term): boolean {
   const todo: Term[] = [a, b]
   while (todo.length > 0) {
@@ -268,8 +277,18 @@ export function termEquals(a: Term, b: Term): boolean {
   return true
 }
 
+/** A plain object as the map with atom keys it encodes to; any other term as it is. */
+function asMap(t: Term): Term {
+  if (t === null || typeof t !== 'object' || !isPlainObject(t)) return t
+  const m = new Map<Term, Term>()
+  for (const [k, v] of Object.entries(t)) m.set(Atom.intern(k), v)
+  return m
+}
+
 /** x =:= y as far as their own parts go (x !== y); pushes the pairs of children still to compare onto todo. */
 function sameHead(x: Term, y: Term, todo: Term[]): boolean {
+  x = asMap(x)
+  y = asMap(y)
   // true and false are atoms: atom('true') =:= true.
   if (x instanceof Atom || typeof x === 'boolean' || y instanceof Atom || typeof y === 'boolean')
     return atomNameOf(x) !== undefined && atomNameOf(x) === atomNameOf(y)
