@@ -13,6 +13,7 @@ import {
   ErlangThrow,
   NoProcError,
   TimeoutError,
+  formatTerm,
   reply,
   type From,
 } from '../src/runtime/index.js'
@@ -134,6 +135,37 @@ test('gen_server:call/3 timeout against a slow TypeScript server; a caller kille
   reply(s, held!, A('late reply for a dead caller'))
   assert.is(await erl.eval(`gen_server:call({ts_slow, '${TS}'}, ping)`), 'pong')
   assert.ok(s.alive)
+})
+
+test('{stop, Reason, Reply, State} replies after terminate has run; a result that is no reply is bad_return_value', async () => {
+  await node.startGenServer<null>(
+    {
+      init: () => null,
+      handleCall: (req) => (req === A('stop') ? { stop: A('normal'), reply: A('stopped') } : { reply: A('running') }),
+      terminate: async (_reason, _state, ctx) => {
+        await new Promise((r) => setTimeout(r, 300))
+        ctx.self.send({ name: 'stop_waiter', node: erl.nodeName }, A('terminate_done'))
+      },
+    },
+    { name: 'ts_stopper' },
+  )
+  // As gen_server: by the time the call returns, terminate has run (its message is already there).
+  const r = await erl.evalTerm(`
+    register(stop_waiter, self()), stopped = gen_server:call({ts_stopper, '${TS}'}, stop),
+    receive terminate_done -> cleaned_up after 0 -> reply_came_first end`)
+  assert.is(r, A('cleaned_up'))
+  await node.startGenServer<null>(
+    // A plain-JS handler (or an \`as any\`) returning what is not a CallResult.
+    { init: () => null, handleCall: (req) => (req === A('undefined') ? undefined : {}) as never },
+    { name: 'ts_bad_return' },
+  )
+  const bad = await erl.evalTerm(`
+    catch gen_server:call({ts_bad_return, '${TS}'}, 'undefined', 5000)`)
+  // {'EXIT', {{bad_return_value, undefined}, {gen_server, call, [...]}}}, as for an Erlang server
+  const reason = bad instanceof Tuple && bad.get(1) instanceof Tuple ? (bad.get(1) as Tuple).get(0) : undefined
+  assert.ok(reason !== undefined && termEquals(reason, tuple(A('bad_return_value'), A('undefined'))), formatTerm(bad))
+  const empty = await erl.evalTerm(`catch gen_server:call({ts_bad_return, '${TS}'}, other, 5000)`)
+  assert.ok(formatTerm(empty).includes('noproc'), 'the server ended with the bad return: ' + formatTerm(empty))
 })
 
 test('gen_server:call from TypeScript to an Erlang gen_server: reply, cast, timeout, noproc, crash', async () => {

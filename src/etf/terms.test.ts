@@ -2,7 +2,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Buffer } from 'node:buffer'
-import { BitBinary, ExportFun, Float, ImproperList, Pid, Ref, Tuple, atom, canonicalKey, mapGet, termEquals, tuple, type Term } from './terms.js'
+import { BitBinary, ExportFun, Float, ImproperList, Pid, Ref, Tuple, atom, canonicalKey, mapGet, termEquals, termIdentical, tuple, type Term } from './terms.js'
 import { binaryToTerm } from './decode.js'
 import { termToBinary } from './encode.js'
 
@@ -102,6 +102,18 @@ test('a plain object is a Term (a map with atom keys) in the types, in termEqual
   assert.ok(termEquals({ a: 1 }, { a: 1 }))
   assert.not.ok(termEquals({ a: 1 }, new Map<Term, Term>([['a', 1]])), 'a string key is a charlist, not the atom')
   assert.not.ok(termEquals({ a: 1 }, { a: 1, b: 2 }))
+})
+
+test('termIdentical: =:= and the same JS kind at every level, as a codec round trip must keep a state', () => {
+  const same = (t: Term) => termIdentical(binaryToTerm(termToBinary(t)), t)
+  for (const t of [tuple(atom('a'), 1, 2n ** 70n, 'abc', [1000, 2000]), new Map<Term, Term>([[atom('k'), [tuple()]]]), Buffer.from('x')])
+    assert.ok(same(t), String(t))
+  for (const t of [{ n: 1 }, 'h\u00e9llo\u2192', atom('true'), [tuple(1, { deep: true })]])
+    assert.not.ok(same(t as Term), `${JSON.stringify(String(t))} changes kind through the codec`)
+  assert.ok(termEquals(binaryToTerm(termToBinary({ n: 1 })), { n: 1 }), 'yet it is =:=')
+  // What erl sends for [1,2,3] (STRING_EXT) is the string "\x01\x02\x03": =:= to the array, not identical.
+  assert.ok(termEquals('\x01\x02\x03', [1, 2, 3]))
+  assert.not.ok(termIdentical('\x01\x02\x03', [1, 2, 3]))
 })
 
 test('mapGet finds binary, tuple, bigint and list keys by value, as an Elixir map with string keys needs', () => {

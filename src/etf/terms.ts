@@ -277,6 +277,24 @@ export function termEquals(a: Term, b: Term): boolean {
   return true
 }
 
+/** What a term is in JS: typeof for primitives, 'array', or the prototype of an object. */
+const kindOf = (t: Term): unknown =>
+  t === null || typeof t !== 'object' ? typeof t : Array.isArray(t) ? 'array' : Object.getPrototypeOf(t)
+
+/**
+ * a =:= b, and of the same JS kind at every level (a Map is not a plain object, a string not an array, a
+ * number not a bigint, `true` not the atom): what a state must be to come back from the codec as itself.
+ */
+export function termIdentical(a: Term, b: Term): boolean {
+  const todo: Term[] = [a, b]
+  while (todo.length > 0) {
+    const y = todo.pop() as Term
+    const x = todo.pop() as Term
+    if (x !== y && (kindOf(x) !== kindOf(y) || !sameHead(x, y, todo))) return false
+  }
+  return true
+}
+
 /** A plain object as the map with atom keys it encodes to; any other term as it is. */
 function asMap(t: Term): Term {
   if (t === null || typeof t !== 'object' || !isPlainObject(t)) return t

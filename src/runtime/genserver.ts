@@ -3,7 +3,7 @@
 // answers sys.erl's system messages ({system, {Pid, Tag}, Req}: get_state, get_status, suspend, ...).
 import { binaryToTerm } from '../etf/decode.js'
 import { termToBinary } from '../etf/encode.js'
-import { Atom, ExportFun, Fun, ImproperList, Pid, Ref, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
+import { Atom, ExportFun, Fun, ImproperList, Pid, Ref, Tuple, atom, termIdentical, tuple, type Term } from '../etf/terms.js'
 import { ALIAS, ERROR, EXIT, EXIT_CLASS, GEN_CALL, GEN_CAST, KILLED, NOCONNECTION, NORMAL, OK, THROW, TIMEOUT } from './atoms.js'
 import {
   BadArgError,
@@ -125,6 +125,7 @@ export function spawnGenServer<S, A = Term>(
     const suspendedMatch = (msg: Term) => isSystemMsg(msg) || isParentExit(msg)
     // sys:log, sys:statistics, sys:trace: off until asked for.
     const debug: Debug = { log: undefined, stats: undefined, trace: false }
+    let replyAfterTerminate: { from: From; reply: Term } | undefined
     try {
       for (;;) {
         const msg = suspended ? await self.receive(suspendedMatch) : await self.receive()
@@ -138,6 +139,10 @@ export function spawnGenServer<S, A = Term>(
           from = msg.get(1) as From
           if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
           r = await impl.handleCall(msg.get(2), from, state, ctx)
+          // As gen_server: a result that is no reply, noreply or stop ends the server with bad_return_value
+          // (the caller's call exits with it) instead of leaving the caller waiting for a reply never sent.
+          if (r === undefined || r === null || typeof r !== 'object' || !('reply' in r || 'noreply' in r || 'stop' in r))
+            throw new ErlangExit(tuple(BAD_RETURN_VALUE, badReturn(r)))
         } else if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) {
           r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
         } else if (sysMsg) {
@@ -160,8 +165,11 @@ export function spawnGenServer<S, A = Term>(
         if (r !== undefined && r !== null && typeof r !== 'object') throw new BadArgError(`bad gen_server callback result: ${String(r)}`)
         if (r && 'state' in r) state = r.state as S
         const replied = from !== undefined && r !== undefined && r !== null && 'reply' in r
-        if (replied) reply(self, from as From, (r as { reply: Term }).reply)
         const stopping = r !== undefined && r !== null && 'stop' in r
+        // {stop, Reason, Reply, State}: as gen_server, the reply goes after terminate has run (even when it
+        // fails), so a caller that asked for the stop finds the clean-up done.
+        if (replied && stopping) replyAfterTerminate = { from: from as From, reply: (r as { reply: Term }).reply }
+        else if (replied) reply(self, from as From, (r as { reply: Term }).reply)
         if (debugging && !stopping) {
           // gen_server's own events: {out, Reply, From, State} for a reply, {noreply, State} otherwise.
           const st = state
@@ -177,13 +185,31 @@ export function spawnGenServer<S, A = Term>(
       await runTerminate(impl, e instanceof ProcessExitedError ? e.reason : exitReasonOf(e), state, ctx)
       throw e
     }
-    await runTerminate(impl, stopReason, state, ctx)
+    try {
+      await runTerminate(impl, stopReason, state, ctx)
+    } finally {
+      if (replyAfterTerminate !== undefined) reply(self, replyAfterTerminate.from, replyAfterTerminate.reply)
+    }
     if (self.alive) self.exit(stopReason)
   }
   const proc = rt.createProcess({ name: opts.name, trapExit: opts.trapExit })
   if (opts.link !== undefined) rt.link(opts.link, proc.pid)
   rt.startProcess(proc, body)
   return proc
+}
+
+const BAD_RETURN_VALUE = atom('bad_return_value')
+
+/** A handleCall result that is not a CallResult, as a term: itself when it is one, else its description. */
+function badReturn(r: unknown): Term {
+  if (r === undefined) return atom('undefined')
+  if (r === null) return atom('null')
+  try {
+    termToBinary(r as Term)
+    return r as Term
+  } catch {
+    return Buffer.from(typeof r === 'object' ? `an object with keys [${Object.keys(r).join(', ')}]` : String(r))
+  }
 }
 
 // --- system messages (sys.erl) -------------------------------------------------------------------
@@ -449,7 +475,7 @@ async function replaceState(self: Process, fun: Term, from: From, state: unknown
   if ('refused' in img) return failed(ERROR, img.refused)
   // A state that does not come back from the codec as itself (a plain object decodes as a Map, say)
   // would change shape under the TypeScript callbacks: refuse rather than hand them a different type.
-  if (!termEquals(img.term, state as Term)) return failed(ERROR, notATerm('the state does not decode back to itself'))
+  if (!termIdentical(img.term, state as Term)) return failed(ERROR, notATerm('the state does not decode back to itself'))
   const caller = from.get(0)
   if (!(caller instanceof Pid) || caller.node === self.pid.node) return failed(ERROR, NO_ERLANG_NODE)
   try {
