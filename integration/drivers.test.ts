@@ -155,6 +155,16 @@ test('connection failures answer {error, Msg} with libpq text, and nobody crashe
   eq(a, tuple(A('error'), 'connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n'))
   eq(b, tuple(A('error'), 'missing "=" after "host" in connection info string\n'))
   assert.ok(isError(c), show(c))
+  // As the seed, whose port stays open after a failed connect: a caller that traps exits hears nothing.
+  const heard = await erl.evalTerm(`
+    Parent = self(),
+    spawn(fun() ->
+      process_flag(trap_exit, true), {error, _} = pg_sync:connect("host=127.0.0.1 port=1 user=x"),
+      {error, _} = pg_async:connect("host=127.0.0.1 port=1 user=x"),
+      Parent ! {heard, receive {'EXIT', _, _} = M -> M after 500 -> nothing end}
+    end),
+    receive {heard, H} -> H after 10000 -> timeout end`)
+  eq(heard, A('nothing'))
 })
 
 test('next_perm: all_perm([1,2,3,4]) gives the 24 permutations in the seed order; next/prev wrap around', async () => {

@@ -159,8 +159,12 @@ function connected(result: Term, state: SessionState, ctx: GenServerContext) {
     if (ok) run(w.command, state, w.answer)
     else w.answer(tuple(ERROR, errorText(NO_CONNECTION, state)))
   }
-  // A session whose connection failed has nothing to offer: it ends (normally, so the owner lives on).
-  return ok ? undefined : { stop: NORMAL }
+  // A session whose connection failed has nothing to offer: it ends, unlinked first. The seed leaves its
+  // port open after a failed connect, so the owner never hears of it: no {'EXIT', Session, normal} for an
+  // owner that traps exits (a gen_server or a supervisor would get it in handle_info).
+  if (ok) return undefined
+  ctx.self.unlink(state.args.owner)
+  return { stop: NORMAL }
 }
 
 function run(command: Term, state: SessionState, answer: (reply: Term) => void): void {
