@@ -180,6 +180,7 @@ test('gen_server:call from TypeScript to an Erlang gen_server: reply, cast, time
   assert.is(t.code, 'ERR_TIMEOUT')
   const n = await node.call({ name: 'not_registered', node: erl.nodeName }, A('x')).catch((e) => e)
   assert.instance(n, NoProcError)
+  assert.is(n.message, `no process: {not_registered,${erl.nodeName}}`)
   const c = await node.call(srv, A('crash')).catch((e) => e)
   assert.instance(c, CallExitError)
   assert.is(c.reason, A('crashed'))

@@ -6,6 +6,7 @@ import { atom, ImproperList, Ref, termEquals, Tuple } from '../etf/terms.js'
 import type { Logger } from '../logger.js'
 import { names } from '../epmd/client.js'
 import type { ControlMessage } from './control.js'
+import { DistConfigError } from './errors.js'
 import { DistManager, fullNodeName, type DistManagerOptions } from './manager.js'
 import { isAuthCall } from './net_kernel.js'
 
@@ -53,6 +54,12 @@ test('node names are completed as -sname / -name would', () => {
   assert.match(fullNodeName('x'), /^x@[^.@]+$/)
   assert.is(fullNodeName('x@1.2.3.4', true), 'x@1.2.3.4')
   assert.throws(() => fullNodeName('x@'))
+})
+
+test('netTicktime must be a positive number of seconds (0 dropped every connection at once)', () => {
+  for (const netTicktime of [0, -1, Number.NaN, Infinity, '60' as unknown as number])
+    assert.throws(() => new DistManager({ name: 'tick@127.0.0.1', cookie: 'c', netTicktime }), (e: unknown) => e instanceof DistConfigError, String(netTicktime))
+  new DistManager({ name: 'tick@127.0.0.1', cookie: 'c', netTicktime: 0.5 })
 })
 
 test('ping both ways: pong, nodeup on both sides, nodes() lists the peer', async () => {

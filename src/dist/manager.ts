@@ -192,6 +192,9 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
 
   constructor(opts: DistManagerOptions) {
     super()
+    const tick = opts.netTicktime
+    if (tick !== undefined && !(typeof tick === 'number' && tick > 0 && Number.isFinite(tick)))
+      throw new DistConfigError(`netTicktime must be a positive number of seconds, not ${String(tick)}`)
     this.opts = opts
     this.log = opts.logger ?? defaultLogger
     this.nodeName = atom(fullNodeName(opts.name, opts.longNames))

@@ -15,4 +15,8 @@ test('atoms, tuples, improper lists and binaries print in Erlang syntax', () => 
   assert.is(formatTerm(new ImproperList([1], 2)), '[1|2]')
 })
 
+test('a plain object prints as the map with atom keys it encodes to', () => {
+  assert.is(formatTerm({ a: 1, 'b c': [] }), "#{a => 1,'b c' => []}")
+})
+
 test.run()

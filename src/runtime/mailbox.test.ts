@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Term } from '../etf/terms.js'
-import { AbortError, TimeoutError } from './errors.js'
+import { AbortError, BadArgError, TimeoutError } from './errors.js'
 import { Mailbox } from './mailbox.js'
 
 test('receive without a matcher takes messages in arrival order', async () => {
@@ -135,6 +135,27 @@ test('a long queue consumed from the head stays correct across compaction', asyn
   assert.is(mb.size, 2001)
   assert.is(await mb.receive((m) => m === 'end'), 'end')
   assert.is(await mb.receive(), 3000)
+})
+
+test('timeouts past 2^31 - 1 ms wait (setTimeout alone fires them at once); NaN is refused, Infinity waits', async () => {
+  const mb = new Mailbox()
+  const warnings: Error[] = []
+  const onWarning = (w: Error) => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    for (const timeout of [2 ** 31, Number.MAX_SAFE_INTEGER, Infinity]) {
+      const r = mb.receive(undefined, { timeout })
+      await new Promise((res) => setTimeout(res, 30))
+      mb.push('late')
+      assert.is(await r, 'late', `timeout ${timeout}`)
+    }
+    const bad = await mb.receive(undefined, { timeout: Number.NaN }).then(() => undefined, (e: unknown) => e)
+    assert.ok(bad instanceof BadArgError, String(bad))
+    await new Promise((res) => setImmediate(res))
+    assert.equal(warnings.map((w) => w.name), [], 'no TimeoutOverflowWarning')
+  } finally {
+    process.off('warning', onWarning)
+  }
 })
 
 test.run()

@@ -3,7 +3,10 @@
 // waiter (one promise per receive call); a delivered message is offered to the waiters first, and the first
 // whose matcher accepts it takes it. Messages nobody matched stay queued, in arrival order.
 import type { Term } from '../etf/terms.js'
-import { AbortError, TimeoutError } from './errors.js'
+import { AbortError, BadArgError, TimeoutError } from './errors.js'
+
+/** The longest delay setTimeout takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * A receive pattern. `undefined` or `false` = no match; `true` = match, the receive yields the message;
@@ -120,6 +123,8 @@ export class Mailbox implements AsyncIterable<Term> {
     }
     if (found !== NO_MATCH) return Promise.resolve(found as T)
     const { timeout, signal } = opts
+    if (timeout !== undefined && (typeof timeout !== 'number' || Number.isNaN(timeout)))
+      return Promise.reject(new BadArgError(`timeout must be a number of milliseconds or Infinity, not ${String(timeout)}`))
     if (signal?.aborted) return Promise.reject(new AbortError('receive', { cause: signal.reason }))
     if (timeout !== undefined && timeout <= 0) return Promise.reject(new TimeoutError('receive', 0))
     return new Promise<T>((resolve, reject) => {
@@ -139,8 +144,18 @@ export class Mailbox implements AsyncIterable<Term> {
         waiter.reject(e)
       }
       const onAbort = () => drop(new AbortError('receive', { cause: signal!.reason }))
-      if (timeout !== undefined && Number.isFinite(timeout))
-        timer = setTimeout(() => drop(new TimeoutError('receive', timeout)), timeout)
+      if (timeout !== undefined && Number.isFinite(timeout)) {
+        // setTimeout fires at once past 2^31 - 1 ms (about 24.8 days); a longer wait re-arms until its deadline.
+        const deadline = Date.now() + timeout
+        const arm = (ms: number) => {
+          timer = setTimeout(() => {
+            const left = deadline - Date.now()
+            if (left > 0) arm(left)
+            else drop(new TimeoutError('receive', timeout))
+          }, Math.min(ms, MAX_TIMER_MS))
+        }
+        arm(timeout)
+      }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.waiters.push(waiter)
     })

@@ -330,7 +330,11 @@ function refIs(t: Term, ref: Ref): boolean {
 }
 
 function callError(reason: Term, server: Dest, rt: Runtime): Error {
-  if (reason === NOPROC) return new NoProcError(server as Term)
+  if (reason === NOPROC) {
+    // {name, node} as Erlang writes that destination: {Name, Node}.
+    const target = typeof server === 'object' && 'name' in server && 'node' in server ? tuple(toAtom(server.name), toAtom(server.node)) : server
+    return new NoProcError(target as Term)
+  }
   if (reason === NOCONNECTION) {
     let node: Atom | undefined
     if (server instanceof Pid) node = server.node
