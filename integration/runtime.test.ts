@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { EncodeError, Pid, Ref, Tuple, atom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
-import { NoConnectionError, type Process } from '../src/runtime/index.js'
+import { NoConnectionError, formatTerm, type Process } from '../src/runtime/index.js'
 import { Epmd, ErlNode, cleanup, eventually, shortHost, sleep } from './harness.js'
 
 const A = atom
@@ -292,6 +292,34 @@ test('a node stopped and started again registers anew: erl sees it go down, ping
     assert.ok(termEquals(reply, tuple(A('back'), again.creation)), String(reply))
   } finally {
     await again.stop()
+  }
+})
+
+test('reconnects racing with our own sends lose nothing: 300 disconnect_node + send + reply rounds', async () => {
+  // erl drops the connection and sends at once (it connects anew) while this node sends to erl every
+  // millisecond (it connects too): our attempt meets erl's and gives way. The signals queued on it used to
+  // be dropped (3-4 replies in 300 lost, erl waiting in vain).
+  node.spawn(async (self) => {
+    for (;;) {
+      const m = (await self.receive()) as Tuple
+      self.send(m.get(0) as Pid, m.get(1))
+    }
+  }, { name: 'race_echo' })
+  await erl.eval(`register(race_sink, spawn(fun Loop() -> receive _ -> Loop() end end)), ok`)
+  let i = 0
+  const spam = setInterval(() => node.send({ name: 'race_sink', node: erl.nodeName }, i++), 1)
+  try {
+    const r = await erl.evalTerm(
+      `N = '${TS}', pong = net_adm:ping(N),
+       Lost = [I || I <- lists:seq(1, 300),
+                    begin erlang:disconnect_node(N), {race_echo, N} ! {self(), {back, I}},
+                          receive {back, I} -> false after 3000 -> true end end],
+       Lost`,
+      120_000,
+    )
+    assert.equal(r, [], `replies lost: ${formatTerm(r)}`)
+  } finally {
+    clearInterval(spam)
   }
 })
 

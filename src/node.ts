@@ -208,21 +208,33 @@ export class Node extends EventEmitter<NodeEvents> {
       (c) => {
         if (!current()) return
         this.connecting.delete(node)
-        for (const m of entry.queue) {
-          try {
-            this.write(c, m)
-          } catch (e) {
-            // sendable() let it through, so this is not the sender's mistake: lose this signal only.
-            this.logger.warn(`${m.kind} to ${node.name} dropped: ${e instanceof Error ? e.message : String(e)}`, { node: node.name })
-          }
-        }
+        for (const m of entry.queue) this.writeQueued(c, node, m)
       },
-      (err: unknown) => {
-        if (current()) this.connecting.delete(node)
+      async (err: unknown) => {
+        // Our attempt can fail because the peer's own attempt is up or being accepted (a simultaneous
+        // connect, or 'alive' while a reconnect races): the signals, and those sent meanwhile, in order,
+        // go on that connection rather than being lost.
+        const live = current() ? await this.manager.connectionOrIncoming(node) : undefined
+        if (!current()) return
+        this.connecting.delete(node)
+        if (live !== undefined && !live.closed) {
+          this.logger.debug(`connect to ${node.name} gave way to the connection from it`)
+          for (const m of entry.queue) this.writeQueued(live, node, m)
+          return
+        }
         this.logger.debug(`connect to ${node.name} failed: ${err instanceof Error ? err.message : String(err)}`)
         this.rt?.nodeDown(node)
       },
     )
+  }
+
+  /** Writes a signal held while connecting; sendable() let it through, so a failure here loses it alone. */
+  private writeQueued(conn: Connection, node: Atom, m: ControlMessage): void {
+    try {
+      this.write(conn, m)
+    } catch (e) {
+      this.logger.warn(`${m.kind} to ${node.name} dropped: ${e instanceof Error ? e.message : String(e)}`, { node: node.name })
+    }
   }
 
   /** Writes msg to conn; a signal lost with the connection is dropped, the sender's mistakes are thrown. */

@@ -177,6 +177,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   private readonly conns = new Map<string, Connection>()
   private readonly pendingOut = new Map<string, PendingOut>()
   private readonly pendingIn = new Set<string>()
+  /** Per node in pendingIn: settles with the connection its handshake set up, or undefined if it failed. */
+  private readonly incoming = new Map<string, Promise<Connection | undefined>>()
   /** Incoming sockets still in the handshake (closed by stop()). */
   private readonly handshaking = new Set<Duplex>()
   private readonly waiters = new Map<string, Waiter>()
@@ -376,6 +378,16 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     if (name === this.nodeName.name) return Promise.reject(new DistConfigError('cannot connect to this node itself'))
     const existing = this.conns.get(name)
     if (existing && !existing.closed) return Promise.resolve(existing)
+    // An attempt from that node is being accepted: as net_kernel's pending connection, wait for it rather
+    // than start a second one that the peer would refuse ('alive') once the first is up.
+    const incoming = this.incoming.get(name)
+    if (incoming !== undefined && !this.pendingOut.has(name))
+      return withDeadline(
+        incoming.then((c) => (c !== undefined && !c.closed ? c : this.connect(name))),
+        `connecting to ${name}`,
+        opts.timeout,
+        opts.signal,
+      )
     let p = this.pendingOut.get(name)
     if (!p) {
       p = this.startConnect(name)
@@ -494,6 +506,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   accept(socket: Duplex): void {
     const remote = (socket as net.Socket).remoteAddress
     let peer: string | undefined
+    let settleIncoming: ((c: Connection | undefined) => void) | undefined
     if (this.state !== 'started') {
       socket.destroy()
       return
@@ -511,6 +524,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         if (d !== 'nok' && d !== 'not_allowed') {
           peer = typeof d === 'object' ? d.named : hello.name
           this.pendingIn.add(peer)
+          settleIncoming = this.expectIncoming(peer)
         }
         return d
       },
@@ -526,19 +540,43 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         if (peer) this.pendingIn.delete(peer)
         if (this.state !== 'started') {
           socket.destroy()
+          settleIncoming?.(undefined)
           return
         }
-        this.established(r, socket)
+        settleIncoming?.(this.established(r, socket))
       },
       (e: Error) => {
         this.handshaking.delete(socket)
         if (peer) this.pendingIn.delete(peer)
+        settleIncoming?.(undefined)
         const who = (e as HandshakeError).peer ?? peer ?? remote ?? 'unknown peer'
         // 'nok' is the normal end of the losing side of a simultaneous connect.
         if (e instanceof HandshakeStatusError && e.status === 'nok') this.log.debug(`attempt from ${who} gave way: ${e.message}`)
         else this.log.info(`connection attempt from ${who} refused: ${e.message}`, { node: who, code: (e as { code?: string }).code })
       },
     )
+  }
+
+  /**
+   * The live connection to `node`, or the one an attempt from it that is being accepted sets up (undefined if
+   * there is neither, or that attempt fails): where signals go when our own attempt gave way to the peer's.
+   */
+  connectionOrIncoming(node: Atom | string): Promise<Connection | undefined> {
+    const name = typeof node === 'string' ? node : node.name
+    const c = this.conns.get(name)
+    if (c !== undefined && !c.closed) return Promise.resolve(c)
+    return this.incoming.get(name) ?? Promise.resolve(undefined)
+  }
+
+  /** Announces an accepted attempt from `name` that connect() waits for; settle with its connection or undefined. */
+  private expectIncoming(name: string): (c: Connection | undefined) => void {
+    let resolve!: (c: Connection | undefined) => void
+    const p = new Promise<Connection | undefined>((r) => (resolve = r))
+    this.incoming.set(name, p)
+    return (c) => {
+      if (this.incoming.get(name) === p) this.incoming.delete(name)
+      resolve(c)
+    }
   }
 
   /** net_kernel's accept_pending: which status an incoming attempt gets. */
@@ -568,7 +606,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
 
   // --- connected ----------------------------------------------------------------------------
 
-  private established(r: HandshakeResult, socket: Duplex): void {
+  private established(r: HandshakeResult, socket: Duplex): Connection {
     const name = r.peer.name
     const old = this.conns.get(name)
     if (old && !old.closed) old.close('replaced by a new connection from the same node')
@@ -602,6 +640,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     const p = this.pendingOut.get(name)
     if (p) p.resolve(conn)
     this.safeEmit('nodeup', r.peer, conn)
+    return conn
   }
 
   /** A listener that throws must not break the connection bookkeeping: it is logged instead. */
