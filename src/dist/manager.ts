@@ -176,8 +176,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   private readonly offered: bigint
   private readonly conns = new Map<string, Connection>()
   private readonly pendingOut = new Map<string, PendingOut>()
-  private readonly pendingIn = new Set<string>()
-  /** Per node in pendingIn: settles with the connection its handshake set up, or undefined if it failed. */
+  /** Per node whose attempt to us is being accepted: settles with the connection its handshake set up, or
+   *  undefined if it failed (net_kernel's pending connection). */
   private readonly incoming = new Map<string, Promise<Connection | undefined>>()
   /** Incoming sockets still in the handshake (closed by stop()). */
   private readonly handshaking = new Set<Duplex>()
@@ -523,7 +523,6 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         const d = this.decide(hello)
         if (d !== 'nok' && d !== 'not_allowed') {
           peer = typeof d === 'object' ? d.named : hello.name
-          this.pendingIn.add(peer)
           settleIncoming = this.expectIncoming(peer)
         }
         return d
@@ -537,7 +536,6 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     }).then(
       (r) => {
         this.handshaking.delete(socket)
-        if (peer) this.pendingIn.delete(peer)
         if (this.state !== 'started') {
           socket.destroy()
           settleIncoming?.(undefined)
@@ -547,7 +545,6 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       },
       (e: Error) => {
         this.handshaking.delete(socket)
-        if (peer) this.pendingIn.delete(peer)
         settleIncoming?.(undefined)
         const who = (e as HandshakeError).peer ?? peer ?? remote ?? 'unknown peer'
         // 'nok' is the normal end of the losing side of a simultaneous connect.
@@ -584,14 +581,14 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     if (this.state !== 'started') return 'not_allowed'
     if (hello.nameMe) {
       let n = dynamicNodeName(hello.name)
-      while (this.conns.has(n) || this.pendingIn.has(n)) n = dynamicNodeName(hello.name)
+      while (this.conns.has(n) || this.incoming.has(n)) n = dynamicNodeName(hello.name)
       return { named: n, creation: genCreation() }
     }
     const name = hello.name
     if (name === this.nodeName.name) return 'not_allowed'
     const c = this.conns.get(name)
     if (c && !c.closed) return 'alive'
-    if (this.pendingIn.has(name)) return 'nok'
+    if (this.incoming.has(name)) return 'nok'
     const out = this.pendingOut.get(name)
     if (out && !out.yielded) {
       this.log.debug(`simultaneous connect with ${name}: the ${nameGreater(this.nodeName.name, name) ? 'outgoing' : 'incoming'} attempt wins`)
