@@ -181,6 +181,15 @@ export class Node extends EventEmitter<NodeEvents> {
 
   private transmit(node: Atom, msg: ControlMessage): void {
     const held = this.connecting.get(node)
+    if (held === undefined) {
+      const conn = this.manager.connection(node)
+      if (conn !== undefined && !conn.closed) {
+        this.write(conn, msg)
+        return
+      }
+    }
+    // Not connected: the signal waits for the connection, so it is checked now, while the sender is here.
+    sendable(msg)
     if (held !== undefined) {
       const queued = held.queue
       if (queued.length >= this.maxPendingSignals) {
@@ -190,25 +199,20 @@ export class Node extends EventEmitter<NodeEvents> {
         queued.length = 0
         this.rt?.nodeDown(node)
       }
-      sendable(msg)
       queued.push(msg)
       return
     }
-    const conn = this.manager.connection(node)
-    if (conn !== undefined && !conn.closed) {
-      this.write(conn, msg)
-      return
-    }
-    sendable(msg)
     const entry = { queue: [msg], settled: Promise.resolve() }
     this.connecting.set(node, entry)
     // stop() clears the map: an entry no longer in it has its signals dropped.
     const current = () => this.connecting.get(node) === entry
+    const deliver = (c: Connection) => {
+      this.connecting.delete(node)
+      for (const m of entry.queue) this.writeQueued(c, node, m)
+    }
     entry.settled = this.manager.connect(node).then(
       (c) => {
-        if (!current()) return
-        this.connecting.delete(node)
-        for (const m of entry.queue) this.writeQueued(c, node, m)
+        if (current()) deliver(c)
       },
       async (err: unknown) => {
         // Our attempt can fail because the peer's own attempt is up or being accepted (a simultaneous
@@ -216,12 +220,12 @@ export class Node extends EventEmitter<NodeEvents> {
         // go on that connection rather than being lost.
         const live = current() ? await this.manager.connectionOrIncoming(node) : undefined
         if (!current()) return
-        this.connecting.delete(node)
         if (live !== undefined && !live.closed) {
           this.logger.debug(`connect to ${node.name} gave way to the connection from it`)
-          for (const m of entry.queue) this.writeQueued(live, node, m)
+          deliver(live)
           return
         }
+        this.connecting.delete(node)
         this.logger.debug(`connect to ${node.name} failed: ${err instanceof Error ? err.message : String(err)}`)
         this.rt?.nodeDown(node)
       },
