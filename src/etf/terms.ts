@@ -268,13 +268,7 @@ const floatOf = (t: unknown): number | undefined =>
 /** Erlang's `=:=` on two terms (exact equality: 1 =/= 1.0; "ab" =:= [97, 98]; maps in any key order; a plain
  *  object as the map with atom keys it encodes to). */
 export function termEquals(a: Term, b: Term): boolean {
-  const todo: Term[] = [a, b]
-  while (todo.length > 0) {
-    const y = todo.pop() as Term
-    const x = todo.pop() as Term
-    if (x !== y && !sameHead(x, y, todo)) return false
-  }
-  return true
+  return compareTerms(a, b, false)
 }
 
 /** What a term is in JS: typeof for primitives, 'array', or the prototype of an object. */
@@ -286,17 +280,22 @@ const kindOf = (t: Term): unknown =>
  * number not a bigint, `true` not the atom): what a state must be to come back from the codec as itself.
  */
 export function termIdentical(a: Term, b: Term): boolean {
+  return compareTerms(a, b, true)
+}
+
+/** termEquals, or with `sameKind` termIdentical: pairs compared with an explicit stack, not recursion. */
+function compareTerms(a: Term, b: Term, sameKind: boolean): boolean {
   const todo: Term[] = [a, b]
   while (todo.length > 0) {
     const y = todo.pop() as Term
     const x = todo.pop() as Term
-    if (x !== y && (kindOf(x) !== kindOf(y) || !sameHead(x, y, todo))) return false
+    if (x !== y && ((sameKind && kindOf(x) !== kindOf(y)) || !sameHead(x, y, todo))) return false
   }
   return true
 }
 
-/** A plain object as the map with atom keys it encodes to; any other term as it is. */
-function asMap(t: Term): Term {
+/** @internal A plain object as the map with atom keys it encodes to; any other term as it is. */
+export function objectAsMap(t: Term): Term {
   if (t === null || typeof t !== 'object' || !isPlainObject(t)) return t
   const m = new Map<Term, Term>()
   for (const [k, v] of Object.entries(t)) m.set(Atom.intern(k), v)
@@ -305,8 +304,8 @@ function asMap(t: Term): Term {
 
 /** x =:= y as far as their own parts go (x !== y); pushes the pairs of children still to compare onto todo. */
 function sameHead(x: Term, y: Term, todo: Term[]): boolean {
-  x = asMap(x)
-  y = asMap(y)
+  x = objectAsMap(x)
+  y = objectAsMap(y)
   // true and false are atoms: atom('true') =:= true.
   if (x instanceof Atom || typeof x === 'boolean' || y instanceof Atom || typeof y === 'boolean')
     return atomNameOf(x) !== undefined && atomNameOf(x) === atomNameOf(y)

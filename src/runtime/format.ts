@@ -1,5 +1,5 @@
 // Erlang-like printing of terms for error messages and logs (bounded: deep or long terms are cut with "...").
-import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, Pid, Port, Ref, Tuple, atom, isPlainObject, type Term } from '../etf/terms.js'
+import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, Pid, Port, Ref, Tuple, objectAsMap, type Term } from '../etf/terms.js'
 
 const PLAIN_ATOM = /^[a-z][a-zA-Z0-9_@]*$/
 // io_lib:printable_latin1_list/1: printable Latin-1 plus \n \r \t \v \b \f \e.
@@ -38,6 +38,7 @@ export function formatTerm(t: unknown, maxDepth = 8, maxItems = 20): string {
     if (Array.isArray(t)) return `[${seq(t)}]`
     if (t instanceof ImproperList) return `[${seq(t.elements)}|${go(t.tail, depth + 1)}]`
     if (t instanceof Tuple) return `{${seq(t.elements)}}`
+    t = objectAsMap(t as Term) // a plain object prints as the map it encodes to
     if (t instanceof Map) {
       const entries = [...t.entries()]
       const parts = entries.slice(0, maxItems).map(([k, v]) => `${go(k, depth + 1)} => ${go(v, depth + 1)}`)
@@ -45,13 +46,6 @@ export function formatTerm(t: unknown, maxDepth = 8, maxItems = 20): string {
       return `#{${parts.join(',')}}`
     }
     if (t instanceof Pid || t instanceof Port || t instanceof Ref) return t.toString()
-    if (typeof t === 'object' && t !== null && isPlainObject(t)) {
-      // The map with atom keys it encodes to.
-      const entries = Object.entries(t)
-      const parts = entries.slice(0, maxItems).map(([k, v]) => `${atomText(atom(k))} => ${go(v as Term, depth + 1)}`)
-      if (entries.length > maxItems) parts.push('...')
-      return `#{${parts.join(',')}}`
-    }
     if (t instanceof ExportFun) return `fun ${atomText(t.module)}:${atomText(t.function)}/${t.arity}`
     if (t instanceof Fun) return `#Fun<${t.module.name}.${t.index}>`
     if (t === undefined) return 'undefined'
