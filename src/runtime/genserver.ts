@@ -202,14 +202,9 @@ const BAD_RETURN_VALUE = atom('bad_return_value')
 
 /** A handleCall result that is not a CallResult, as a term: itself when it is one, else its description. */
 function badReturn(r: unknown): Term {
-  if (r === undefined) return atom('undefined')
-  if (r === null) return atom('null')
-  try {
-    termToBinary(r as Term)
-    return r as Term
-  } catch {
-    return Buffer.from(typeof r === 'object' ? `an object with keys [${Object.keys(r).join(', ')}]` : String(r))
-  }
+  if (r === undefined || r === null) return atom(String(r))
+  if (encodeRefusal(r) === undefined) return r as Term
+  return Buffer.from(typeof r === 'object' ? `an object with keys [${Object.keys(r).join(', ')}]` : String(r))
 }
 
 // --- system messages (sys.erl) -------------------------------------------------------------------

@@ -332,7 +332,7 @@ function refIs(t: Term, ref: Ref): boolean {
 function callError(reason: Term, server: Dest, rt: Runtime): Error {
   if (reason === NOPROC) {
     // {name, node} as Erlang writes that destination: {Name, Node}.
-    const target = typeof server === 'object' && 'name' in server && 'node' in server ? tuple(toAtom(server.name), toAtom(server.node)) : server
+    const target = typeof server === 'object' && 'name' in server && 'node' in server ? tuple(...rt.nameAndNode(server)) : server
     return new NoProcError(target as Term)
   }
   if (reason === NOCONNECTION) {
