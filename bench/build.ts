@@ -138,15 +138,19 @@ export async function buildErlang(): Promise<Built<string>> {
 }
 
 /**
- * Compiles src/ and bench/ts-echo.ts with tsc into bench/build/js (type errors elsewhere in the tree do not
- * stop the emit). Returns the command that runs the ts echo node: plain `node` on the output, or, when
- * tsc produced nothing, `node --import tsx` on the sources.
+ * Compiles src/, bench/ts-echo.ts and bench/bare-echo.ts with tsc into bench/build/js (type errors elsewhere
+ * in the tree do not stop the emit). Returns the command that runs the ts echo node (see benchScript).
  */
 export async function buildTsNode(log: (s: string) => void = () => {}): Promise<{ script: string; nodeArgs: string[] }> {
-  const out = path.join(buildDir, 'js')
-  const compiled = path.join(out, 'bench', 'ts-echo.js')
   await tscEmit(path.join(benchDir, 'tsconfig.json'), log)
+  const run = benchScript('ts-echo')
+  if (run.nodeArgs.length > 0) log('tsc produced no bench/build/js/bench/ts-echo.js: running the ts node through tsx instead')
+  return run
+}
+
+/** How to run bench/<name>.ts: plain `node` on tsc's output when buildTsNode made it, else `node --import tsx` on the source. */
+export function benchScript(name: string): { script: string; nodeArgs: string[] } {
+  const compiled = path.join(buildDir, 'js', 'bench', `${name}.js`)
   if (existsSync(compiled)) return { script: compiled, nodeArgs: [] }
-  log('tsc produced no bench/build/js/bench/ts-echo.js: running the ts node through tsx instead')
-  return { script: path.join(benchDir, 'ts-echo.ts'), nodeArgs: ['--import', 'tsx'] }
+  return { script: path.join(benchDir, `${name}.ts`), nodeArgs: ['--import', 'tsx'] }
 }

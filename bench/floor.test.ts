@@ -3,10 +3,9 @@
 //   npx uvu -r tsx bench floor.test.ts$
 import { randomBytes } from 'node:crypto'
 import * as net from 'node:net'
-import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { buildDir, buildPingpong, buildTsNode } from './build.js'
+import { benchScript, buildPingpong, buildTsNode } from './build.js'
 import { measureFloor } from './floor.js'
 import { stopAllTargets, Target } from './targets.js'
 
@@ -40,9 +39,10 @@ test('the bare C server and the bare Node.js server echo every byte they are sen
   const pingpong = await buildPingpong()
   if (!pingpong.ok) throw new Error(pingpong.reason)
   await buildTsNode()
+  const bare = benchScript('bare-echo')
   const servers = [
     await Target.start('bare C echo', pingpong.value, ['server'], {}),
-    await Target.start('bare Node.js echo', process.execPath, [path.join(buildDir, 'js', 'bench', 'bare-echo.js')], {}),
+    await Target.start('bare Node.js echo', process.execPath, [...bare.nodeArgs, bare.script], {}),
   ]
   for (const s of servers) {
     const replies = await roundTrips(Number(s.node), PAYLOADS)

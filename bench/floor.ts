@@ -3,11 +3,9 @@
 // server, runs interleaved. Their ratio is what a Node.js process costs per round trip on this machine
 // before any distribution protocol, decoding or process scheduling: the part of ts-cnode's 1-client gap to
 // the C-node that no change inside ts-cnode can remove.
-import { existsSync } from 'node:fs'
-import * as path from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { buildDir, buildPingpong, type Built } from './build.js'
+import { benchScript, buildPingpong, type Built } from './build.js'
 import { parseRate } from './echo.js'
 import { Target } from './targets.js'
 
@@ -22,18 +20,12 @@ export interface Floor {
   c: number[]
 }
 
-/** The bare Node.js server: tsc's output when the bench built it, else the source through tsx. */
-function bareEchoCommand(): string[] {
-  const compiled = path.join(buildDir, 'js', 'bench', 'bare-echo.js')
-  if (existsSync(compiled)) return [compiled]
-  return ['--import', 'tsx', path.join(buildDir, '..', 'bare-echo.ts')]
-}
-
 export async function measureFloor(timing: { reps: number; warmMs: number; measureMs: number }): Promise<Built<Floor>> {
   const pingpong = await buildPingpong()
   if (!pingpong.ok) return pingpong
+  const bare = benchScript('bare-echo')
   const servers = {
-    node: await Target.start('the bare Node.js echo server', process.execPath, bareEchoCommand(), {}),
+    node: await Target.start('the bare Node.js echo server', process.execPath, [...bare.nodeArgs, bare.script], {}),
     c: await Target.start('the bare C echo server', pingpong.value, ['server'], {}),
   }
   try {
