@@ -183,8 +183,7 @@ export async function runDriversBench(opts: BenchOptions): Promise<BenchPart> {
     }
 
     const rounds = quick ? 3 : 5
-    const { binaryToTerm } = await import('../src/etf/index.js')
-    const baseline = delayStats(binaryToTerm(await client.evalBinary('drivers_bench:baseline(500)', 30_000)) as number[])
+    const baseline = delayStats((await client.evalTerm('drivers_bench:baseline(500)', 30_000)) as number[])
     raw['timer delay, nothing running'] = baseline
     log(`1 ms timer lateness with nothing running: max ${baseline.maxMs.toFixed(2)} ms (median ${baseline.medianMs.toFixed(2)})`)
     notes.push(
@@ -194,8 +193,7 @@ export async function runDriversBench(opts: BenchOptions): Promise<BenchPart> {
     for (const pin of [true, false]) {
       const stats: Record<string, DelayStats> = {}
       for (const [t, mod] of targets) {
-        const printed = await client.evalBinary(`drivers_bench:timer_delay(${mod}, ${erlString(conninfo)}, ${rounds}, ${pin})`, 60_000)
-        const delays = binaryToTerm(printed) as number[]
+        const delays = (await client.evalTerm(`drivers_bench:timer_delay(${mod}, ${erlString(conninfo)}, ${rounds}, ${pin})`, 60_000)) as number[]
         stats[t] = delayStats(delays)
       }
       raw[`timer delay${pin ? ' (same scheduler)' : ''}`] = stats

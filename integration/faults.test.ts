@@ -17,7 +17,6 @@ import {
   sendToStoppedPeer,
 } from './faults.js'
 import { atom, type Pid } from '../src/etf/terms.js'
-import { binaryToTerm } from '../src/etf/index.js'
 
 let env: FaultEnv
 
@@ -131,7 +130,7 @@ test('at maxQueueSize toward a stopped peer the connection is closed, logged, an
   // erl stopped, a sender that does not wait and sends 96 MiB: at maxQueueSize the connection is closed
   // (logged), the queue never grows past the limit, and the sender's link to an erl process fires with
   // noconnection. Resumed, erl reconnects as to any node that went down.
-  const victim = binaryToTerm(await erl.evalBinary(`spawn(fun() -> receive stop -> ok end end)`)) as Pid
+  const victim = (await erl.evalTerm(`spawn(fun() -> receive stop -> ok end end)`)) as Pid
   erl.signal('SIGSTOP')
   const d = sender(node, { name: 'box4', node: peer }, 1536, 64 * 1024, false, victim)
   try {
@@ -169,7 +168,7 @@ test('signals for a node still in its handshake (erl stopped before we ever conn
   // Unpaced, 3,000 signals while the handshake cannot finish: the backlog is cut at 1,000 and the sender's
   // link to a process there fires with noconnection.
   const erl2 = await env.erlNode(env.uname('late'))
-  const victim = binaryToTerm(await erl2.evalBinary(`spawn(fun() -> receive stop -> ok end end)`)) as Pid
+  const victim = (await erl2.evalTerm(`spawn(fun() -> receive stop -> ok end end)`)) as Pid
   erl2.signal('SIGSTOP')
   const b = sender(node, { name: 'nobox', node: erl2.nodeName }, 3000, 1024, false, victim)
   try {
