@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildCnode, buildErlang, buildTsNode } from './build.js'
 import { parseRate } from './echo.js'
-import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf, rssOf, stopAllTargets, Target } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf, median, rssOf, stopAllTargets, Target } from './targets.js'
 
 const variants = (process.env.AB_VARIANTS ?? 'TS_BENCH_DIRECT_READ=1;TS_BENCH_DIRECT_READ=0').split(';')
 const shapes = (process.env.AB_SHAPES ?? 'bin_1m:4').split(',').map((s) => {
@@ -20,7 +20,6 @@ const shapes = (process.env.AB_SHAPES ?? 'bin_1m:4').split(',').map((s) => {
 const rounds = Number(process.env.AB_ROUNDS ?? 5)
 const ms = Number(process.env.AB_MS ?? 2000)
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 async function main(): Promise<void> {
   const ebin = await buildErlang()

@@ -19,7 +19,7 @@ import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, require
 import { buildSeedDriver, driversNodeArgs, keyValue } from './drivers.js'
 import { benchDir, buildDir, repoRoot } from './build.js'
 import { area, attribute, top, where, type Attribution, type CpuProfile, type Places } from './cpuprofile.js'
-import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf as cpuUs, stopAllTargets, Target } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf as cpuUs, median, stopAllTargets, Target } from './targets.js'
 
 const SHAPES: Record<string, string> = {
   select1: 'select 1',
@@ -208,10 +208,7 @@ async function main(): Promise<void> {
       log(`\n== ${shape.query}, ${shape.clients} client(s): selects/s per round, and CPU µs per select (median of rounds)`)
       for (const t of targets) {
         const s = t.samples.get(key)!
-        const med = (f: (x: (typeof s)[number]) => number) => {
-          const v = s.map(f).sort((a, b) => a - b)
-          return v[Math.floor(v.length / 2)]
-        }
+        const med = (f: (x: (typeof s)[number]) => number) => median(s.map(f))
         log(
           `${t.label.padEnd(10)} ${s.map((x) => Math.round(x.rate).toString().padStart(6)).join(' ')}  | median ${Math.round(med((x) => x.rate))}/s` +
             `  | CPU/select: ts node ${med((x) => x.ts).toFixed(1)} (sys ${med((x) => x.tsSys).toFixed(1)}), client beam ${med((x) => x.beam).toFixed(1)} (sys ${med((x) => x.beamSys).toFixed(1)}), pg backends ${med((x) => x.pg).toFixed(1)}, total ${med((x) => x.ts + x.beam + x.pg).toFixed(1)} µs` +

@@ -7,6 +7,9 @@ import { cleanup as harnessCleanup } from '../integration/harness.js'
 /** The cookie every node of the benchmarks shares. */
 export const BENCH_COOKIE = 'ts_cnode_bench_cookie'
 
+/** The upper median of xs (a sorted copy's middle element). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
 /** Scheduler busy-waiting off on every erl node: three VMs and a Node.js process share two cores here. */
 export const ERL_ARGS = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none']
 

@@ -59,7 +59,7 @@ export async function runHostile(opts: { cases: number; seed?: number; concurren
 export function printHostile(f: HostileFigures, out: (s: string) => void = (s) => process.stdout.write(s + '\n')): void {
   const r = f.report
   out(`fuzz: ${r.cases} cases in ${(r.ms / 1000).toFixed(1)} s = ${r.casesPerSecond} cases/s (seed ${r.seed})`)
-  out(`  ${r.handshakes} completed handshakes, ${(r.bytesSent / 1024 / 1024).toFixed(1)} MiB of frames after them`)
+  out(`  ${r.handshakes} completed handshakes, ${mib(r.bytesSent)} of frames after them`)
   out(`  connections the node closed after the handshake: ${r.closedByNode.length}; valid messages refused: ${r.validRefusedDetail.length}; undecodable replies: ${r.undecodable.length}`)
   out('  outcome per kind            answered   closed  stalled  refused')
   for (const [k, v] of Object.entries(r.byKind).sort())
