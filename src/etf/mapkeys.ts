@@ -5,7 +5,7 @@
 // and the encoder (for maps holding keys whose identity settles nothing). Equality is canonicalKey's, the
 // same =:= as termEquals; binaries, the common compound key (Elixir's string keys), skip the string.
 import { Buffer } from 'node:buffer'
-import { Atom, canonicalKey, type Term } from './terms.js'
+import { Atom, atom, canonicalKey, type Term } from './terms.js'
 import { EncodeError } from './errors.js'
 
 /** The keys of one map seen so far: binaries bucketed by a hash of their bytes and compared byte for byte
@@ -61,9 +61,12 @@ export function newKey(keys: KeySet, k: Term, maxDepth = Infinity): boolean {
   return true
 }
 
+const A_TRUE = atom('true')
+const A_FALSE = atom('false')
+
 /** True when identity of this JS key does not settle equality with the other keys. */
 export function keyNeedsCheck(k: unknown): boolean {
-  if (k instanceof Atom) return k.name === 'true' || k.name === 'false' // the same key as the JS boolean
+  if (k instanceof Atom) return k === A_TRUE || k === A_FALSE // the same key as the JS boolean (atoms are interned)
   return typeof k === 'bigint' || (typeof k === 'object' && k !== null)
 }
 
