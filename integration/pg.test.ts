@@ -125,4 +125,16 @@ test('pg.join refuses a pid of another node; groups are any term', async () => {
   node.send(d.pid, atom('stop'))
 })
 
+test('a named scope that erl terminates is the node\'s no more: pgScope() starts a new one that serves', async () => {
+  const name = 'ts_pg_restarted'
+  const first = node.pgScope(name)
+  await erl.eval(`{ok, _} = pg:start(${name}), ok`)
+  assert.is(await erl.eval(`sys:terminate({${name}, '${TS}'}, normal)`), 'ok')
+  await eventually(async () => node.pgScope(name) !== first, 'the terminated scope to leave the node')
+  const p = idle()
+  node.pgScope(name).join(atom('again'), p.pid)
+  await eventually(async () => (await erl.eval(`length(pg:get_members(${name}, again))`)) === '1', 'erl to see the new scope\'s member')
+  node.send(p.pid, atom('stop'))
+})
+
 test.run()

@@ -68,13 +68,10 @@ export class Node extends EventEmitter<NodeEvents> {
     this.manager = new DistManager(opts)
     this.manager.on('control', (msg: ControlMessage) => this.rt?.handleControl(msg))
     this.manager.on('nodeup', (node: Atom) => {
-      // pg: ask the new node's scope for its groups (hidden connections too: erl's scope only discovers
-      // the nodes it sees come up, which are the visible ones).
-      for (const scope of this.rt?.pgScopes.values() ?? []) scope.nodeUp(node)
+      this.rt?.nodeUp(node)
       this.emit('nodeup', node)
     })
     this.manager.on('nodedown', (node: Atom, reason: string) => {
-      for (const scope of this.rt?.pgScopes.values() ?? []) scope.nodeDown(node)
       this.rt?.nodeDown(node)
       this.emit('nodedown', node, reason)
     })

@@ -77,6 +77,8 @@ export class PgScope {
         handleCast: (req) => this.onCast(req),
         handleInfo: (msg) => this.onInfo(msg),
         terminate: () => {
+          // A scope that ended (sys:terminate, a kill) is no longer the node's: pgScope() starts a new one.
+          if (this.rt.pgScopes.get(this.name) === this) this.rt.pgScopes.delete(this.name)
           for (const t of this.askAgain.values()) clearTimeout(t)
           this.askAgain.clear()
           this.local.clear()

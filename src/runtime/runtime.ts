@@ -919,8 +919,15 @@ export class Runtime {
    * `noconnection` exit signal, every monitor on one a `noconnection` DOWN, monitors from there are dropped,
    * and outstanding spawn requests to it fail with `noconnection`.
    */
+  /** A connection to `node` came up: each pg scope asks that node's scope for its groups (hidden connections
+   *  too: erl's scope only discovers the nodes it sees come up, which are the visible ones). */
+  nodeUp(node: Atom): void {
+    for (const scope of this.pgScopes.values()) scope.nodeUp(node)
+  }
+
   nodeDown(node: Atom): void {
     if (node === this.nodeName) return
+    for (const scope of this.pgScopes.values()) scope.nodeDown(node)
     const linkExits: Array<[Process, Pid]> = []
     const downs: Array<[Process, Ref]> = []
     for (const p of this.procs.values()) {
