@@ -81,12 +81,13 @@ export class FrameReader {
       this.lent = Lent.SCRATCH
       return (this.scratch ??= Buffer.allocUnsafeSlow(this.minRead))
     }
-    if (this.big !== undefined) {
-      this.lent = Lent.BIG
-      return this.big.subarray(this.bigFilled)
-    }
-    this.lent = Lent.SLAB
-    return this.room()
+    this.lent = this.big !== undefined ? Lent.BIG : Lent.SLAB
+    return this.target()
+  }
+
+  /** Where received bytes go next: the rest of a large frame's own buffer, else the slab's free room. */
+  private target(): Buffer {
+    return this.big !== undefined ? this.big.subarray(this.bigFilled) : this.room()
   }
 
   /**
@@ -109,7 +110,7 @@ export class FrameReader {
   push(chunk: Buffer): void {
     let off = 0
     while (off < chunk.length) {
-      const into = this.big !== undefined ? this.big.subarray(this.bigFilled) : this.room()
+      const into = this.target()
       const m = Math.min(into.length, chunk.length - off)
       chunk.copy(into, 0, off, off + m)
       off += m
