@@ -211,7 +211,7 @@ const stCont: unknown[] = []
 const stIdx: number[] = []
 const stN: number[] = []
 const stAux: unknown[] = []
-/** K_MAP: where the key being read began, and the canonicalKey texts of the compound and string keys so far. */
+/** K_MAP: where the key being read began, and the compound and string keys so far (mapkeys.ts). */
 const stKeyAt: number[] = []
 const stKeys: (KeySet | undefined)[] = []
 
@@ -933,8 +933,8 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
             const i = stIdx[top]
             if ((i & 1) === 0) {
               // Erlang refuses a map with two =:= keys. Equal numbers, booleans and atoms collide in the JS Map
-              // (below); binaries are compared by their bytes, other compound keys and strings (a string is =:=
-              // a list of its codes) by canonicalKey, the same for =:= terms however each was encoded.
+              // (below); compound keys and strings (a string is =:= a list of its codes) go to a key set that
+              // compares them as terms, however each was encoded.
               if (typeof value === 'string' || (typeof value === 'object' && !(value instanceof Atom))) {
                 const keys = (stKeys[top] ??= newKeySet())
                 if (!newKey(keys, value)) throw new DecodeError('duplicate map key', stKeyAt[top])

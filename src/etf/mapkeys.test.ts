@@ -21,6 +21,17 @@ test('map keys equal as Erlang terms but distinct in JS are refused with EncodeE
   refused(new Map([[new Map([[atom('a'), 1], [atom('b'), 2]]), 1], [new Map([[atom('b'), 2], [atom('a'), 1]]), 2]]))
 })
 
+test('keys whose hashes collide are told apart byte for byte (binaries hash by their ends)', () => {
+  const bin = (b: number) => {
+    const x = Buffer.alloc(200, 7)
+    x[100] = b
+    return x
+  }
+  const m = new Map<unknown, unknown>([[bin(1), 1], [bin(2), 2], [bin(3), 3]])
+  assert.is((binaryToTerm(termToBinary(m as never)) as Map<unknown, unknown>).size, 3)
+  refused(new Map<unknown, unknown>([...m, [bin(2), 4]]))
+})
+
 test('distinct compound keys still encode, and round-trip', () => {
   const m = new Map<unknown, unknown>([[tuple(1), 'a'], [tuple(2), 'b'], [1, 'c'], [new Float(1), 'd'], ['ab', 1], [[97, 99], 2]])
   const back = binaryToTerm(termToBinary(m as never)) as Map<unknown, unknown>

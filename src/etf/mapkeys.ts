@@ -2,62 +2,50 @@
 // are distinct by identity, which is the same thing for atoms (interned), booleans, numbers and strings among
 // themselves, but not for compound keys ({1} built twice), 1 vs 1n, two Float(1.0) boxes, or "ab" vs [97, 98].
 // One key set serves both directions: the decoder (for compound and string keys, however each was encoded)
-// and the encoder (for maps holding keys whose identity settles nothing). Equality is canonicalKey's, the
-// same =:= as termEquals; binaries, the common compound key (Elixir's string keys), skip the string.
-import { Buffer } from 'node:buffer'
-import { Atom, atom, canonicalKey, type Term } from './terms.js'
+// and the encoder (for maps holding keys whose identity settles nothing). Keys are bucketed by termHash,
+// equal for =:= terms, and compared with termEquals only within a bucket: each key is walked once, so the
+// check stays linear in the size of the keys, however large or deeply nested they are.
+import { Atom, atom, termEquals, termHash, type Term } from './terms.js'
 import { EncodeError } from './errors.js'
 
-/** The keys of one map seen so far: binaries bucketed by a hash of their bytes and compared byte for byte
- *  (a binary is =:= only to a binary); any other key by its canonicalKey text. */
+/** Keys of one map with the same hash (a key itself may be an array, so a bucket is not one). */
+class Collisions {
+  constructor(readonly keys: Term[]) {}
+}
+
+/** The keys of one map seen so far: the first alone, unhashed (a map with one key to check needs no hash),
+ *  then all by termHash. */
 export interface KeySet {
-  texts: Set<string> | undefined
-  bins: Map<number, Uint8Array | Uint8Array[]> | undefined
+  first: Term | undefined
+  byHash: Map<number, Term | Collisions> | undefined
 }
 
-export const newKeySet = (): KeySet => ({ texts: undefined, bins: undefined })
-
-/** A hash of a binary's length and up to 32 bytes at each end (equal binaries, equal hashes). */
-function binHash(b: Uint8Array): number {
-  const n = b.length
-  let h = n
-  const head = n < 32 ? n : 32
-  for (let i = 0; i < head; i++) h = Math.imul(h ^ b[i], 0x9e3779b1)
-  for (let i = n - 32 > head ? n - 32 : head; i < n; i++) h = Math.imul(h ^ b[i], 0x9e3779b1)
-  return h ^ (h >>> 15)
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length
-  if (b.length !== n) return false
-  if (n > 64) return Buffer.compare(a, b) === 0
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false
-  return true
-}
+export const newKeySet = (): KeySet => ({ first: undefined, byHash: undefined })
 
 /**
- * False when the set already holds a key =:= k; else records k. canonicalKey's errors pass through: TypeError
+ * False when the set already holds a key =:= k; else records k. termHash's errors pass through: TypeError
  * for a value that is not a term, RangeError past maxDepth levels of nesting.
  */
 export function newKey(keys: KeySet, k: Term, maxDepth = Infinity): boolean {
-  if (k instanceof Uint8Array) {
-    const bins = (keys.bins ??= new Map())
-    const h = binHash(k)
-    const o = bins.get(h)
-    if (o === undefined) bins.set(h, k)
-    else if (Array.isArray(o)) {
-      for (let i = 0; i < o.length; i++) if (sameBytes(o[i], k)) return false
-      o.push(k)
-    } else {
-      if (sameBytes(o, k)) return false
-      bins.set(h, [o, k])
+  let byHash = keys.byHash
+  if (byHash === undefined) {
+    if (keys.first === undefined) {
+      keys.first = k
+      return true
     }
-    return true
+    byHash = keys.byHash = new Map([[termHash(keys.first, maxDepth), keys.first]])
+    keys.first = undefined
   }
-  const texts = (keys.texts ??= new Set())
-  const text = canonicalKey(k, maxDepth)
-  if (texts.has(text)) return false
-  texts.add(text)
+  const h = termHash(k, maxDepth)
+  const o = byHash.get(h)
+  if (o === undefined) byHash.set(h, k)
+  else if (o instanceof Collisions) {
+    for (let i = 0; i < o.keys.length; i++) if (termEquals(o.keys[i], k)) return false
+    o.keys.push(k)
+  } else {
+    if (termEquals(o, k)) return false
+    byHash.set(h, new Collisions([o, k]))
+  }
   return true
 }
 

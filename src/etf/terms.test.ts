@@ -1,8 +1,8 @@
-// termEquals and canonicalKey: Erlang's =:= on the term model, at any depth.
+// termEquals, canonicalKey and termHash: Erlang's =:= on the term model, at any depth.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Buffer } from 'node:buffer'
-import { BitBinary, ExportFun, Float, ImproperList, Pid, Ref, Tuple, atom, canonicalKey, mapGet, termEquals, termIdentical, tuple, type Term } from './terms.js'
+import { BitBinary, ExportFun, Float, ImproperList, Pid, Ref, Tuple, atom, canonicalKey, mapGet, termEquals, termHash, termIdentical, tuple, type Term } from './terms.js'
 import { binaryToTerm } from './decode.js'
 import { termToBinary } from './encode.js'
 
@@ -10,6 +10,7 @@ const same = (a: Term, b: Term) => {
   assert.ok(termEquals(a, b), `${String(a)} =:= ${String(b)}`)
   assert.ok(termEquals(b, a), `${String(b)} =:= ${String(a)} (reversed)`)
   assert.is(canonicalKey(a), canonicalKey(b))
+  assert.is(termHash(a), termHash(b))
 }
 const differ = (a: Term, b: Term) => {
   assert.not.ok(termEquals(a, b), `${String(a)} =/= ${String(b)}`)
@@ -114,6 +115,21 @@ test('termIdentical: =:= and the same JS kind at every level, as a codec round t
   // What erl sends for [1,2,3] (STRING_EXT) is the string "\x01\x02\x03": =:= to the array, not identical.
   assert.ok(termEquals('\x01\x02\x03', [1, 2, 3]))
   assert.not.ok(termIdentical('\x01\x02\x03', [1, 2, 3]))
+})
+
+test('termHash spreads distinct keys of the usual shapes (a collision costs one termEquals, not a wrong answer)', () => {
+  const spread = (keys: Term[]) => {
+    const hashes = new Set(keys.map((k) => termHash(k)))
+    assert.ok(hashes.size >= keys.length * 0.999, `${hashes.size} distinct hashes for ${keys.length} keys`)
+  }
+  const n = [...Array(20000).keys()]
+  spread(n.map((i) => tuple(atom('user'), i)))
+  spread(n.map((i) => Buffer.from(`key-${i}`)))
+  spread(n.map((i) => [i, i + 1]))
+  spread(n.map((i) => new Map<Term, Term>([[atom('id'), i], [atom('v'), 1.5]])))
+  spread(n.map((i) => (i % 2 === 0 ? BigInt(i) * 2n ** 60n : i * 0.5)))
+  // Plain Uint8Arrays are binaries to the encoder, so =:= to a Buffer of the same bytes.
+  same(new Uint8Array([1, 2]) as unknown as Term, Buffer.from([1, 2]))
 })
 
 test('mapGet finds binary, tuple, bigint and list keys by value, as an Elixir map with string keys needs', () => {

@@ -215,10 +215,10 @@ export function listToString(t: Term): string | undefined {
 }
 
 // --- equality ------------------------------------------------------------------------------
-// Two notions, one meaning (Erlang's =:=): termEquals compares two terms; canonicalKey gives a term a string
-// that is equal for =:= terms, for sets of map keys (the decoder's and the encoder's duplicate-key checks, and
-// termEquals' matching of map keys that are not the same JS value). Both walk with explicit stacks: a term
-// nested as deep as the decoder accepts costs heap, not JS stack.
+// Three notions, one meaning (Erlang's =:=): termEquals compares two terms; canonicalKey gives a term a string
+// that is equal for =:= terms (termEquals' matching of map keys that are not the same JS value, and the keys
+// of pg groups and global names); termHash (below) gives it a number, for the codec's duplicate map key
+// checks. All walk with explicit stacks: a term nested as deep as the decoder accepts costs heap, not JS stack.
 
 /** A plain object (or one with no prototype): what the encoder writes as a map with atom keys. */
 export const isPlainObject = (v: object): boolean => {
@@ -325,7 +325,7 @@ function sameHead(x: Term, y: Term, todo: Term[]): boolean {
   if (fx !== undefined || fy !== undefined) return fx === fy
   if (typeof x === 'number' || typeof x === 'bigint')
     return (typeof y === 'number' || typeof y === 'bigint') && BigInt(x) === BigInt(y)
-  if (x instanceof Buffer) return y instanceof Buffer && x.equals(y)
+  if (x instanceof Uint8Array) return y instanceof Uint8Array && Buffer.compare(x, y) === 0
   if (x instanceof BitBinary) return y instanceof BitBinary && x.bits === y.bits && x.data.equals(y.data)
   if (x instanceof Tuple) {
     if (!(y instanceof Tuple) || x.elements.length !== y.elements.length) return false
@@ -484,5 +484,166 @@ export function canonicalKey(t: Term, maxDepth = Infinity): string {
     const parent = stack[stack.length - 1]
     if (parent.parts !== undefined) parent.parts.push(done)
     else parent.text += done
+  }
+}
+
+// --- hashing ---------------------------------------------------------------------------------
+// termHash: a 32-bit number equal for =:= terms (termEquals), for sets of map keys that stay linear in the
+// size of the keys: a key is hashed once, and compared with termEquals only against keys of the same hash.
+// Same walk as canonicalKey (explicit stack, lists as their merged elements, maps in any key order) without
+// building a string per key.
+
+const mix = (h: number, x: number): number => {
+  h = Math.imul(h ^ x, 0x9e3779b1)
+  return h ^ (h >>> 15)
+}
+
+const strHash = (s: string, h: number): number => {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return mix(h, s.length)
+}
+
+/** A hash of a byte string's length and up to 32 bytes at each end (equal bytes, equal hashes). */
+export function bytesHash(b: Uint8Array, h = 0): number {
+  const n = b.length
+  h = mix(h, n)
+  const head = n < 32 ? n : 32
+  for (let i = 0; i < head; i++) h = Math.imul(h ^ b[i], 0x9e3779b1)
+  for (let i = n - 32 > head ? n - 32 : head; i < n; i++) h = Math.imul(h ^ b[i], 0x9e3779b1)
+  return h ^ (h >>> 15)
+}
+
+const H_INT = 0x1b873593
+const H_BIG = 0x2c1b3c6d
+const H_FLOAT = 0x297a2d39
+const H_ATOM = 0x68e31da4
+const H_BIN = 0x1b56c4e9
+const H_BITS = 0x7feb352d
+const H_PID = 0x3a8f05c5
+const H_PORT = 0x5bd1e995
+const H_REF = 0x27d4eb2f
+const H_EXPORT = 0x165667b1
+const H_TUPLE = 0x4cf5ad43
+const H_LIST = 0x6a09e667
+const H_TAIL = 0x3c6ef372
+const H_MAP = 0x510e527f
+const H_FUN = 0x1f83d9ab
+
+const f64 = new Float64Array(1)
+const f64Words = new Int32Array(f64.buffer)
+
+/** An integer's hash: the same for a number and a bigint of the same value. */
+function intHash(n: number | bigint): number {
+  if (typeof n === 'bigint') {
+    if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) return strHash(n.toString(16), H_BIG)
+    n = Number(n)
+  } else if (!Number.isSafeInteger(n)) return strHash(BigInt(n).toString(16), H_BIG)
+  return mix(mix(H_INT, n | 0), Math.floor(n / 4294967296) | 0)
+}
+
+const atomHash = (name: string): number => strHash(name, H_ATOM)
+
+/** The hash of a term with no children to visit, or undefined for a container (or a value that is no term). */
+function scalarHash(t: unknown): number | undefined {
+  if (typeof t === 'number') {
+    if (Number.isInteger(t)) return intHash(t)
+    f64[0] = t
+    return mix(mix(H_FLOAT, f64Words[0]), f64Words[1])
+  }
+  if (t instanceof Atom) return atomHash(t.name)
+  if (typeof t === 'boolean') return atomHash(t ? 'true' : 'false')
+  if (typeof t === 'bigint') return intHash(t)
+  if (t instanceof Uint8Array) return bytesHash(t, H_BIN)
+  if (t instanceof Float) {
+    f64[0] = t.value === 0 ? 0 : t.value // 0.0 =:= -0.0, as termEquals has it
+    return mix(mix(H_FLOAT, f64Words[0]), f64Words[1])
+  }
+  if (t instanceof BitBinary) return mix(bytesHash(t.data, H_BITS), t.bits)
+  if (t instanceof Pid) return mix(mix(mix(strHash(t.node.name, H_PID), t.id), t.serial), t.creation)
+  if (t instanceof Port) return mix(mix(strHash(t.node.name, H_PORT), Number(BigInt.asIntN(32, BigInt(t.id)))), t.creation)
+  if (t instanceof Ref) {
+    let h = mix(strHash(t.node.name, H_REF), t.creation)
+    for (let i = 0; i < t.ids.length; i++) h = mix(h, t.ids[i])
+    return h
+  }
+  if (t instanceof ExportFun) return mix(strHash(t.function.name, strHash(t.module.name, H_EXPORT)), t.arity)
+  return undefined
+}
+
+interface HashFrame {
+  items: ArrayLike<unknown>
+  i: number
+  /** The hash so far; for a map, the order-free sum of its entries' hashes. */
+  h: number
+  map: boolean
+  /** A map's hash of the key whose value is being hashed. */
+  kh: number
+  /** Index of an improper list's tail in items (-1: none). */
+  tailAt: number
+}
+
+function hashFrameOf(t: unknown): HashFrame {
+  if (t instanceof Tuple) return { items: t.elements, i: 0, h: mix(H_TUPLE, t.elements.length), map: false, kh: 0, tailAt: -1 }
+  if (isList(t)) {
+    const { items, tail } = listParts(t)
+    const tailAt = tail === undefined ? -1 : items.length
+    if (tail !== undefined) items.push(tail)
+    return { items, i: 0, h: mix(H_LIST, tailAt), map: false, kh: 0, tailAt }
+  }
+  if (t instanceof Map || (t !== null && typeof t === 'object' && isPlainObject(t))) {
+    const items: unknown[] = []
+    if (t instanceof Map) for (const [k, v] of t) items.push(k, v)
+    else for (const [k, v] of Object.entries(t)) items.push(Atom.intern(k), v)
+    return { items, i: 0, h: 0, map: true, kh: 0, tailAt: -1 }
+  }
+  if (t instanceof Fun) {
+    // What termEquals compares: uniq, index, module, pid and the free variables.
+    let h = mix(strHash(t.module.name, bytesHash(t.uniq, H_FUN)), t.index)
+    h = mix(mix(h, scalarHash(t.pid) ?? 0), t.freeVars.length)
+    return { items: t.freeVars, i: 0, h, map: false, kh: 0, tailAt: -1 }
+  }
+  throw new TypeError(`not an Erlang term: ${t === null ? 'null' : typeof t}`)
+}
+
+/** Folds the hash of f's next item into f. */
+function foldHash(f: HashFrame, x: number): void {
+  if (f.map) {
+    if ((f.i & 1) === 0) f.kh = x
+    else f.h = (f.h + mix(f.kh, x)) | 0
+  } else {
+    if (f.i === f.tailAt) f.h = mix(f.h, H_TAIL)
+    f.h = mix(f.h, x)
+  }
+  f.i++
+}
+
+/**
+ * A 32-bit hash, equal for two terms when they are =:= (termEquals): lists and strings alike as their
+ * elements, list tails merged, maps in any key order, a plain object as the map with atom keys it encodes to.
+ * Iterative. Throws TypeError for a value that is not a term, and RangeError past maxDepth levels of nesting
+ * (the encoder's bound, which also stops a cyclic value).
+ */
+export function termHash(t: Term, maxDepth = Infinity): number {
+  const s = scalarHash(t)
+  if (s !== undefined) return s
+  const stack: HashFrame[] = [hashFrameOf(t)]
+  for (;;) {
+    const f = stack[stack.length - 1]
+    let x: number
+    if (f.i < f.items.length) {
+      const child = f.items[f.i]
+      const c = scalarHash(child)
+      if (c === undefined) {
+        if (stack.length >= maxDepth) throw new RangeError(`a map key nests deeper than ${maxDepth} (a cyclic value?)`)
+        stack.push(hashFrameOf(child))
+        continue
+      }
+      x = c
+    } else {
+      x = f.map ? mix(mix(H_MAP, f.items.length >>> 1), f.h) : f.h
+      stack.pop()
+      if (stack.length === 0) return x
+    }
+    foldHash(stack[stack.length - 1], x)
   }
 }
