@@ -6,6 +6,7 @@ import { EncodeError, Pid, Ref, Tuple, atom, termEquals, termToBinary, tuple, ty
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { NoConnectionError, formatTerm, type Process } from '../src/runtime/index.js'
+import { ConnectionClosedError, CookieMismatchError, NodeUnreachableError } from '../src/dist/errors.js'
 import { Epmd, ErlNode, cleanup, eventually, shortHost, sleep } from './harness.js'
 
 const A = atom
@@ -349,7 +350,38 @@ test('the Erlang node killed: links get noconnection, monitors DOWN noconnection
   const ref = got[0] as Ref
   assert.ok(got.some((m) => termEquals(m, tuple(A('DOWN'), ref, A('process'), e1, A('noconnection')))))
   assert.ok(got.some((m) => termEquals(m, tuple(A('EXIT'), e2, A('noconnection')))))
-  assert.instance(await call, NoConnectionError)
+  const lost = await call
+  assert.instance(lost, NoConnectionError)
+  // Why: the connection's loss.
+  assert.instance((lost as Error).cause, ConnectionClosedError)
+})
+
+test('a call or rpc to a node that cannot be reached says why: its cookie, or its absence', async () => {
+  const badName = `erl_rt_cookie@${shortHost}`
+  const bad = await ErlNode.start({ name: 'erl_rt_cookie', epmdPort: epmd.port, cookie: 'another_cookie' })
+  const why = async (p: Promise<unknown>) => {
+    const e = await p.then(() => assert.unreachable('it answered'), (x: unknown) => x)
+    assert.instance(e, NoConnectionError)
+    return e as NoConnectionError
+  }
+  for (const e of [
+    await why(node.call(tuple(A('code_server'), A(badName)), A('anything'))),
+    await why(node.rpc(badName, 'erlang', 'node', [])),
+  ]) {
+    assert.instance(e.cause, CookieMismatchError)
+    assert.match(e.message, new RegExp(`no connection to ${badName}: .*cookie`))
+  }
+  await bad.stop()
+  const gone = await why(node.rpc(`nobody_here@${shortHost}`, 'erlang', 'node', [], { timeout: 10_000 }))
+  assert.instance(gone.cause, NodeUnreachableError)
+  // A node that came up since has no stale cause: its cookie, then its loss.
+  const good = await ErlNode.start({ name: 'erl_rt_cookie', epmdPort: epmd.port, cookie: COOKIE })
+  assert.is(await node.rpc(badName, 'erlang', 'node', []), A(badName))
+  await good.eval('register(mute, spawn(fun() -> receive after infinity -> ok end end)), ok')
+  const killed = why(node.call(tuple(A('mute'), A(badName)), A('x'), { timeout: 10_000 }))
+  await sleep(200)
+  await good.kill()
+  assert.instance((await killed).cause, ConnectionClosedError)
 })
 
 test.run()

@@ -72,7 +72,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.emit('nodeup', node)
     })
     this.manager.on('nodedown', (node: Atom, reason: string) => {
-      this.rt?.nodeDown(node)
+      this.rt?.nodeDown(node, new ConnectionClosedError(node.name, reason))
       this.emit('nodedown', node, reason)
     })
   }
@@ -223,8 +223,7 @@ export class Node extends EventEmitter<NodeEvents> {
           return
         }
         this.connecting.delete(node)
-        this.logger.debug(`connect to ${node.name} failed: ${err instanceof Error ? err.message : String(err)}`)
-        this.rt?.nodeDown(node)
+        this.rt?.nodeDown(node, err instanceof Error ? err : new Error(String(err)))
       },
     )
   }

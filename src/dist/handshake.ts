@@ -303,12 +303,10 @@ class Channel {
   }
   private onEnd = (): void =>
     this.fail(
-      new HandshakeClosedError(
-        this.waitingFor === 'challenge_ack'
-          ? 'connection closed by the peer after our challenge reply: it refused our digest (a different cookie?)'
-          : `connection closed during handshake, waiting for ${this.waitingFor}`,
-        this.peer,
-      ),
+      this.waitingFor === 'challenge_ack'
+        ? // What erl does with a digest it refuses: it closes the connection, saying nothing.
+          new CookieMismatchError('connection closed by the peer after our challenge reply: it refused our digest (a different cookie?)', this.peer)
+        : new HandshakeClosedError(`connection closed during handshake, waiting for ${this.waitingFor}`, this.peer),
     )
   private onError = (err: Error): void =>
     this.fail(new HandshakeClosedError(`socket error during handshake: ${err.message}`, this.peer, { cause: err }))

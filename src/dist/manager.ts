@@ -18,6 +18,7 @@ import { Connection } from './connection.js'
 import type { ControlMessage } from './control.js'
 import { readDefaultCookie } from './cookie.js'
 import {
+  CookieMismatchError,
   DistAbortedError,
   DistConfigError,
   DistTimeoutError,
@@ -453,7 +454,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         return
       }
       const err = e instanceof Error ? e : new Error(String(e))
-      this.log.info(`connection to ${name} failed: ${err.message}`, { node: name, code: (err as { code?: string }).code })
+      this.log[err instanceof CookieMismatchError ? 'warn' : 'info'](`connection to ${name} failed: ${err.message}`, { node: name, code: (err as { code?: string }).code })
       p.reject(
         err instanceof HandshakeError || err instanceof NodeUnreachableError
           ? err
@@ -549,7 +550,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         const who = (e as HandshakeError).peer ?? peer ?? remote ?? 'unknown peer'
         // 'nok' is the normal end of the losing side of a simultaneous connect.
         if (e instanceof HandshakeStatusError && e.status === 'nok') this.log.debug(`attempt from ${who} gave way: ${e.message}`)
-        else this.log.info(`connection attempt from ${who} refused: ${e.message}`, { node: who, code: (e as { code?: string }).code })
+        // A peer with another cookie: erl logs it as an error report; a config mistake worth seeing by default.
+        else this.log[e instanceof CookieMismatchError ? 'warn' : 'info'](`connection attempt from ${who} refused: ${e.message}`, { node: who, code: (e as { code?: string }).code })
       },
     )
   }

@@ -28,11 +28,13 @@ export class NoProcError extends DistError {
   }
 }
 
-/** The node of the target is down or could not be reached. */
+/** The node of the target is down or could not be reached; `cause` says why when the node knows (the failed
+ *  connection attempt, such as a CookieMismatchError or NodeUnreachableError, or the connection's loss). */
 export class NoConnectionError extends DistError {
   override readonly code = 'ERR_NOCONNECTION'
-  constructor(readonly node: Atom | undefined) {
-    super(`no connection${node ? ` to ${node.name}` : ''}`)
+  constructor(readonly node: Atom | undefined, options?: { cause?: unknown }) {
+    const why = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
+    super(`no connection${node ? ` to ${node.name}` : ''}${why}`, options)
   }
 }
 

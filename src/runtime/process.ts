@@ -24,7 +24,6 @@ import {
   ErlangError,
   ErlangExit,
   ErlangThrow,
-  NoConnectionError,
   NoProcError,
   ProcessExitedError,
   RpcError,
@@ -318,10 +317,10 @@ export class Process {
     }
     const nodeAtom = toAtom(node, 'node')
     if ('spawnError' in r) {
-      if (r.spawnError === NOCONNECTION) throw new NoConnectionError(nodeAtom)
+      if (r.spawnError === NOCONNECTION) throw this.runtime.noConnection(nodeAtom)
       throw new RpcError(r.spawnError)
     }
-    return erpcResult(r.down, res, nodeAtom)
+    return erpcResult(r.down, res, nodeAtom, this.runtime)
   }
 }
 
@@ -345,13 +344,13 @@ function callError(reason: Term, server: Dest, rt: Runtime): Error {
         node = undefined
       }
     }
-    return new NoConnectionError(node)
+    return rt.noConnection(node)
   }
   return new CallExitError(reason, server as Term)
 }
 
 /** Decodes erpc's DOWN reason (erpc.erl result/4). */
-function erpcResult(reason: Term, res: Ref, node: Atom): Term {
+function erpcResult(reason: Term, res: Ref, node: Atom, rt: Runtime): Term {
   if (reason instanceof Tuple && refIs(reason.get(0), res)) {
     const kind = reason.get(1)
     if (reason.length === 3) {
@@ -364,7 +363,7 @@ function erpcResult(reason: Term, res: Ref, node: Atom): Term {
       }
     } else if (reason.length === 4 && kind === ERROR) throw new ErlangError(reason.get(2), reason.get(3))
   }
-  if (reason === NOCONNECTION) throw new NoConnectionError(node)
+  if (reason === NOCONNECTION) throw rt.noConnection(node)
   // The process running the call was killed by an exit signal: erpc raises exit({signal, Reason}).
   throw new ErlangExit(tuple(SIGNAL, reason))
 }

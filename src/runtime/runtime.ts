@@ -23,7 +23,8 @@ import {
   SPAWN_REPLY,
   GEN_CAST,
 } from './atoms.js'
-import { BadArgError, ErlangError, ErlangExit, ErlangThrow, ProcessExitedError } from './errors.js'
+import { DistError } from '../errors.js'
+import { BadArgError, ErlangError, ErlangExit, ErlangThrow, NoConnectionError, ProcessExitedError } from './errors.js'
 import { formatTerm } from './format.js'
 import { pidKey, refKey, samePid, toAtom, type Name } from './ids.js'
 import { exitReasonOf } from './reasons.js'
@@ -124,6 +125,8 @@ export class Runtime {
   /** Monitors held by processes on other nodes on our processes, by ref: DEMONITOR_P finds them here. */
   private readonly remoteMonitorsIn = new Map<string, Process>()
   private readonly spawnReqs = new Map<string, SpawnReq>()
+  /** Why each node last went down or could not be reached (until it is up again): see noConnection(). */
+  private readonly downCauses = new Map<Atom, Error>()
 
   private nextId = 1
   private nextSerial = 0
@@ -403,6 +406,12 @@ export class Runtime {
     proc.mailbox.push(msg)
   }
 
+  /** @internal A NoConnectionError for `node`, with the cause nodeDown was last given for it. */
+  noConnection(node: Atom | undefined): NoConnectionError {
+    const cause = node === undefined ? undefined : this.downCauses.get(node)
+    return new NoConnectionError(node, cause === undefined ? undefined : { cause })
+  }
+
   /** @internal Hands a signal to the node it is for (ourselves: straight back to the router). */
   signal(node: Atom, msg: ControlMessage): void {
     if (node === this.nodeName) {
@@ -411,7 +420,7 @@ export class Runtime {
     }
     if (this.transport === undefined) {
       // No distribution: the node cannot be reached, which is what noconnection reports.
-      queueMicrotask(() => this.nodeDown(node))
+      queueMicrotask(() => this.nodeDown(node, new DistError('this runtime has no distribution')))
       return
     }
     this.transport.send(node, msg)
@@ -914,19 +923,22 @@ export class Runtime {
     }
   }
 
-  /**
-   * The connection to `node` is gone (or could not be made): every link to a process there gets a
-   * `noconnection` exit signal, every monitor on one a `noconnection` DOWN, monitors from there are dropped,
-   * and outstanding spawn requests to it fail with `noconnection`.
-   */
   /** A connection to `node` came up: each pg scope asks that node's scope for its groups (hidden connections
    *  too: erl's scope only discovers the nodes it sees come up, which are the visible ones). */
   nodeUp(node: Atom): void {
+    this.downCauses.delete(node)
     for (const scope of this.pgScopes.values()) scope.nodeUp(node)
   }
 
-  nodeDown(node: Atom): void {
+  /**
+   * The connection to `node` is gone (or could not be made): every link to a process there gets a
+   * `noconnection` exit signal, every monitor on one a `noconnection` DOWN, monitors from there are dropped,
+   * and outstanding spawn requests to it fail with `noconnection`. `cause` (the failed attempt's error, or
+   * the lost connection's) becomes the cause of the NoConnectionErrors raised for that node until it is up.
+   */
+  nodeDown(node: Atom, cause?: Error): void {
     if (node === this.nodeName) return
+    if (cause !== undefined) this.downCauses.set(node, cause)
     for (const scope of this.pgScopes.values()) scope.nodeDown(node)
     const linkExits: Array<[Process, Pid]> = []
     const downs: Array<[Process, Ref]> = []
