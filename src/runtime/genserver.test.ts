@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ExportFun, ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { silentLogger } from '../logger.js'
-import { CallExitError, NoProcError, TimeoutError } from './errors.js'
+import { AbortError, CallExitError, NoProcError, TimeoutError } from './errors.js'
 import { formatTerm } from './format.js'
 import { reply, type From, type GenServerCallbacks } from './genserver.js'
 import { Runtime, type MonitorTarget } from './runtime.js'
@@ -114,6 +114,22 @@ test('call timeout: TimeoutError, and a late reply does not leak into the caller
     reply(s, late!, A('too late'))
     await tick()
     assert.is(self.mailbox.size, 0, 'the alias was deactivated with the monitor')
+  })
+})
+
+test('call aborted: AbortError named after the call, with the signal\'s reason as cause', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer<null>({ init: () => null, handleCall: () => ({ noreply: true }) })
+  await rt.withProcess(async (self) => {
+    const ac = new AbortController()
+    const why = new Error('user cancelled')
+    setTimeout(() => ac.abort(why), 5)
+    const e = await self.call(s.pid, A('slow'), { signal: ac.signal }).catch((x) => x)
+    assert.instance(e, AbortError)
+    assert.is(e.message, 'gen_server call aborted')
+    assert.is(e.cause, why)
+    const t = await self.call(s.pid, A('slow'), { timeout: 5 }).catch((x) => x)
+    assert.is(t.message, 'gen_server call timed out after 5 ms')
   })
 })
 

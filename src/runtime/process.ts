@@ -269,8 +269,7 @@ export class Process {
       )
     } catch (e) {
       if (this._alive) this.demonitor(ref, { flush: true })
-      if (e instanceof TimeoutError) throw new TimeoutError('gen_server call', e.timeout)
-      throw e
+      throw waitFailed(e, 'gen_server call')
     }
     if ('reply' in r) {
       this.demonitor(ref, { flush: true })
@@ -309,8 +308,7 @@ export class Process {
     } catch (e) {
       if (!this._alive || !(e instanceof TimeoutError || e instanceof AbortError)) throw e
       if (this.runtime.abandonSpawnRequest(this, reqId) || this.runtime.demonitor(this, reqId)) {
-        if (e instanceof TimeoutError) throw new TimeoutError('rpc', e.timeout)
-        throw e
+        throw waitFailed(e, 'rpc')
       }
       // The result arrived just now: report it rather than the timeout, as erpc does.
       r = await this.mailbox.receive(match, { timeout: 0 })
@@ -322,6 +320,13 @@ export class Process {
     }
     return erpcResult(r.down, res, nodeAtom, this.runtime)
   }
+}
+
+/** A receive's timeout or abort as the operation's own (what waited, not 'receive'); other errors as they are. */
+function waitFailed(e: unknown, what: string): unknown {
+  if (e instanceof TimeoutError) return new TimeoutError(what, e.timeout)
+  if (e instanceof AbortError) return new AbortError(what, { cause: e.cause })
+  return e
 }
 
 function refIs(t: Term, ref: Ref): boolean {
