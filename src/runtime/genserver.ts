@@ -3,6 +3,7 @@
 // answers sys.erl's system messages ({system, {Pid, Tag}, Req}: get_state, get_status, suspend, ...).
 import { binaryToTerm } from '../etf/decode.js'
 import { termToBinary } from '../etf/encode.js'
+import { EncodeError } from '../etf/errors.js'
 import { Atom, ExportFun, Fun, ImproperList, Pid, Ref, Tuple, atom, termIdentical, tuple, type Term } from '../etf/terms.js'
 import { ALIAS, ERROR, EXIT, EXIT_CLASS, GEN_CALL, GEN_CAST, KILLED, NOCONNECTION, NORMAL, OK, THROW, TIMEOUT } from './atoms.js'
 import {
@@ -66,6 +67,8 @@ export interface GenServerOptions<A> {
 /** gen_server:reply/2: sends {Tag, Reply} to the caller, through its alias when the tag carries one. */
 export function reply(self: Process | Runtime, from: From, value: Term): void {
   if (!(from instanceof Tuple) || from.length !== 2) throw new BadArgError(`not a gen_server From: ${formatTerm(from)}`)
+  // As a send of undefined (Runtime.route): refused whoever the caller is, not only on the wire.
+  if (value === undefined) throw new EncodeError('cannot reply undefined: a reply must be an Erlang term')
   const [pid, tag] = from.elements
   const rt = 'runtime' in self ? self.runtime : self
   const sender = 'runtime' in self && self.alive ? self.pid : rt.system.pid

@@ -4,12 +4,14 @@ import { Atom, ImproperList, Pid, Ref, Tuple, atom, termEquals, tuple, type Term
 import { silentLogger } from '../logger.js'
 import {
   BadArgError,
+  CallExitError,
   ErlangError,
   ErlangExit,
   ErlangThrow,
   ProcessExitedError,
   TimeoutError,
 } from './errors.js'
+import { EncodeError } from '../etf/errors.js'
 import type { Process } from './process.js'
 import { Runtime } from './runtime.js'
 
@@ -75,6 +77,20 @@ test('sending to an unregistered local name is badarg; to a dead pid it is silen
   const p = rt.spawn(() => {})
   await p.done
   rt.send(p.pid, 1)
+})
+
+test('undefined is no message: EncodeError for a local send as for a remote one; a server replying it exits', async () => {
+  const rt = newRt()
+  const box: Term[] = []
+  const p = collector(rt, box, { name: 'box' })
+  for (const dest of [p.pid, 'box' as const, tuple(A('box'), A('ts@host'))])
+    assert.throws(() => rt.send(dest, undefined as unknown as Term), (e: unknown) => e instanceof EncodeError && /undefined/.test((e as Error).message))
+  await tick()
+  assert.equal(box, [])
+  const s = await rt.startGenServer<Map<Term, Term>>({ init: () => new Map(), handleCall: (k, _f, m) => ({ reply: m.get(k) as Term }) })
+  const e = await rt.call(s.pid, A('missing')).catch((x: unknown) => x)
+  assert.instance(e, CallExitError)
+  await s.done
 })
 
 test('register / unregister / whereis, and names free up when the process exits', async () => {

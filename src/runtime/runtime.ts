@@ -24,6 +24,7 @@ import {
   GEN_CAST,
 } from './atoms.js'
 import { DistError } from '../errors.js'
+import { EncodeError } from '../etf/errors.js'
 import { BadArgError, ErlangError, ErlangExit, ErlangThrow, NoConnectionError, ProcessExitedError } from './errors.js'
 import { formatTerm } from './format.js'
 import { pidKey, refKey, samePid, toAtom, type Name } from './ids.js'
@@ -346,8 +347,13 @@ export class Runtime {
     this.route(this.system.pid, dest, msg)
   }
 
-  /** @internal Delivers or forwards `msg` from `from` to `dest`. Unknown local names → BadArgError (as erlang:send). */
+  /**
+   * @internal Delivers or forwards `msg` from `from` to `dest`. Unknown local names → BadArgError (as
+   * erlang:send). A local message is the sender's value itself, not a copy and not checked; only `undefined`
+   * (no term at all: a `reply` of a missing value, say) is refused here as on the wire, with EncodeError.
+   */
   route(from: Pid, dest: Dest, msg: Term, strict = true): void {
+    if (msg === undefined) throw new EncodeError('cannot send undefined: a message must be an Erlang term')
     if (dest instanceof Pid) {
       if (dest.node === this.nodeName) {
         this.process(dest)?.mailbox.push(msg)
