@@ -109,7 +109,7 @@ test('a session that never answers and then ends: the call gets the exit reason 
 
 test('pg_async command on a session that ends: {DOWN, Reason}, nothing left behind', async () => {
   const h = hole('hole_2')
-  await startCaller('caller_2', 'hole_2', `ts_cnode_watch:command(Hole, {'$ts_cnode_pg', self(), {select, "select 1"}}, infinity)`)
+  await startCaller('caller_2', 'hole_2', `ts_cnode_watch:command(Hole, fun(ReplyTo) -> {'$ts_cnode_pg', ReplyTo, {select, "select 1"}} end, infinity)`)
   await eventually(async () => (await waiting()) === 1, 'the caller waits')
   node.runtime.exit(h.pid, A('shutdown'))
   eq(await result('caller_2'), tuple(tuple(A('DOWN'), A('shutdown')), []))
@@ -135,7 +135,7 @@ test('a finite timeout: {exit, timeout}, the caller leaves the table', async () 
   const r = (await erl.evalTerm(`
     Hole = ${holePid('hole_4')},
     R = ts_cnode_watch:call(Hole, ping, 50),
-    C = ts_cnode_watch:command(Hole, hello, 50),
+    C = ts_cnode_watch:command(Hole, fun(_) -> hello end, 50),
     {messages, M} = process_info(self(), messages),
     {R, C, M}`)) as Tuple
   eq(r, tuple(tuple(A('exit'), A('timeout')), A('timeout'), []))

@@ -148,6 +148,26 @@ test('the seed pg_async session, with the postgres:// URL; replies travel as {Po
   )
 })
 
+test('after a select times out (query_timeout), its late result is dropped: the next selects get their own', async () => {
+  const r = await erl.evalTerm(`
+    application:set_env(ts_cnode, query_timeout, 300),
+    Run = fun(M) ->
+      {ok, P} = M:connect(${str(pgUrl)}),
+      R1 = M:select(P, "select pg_sleep(0.6), 1 as first"),
+      timer:sleep(700),
+      R2 = M:select(P, "select 2 as second"),
+      R3 = M:select(P, "select 3 as third"),
+      ok = M:disconnect(P),
+      {messages, Left} = process_info(self(), messages),
+      {R1, R2, R3, Left}
+    end,
+    Rs = [Run(pg_async), Run(pg_sync)],
+    application:unset_env(ts_cnode, query_timeout),
+    Rs`)
+  const want = tuple(tuple(A('error'), 'timeout expired\n'), ok([['second'], ['2']]), ok([['third'], ['3']]), [])
+  eq(r, [want, want])
+})
+
 test('connection failures answer {error, Msg} with libpq text, and nobody crashes', async () => {
   const r = await erl.evalTerm(`
     {pg_sync:connect("host=127.0.0.1 port=1 user=x"), pg_async:connect("host"), pg_sync:connect(42)}`)

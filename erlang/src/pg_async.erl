@@ -41,7 +41,7 @@ query(Port, Command) ->
     command(Port, Command, ts_cnode:query_timeout()).
 
 command(Port, Command, Timeout) ->
-    case ts_cnode_watch:command(Port, {?COMMAND, self(), Command}, Timeout) of
+    case ts_cnode_watch:command(Port, fun(ReplyTo) -> {?COMMAND, ReplyTo, Command} end, Timeout) of
         {data, Data} -> Data;
         {'DOWN', Reason} -> {error, ts_cnode:exit_message(Reason)};
         timeout -> {error, "timeout expired\n"}

@@ -47,28 +47,32 @@ call(Pid, Request, Timeout) ->
             ts_cnode:call(Pid, Request, Timeout)
     end.
 
-%% pg_async's command: sends Message to the session and waits for its {Pid, {data, Reply}}.
+%% pg_async's command: sends Make(ReplyTo) to the session and waits for its {Pid, {data, Reply}}, sent to
+%% ReplyTo, an alias of this call: once the call is over (answered, timed out, the session gone) the alias
+%% is inactive, so a late reply is dropped on arrival and never taken for the answer to a later command.
 %% -> {data, Reply} | {'DOWN', Reason} (the session is gone) | timeout
--spec command(pid(), term(), timeout()) -> {data, term()} | {'DOWN', term()} | timeout.
-command(Pid, Message, Timeout) ->
+-spec command(pid(), fun((reference()) -> term()), timeout()) -> {data, term()} | {'DOWN', term()} | timeout.
+command(Pid, Make, Timeout) ->
     Deadline = deadline(Timeout),
     Alias = erlang:alias([reply]),
     case wait_on(Pid, Alias) of
         ok ->
-            erlang:send(Pid, Message, [noconnect]),
+            erlang:send(Pid, Make(Alias), [noconnect]),
             await_data(Pid, Alias, Deadline);
         unwatched ->
-            erlang:unalias(Alias),
             MRef = erlang:monitor(process, Pid),
-            erlang:send(Pid, Message, [noconnect]),
+            erlang:send(Pid, Make(Alias), [noconnect]),
             receive
                 {Pid, {data, Data}} ->
                     erlang:demonitor(MRef, [flush]),
+                    done(Alias),
                     {data, Data};
                 {'DOWN', MRef, process, _, Reason} ->
+                    data_done(Pid, Alias),
                     {'DOWN', Reason}
             after Timeout ->
                 erlang:demonitor(MRef, [flush]),
+                data_done(Pid, Alias),
                 timeout
             end
     end.
@@ -129,6 +133,14 @@ done(Alias) ->
     after 0 -> ok
     end,
     try ets:delete(?WAITING, Alias) catch error:badarg -> true end.
+
+%% done/1 for a command: also a reply that came in before the alias went (the reply is not tagged with it).
+data_done(Pid, Alias) ->
+    done(Alias),
+    receive
+        {Pid, {data, _}} -> ok
+    after 0 -> ok
+    end.
 
 deadline(infinity) -> infinity;
 deadline(Ms) -> erlang:monotonic_time(millisecond) + Ms.
@@ -206,7 +218,7 @@ receive_call(Pid, Alias, Wait, Deadline) ->
 await_data(Pid, Alias, Deadline) ->
     case remaining(Deadline) of
         0 ->
-            done(Alias),
+            data_done(Pid, Alias),
             timeout;
         Left ->
             case watched(Alias) of
@@ -216,7 +228,7 @@ await_data(Pid, Alias, Deadline) ->
                             done(Alias),
                             {data, Data};
                         {Alias, {'DOWN', Reason}} ->
-                            done(Alias),
+                            data_done(Pid, Alias),
                             {'DOWN', Reason}
                     after min(Left, ?RECHECK) ->
                         await_data(Pid, Alias, Deadline)
@@ -230,14 +242,14 @@ await_data(Pid, Alias, Deadline) ->
                             {data, Data};
                         {Alias, {'DOWN', Reason}} ->
                             erlang:demonitor(MRef, [flush]),
-                            done(Alias),
+                            data_done(Pid, Alias),
                             {'DOWN', Reason};
                         {'DOWN', MRef, process, _, Reason} ->
-                            done(Alias),
+                            data_done(Pid, Alias),
                             {'DOWN', Reason}
                     after Left ->
                         erlang:demonitor(MRef, [flush]),
-                        done(Alias),
+                        data_done(Pid, Alias),
                         timeout
                     end
             end

@@ -6,7 +6,7 @@
 // phase that follows the poll phase of the same loop iteration), the replies of every result read in
 // that phase are written in one turn, which the distribution connection sends as one writev. The cost
 // is one setImmediate per batch; nothing waits for a later loop iteration.
-import type { Pid, Term } from '../etf/terms.js'
+import type { Pid, Ref, Term } from '../etf/terms.js'
 import type { From, GenServerContext, Process } from '../runtime/index.js'
 
 interface Held {
@@ -14,7 +14,7 @@ interface Held {
   ctx: GenServerContext | undefined
   self: Process | undefined
   from: From | undefined
-  to: Pid | undefined
+  to: Pid | Ref | undefined
   term: Term
 }
 
@@ -47,7 +47,7 @@ export class ReplyBatch {
    * self ! Term to `to`, once the batch goes out. Whether it is sent is decided now, as an unbatched send
    * would be: a process that has exited sends nothing, one that exits before the flush still has it sent.
    */
-  send(self: Process, to: Pid, term: Term): void {
+  send(self: Process, to: Pid | Ref, term: Term): void {
     if (!self.alive) return
     this.hold({ ctx: undefined, self, from: undefined, to, term })
   }
@@ -61,7 +61,7 @@ export class ReplyBatch {
       const h = held[i]
       try {
         if (h.ctx !== undefined) h.ctx.reply(h.from as From, h.term)
-        else h.self!.runtime.route(h.self!.pid, h.to as Pid, h.term, false)
+        else h.self!.runtime.route(h.self!.pid, h.to as Pid | Ref, h.term, false)
       } catch (e) {
         // One bad destination must not cost the others their replies.
         ;(h.ctx?.self ?? h.self)?.runtime.logger.warn(`pg session reply failed: ${e instanceof Error ? e.message : String(e)}`)

@@ -5,10 +5,11 @@
 //
 // Requests (gen_server:call, answered with the seed's terms):
 //   {select, Query} | {select, Query, Params} | disconnect | info
-// The same commands as messages, for pg_async; the reply is the message {SessionPid, {data, Reply}}:
-//   {'$ts_cnode_pg', FromPid, Command}
+// The same commands as messages, for pg_async; the reply is the message {SessionPid, {data, Reply}} sent
+// to ReplyTo (a pid, or an alias that stops taking messages once the caller is done waiting):
+//   {'$ts_cnode_pg', ReplyTo, Command}
 import type pg from 'pg'
-import { Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
+import { Pid, Ref, Tuple, atom, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { ERROR, EXIT, NORMAL, OK } from '../runtime/atoms.js'
 import { samePid } from '../runtime/ids.js'
@@ -125,8 +126,10 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
       closeClient(state)
       return { stop: NORMAL }
     }
-    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === PG_ASYNC_COMMAND && msg.get(1) instanceof Pid) {
-      const to = msg.get(1) as Pid
+    if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === PG_ASYNC_COMMAND && (msg.get(1) instanceof Pid || msg.get(1) instanceof Ref)) {
+      // ReplyTo: pg_async sends an alias of the command, so a reply that comes after the caller gave up is
+      // dropped instead of answering its next command; a pid (the seed's own receive) works too.
+      const to = msg.get(1) as Pid | Ref
       const self = ctx.self
       const answer = (reply: Term) => sessionReplies.send(self, to, tuple(self.pid, tuple(DATA, reply)))
       const command = msg.get(2)
