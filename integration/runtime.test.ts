@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import { EncodeError, Pid, Ref, Tuple, atom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
-import { NoConnectionError, formatTerm, type Process } from '../src/runtime/index.js'
+import { ErlangExit, NoConnectionError, formatTerm, type Process } from '../src/runtime/index.js'
 import { ConnectionClosedError, CookieMismatchError, NodeUnreachableError } from '../src/dist/errors.js'
 import { Epmd, ErlNode, cleanup, eventually, shortHost, sleep } from './harness.js'
 
@@ -64,6 +64,26 @@ test('Erlang links to TypeScript processes: normal, abnormal, kill, and a throw'
   assert.is(((thrown as Tuple).get(1) as Buffer).toString(), 'Error: thrown in TypeScript')
   assert.ok(((thrown as Tuple).get(2) as Buffer).toString().includes('thrown in TypeScript'))
   assert.is(await erl.eval('1 + 1'), '2', 'the Erlang node carries on')
+})
+
+test('a TypeScript exit reason that is no term reaches Erlang links, monitors and erpc as {js_error, ...}, not silence', async () => {
+  const p = tsProcess(() => {
+    throw new ErlangExit(new Set([1]) as unknown as Term)
+  })
+  const r = (await erl.evalTerm(`P = ${lit(p.pid)}, process_flag(trap_exit, true), link(P), M = monitor(process, P), P ! go,
+            E = receive {'EXIT', P, R1} -> R1 after 10000 -> no_exit end,
+            D = receive {'DOWN', M, process, P, R2} -> R2 after 10000 -> no_down end,
+            {E, D}`)) as Tuple
+  for (const reason of r.elements) {
+    assert.ok(isTuple(reason, 'js_error'), formatTerm(reason))
+    assert.match(String((reason as Tuple).get(1)), /EncodeError: the exit reason is not an Erlang term: .*Set/)
+  }
+  node.registerFunction('ts_bad', 'exit_set', () => {
+    throw new ErlangExit(new Set() as unknown as Term)
+  })
+  const e = await erl.evalTerm(`try erpc:call('${TS}', ts_bad, exit_set, [], 10000) catch C:R -> {C, R} end`)
+  assert.ok(isTuple(e, 'exit') && !termEquals((e as Tuple).get(1), tuple(A('erpc'), A('timeout'))), formatTerm(e))
+  assert.match(formatTerm(e), /EncodeError/)
 })
 
 test('Erlang exit(Pid, kill) and exit(Pid, Reason) on TypeScript processes', async () => {

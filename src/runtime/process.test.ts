@@ -93,6 +93,30 @@ test('undefined is no message: EncodeError for a local send as for a remote one;
   await s.done
 })
 
+test('an exit reason that is no term (a Set, NaN, too deep) becomes {js_error, <<"EncodeError: ...">>, <<>>} for links, monitors and done', async () => {
+  const rt = newRt()
+  let deep: Term = 1
+  for (let i = 0; i < 20_000; i++) deep = [deep]
+  for (const bad of [new Set([1]), NaN, null, deep] as unknown[]) {
+    const box: Term[] = []
+    const watcher = collector(rt, box, { trapExit: true })
+    const dying = rt.spawn(async (self) => {
+      await self.receive()
+      throw new ErlangExit(bad as Term)
+    })
+    rt.link(watcher, dying.pid)
+    const ref = watcher.monitor(dying.pid)
+    rt.send(dying.pid, A('go'))
+    const reason = await dying.done
+    assert.ok(isTuple(reason, A('js_error'), 3), String(reason))
+    assert.match(((reason as Tuple).get(1) as Buffer).toString(), /^EncodeError: the exit reason is not an Erlang term/)
+    await tick()
+    assert.equal(box.length, 2)
+    assert.ok(termEquals(box[0], tuple(A('EXIT'), dying.pid, reason)))
+    assert.ok(termEquals(box[1], tuple(A('DOWN'), ref, A('process'), dying.pid, reason)))
+  }
+})
+
 test('register / unregister / whereis, and names free up when the process exits', async () => {
   const rt = newRt()
   const p = rt.spawn((self) => self.receive())

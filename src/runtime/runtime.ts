@@ -25,6 +25,7 @@ import {
 } from './atoms.js'
 import { DistError } from '../errors.js'
 import { EncodeError } from '../etf/errors.js'
+import { termToBinary } from '../etf/encode.js'
 import { BadArgError, ErlangError, ErlangExit, ErlangThrow, NoConnectionError, ProcessExitedError } from './errors.js'
 import { formatTerm } from './format.js'
 import { pidKey, refKey, samePid, toAtom, type Name } from './ids.js'
@@ -547,9 +548,26 @@ export class Runtime {
   /** @internal Ends `proc` with `reason` and fires its links, monitors and aliases. Idempotent. */
   terminate(proc: Process, reason: Term): void {
     if (!proc.alive) return
-    proc._markDead(reason)
+    proc._markDead(this.sendableReason(proc, reason))
     this.dying.push(proc)
     this.drain()
+  }
+
+  /**
+   * `reason` when it is a term the encoder takes; otherwise (a Set, NaN, null, nesting past maxDepth) the
+   * reason is `{js_error, <<"EncodeError: ...">>, <<>>}`, logged: an exit reason reaches every link and
+   * monitor, those on other nodes through the encoder, and one that cannot go there left them silent.
+   */
+  private sendableReason(proc: Process, reason: Term): Term {
+    if (reason instanceof Atom) return reason
+    try {
+      termToBinary(reason)
+      return reason
+    } catch (e) {
+      const why = `EncodeError: the exit reason is not an Erlang term: ${e instanceof Error ? e.message : String(e)}`
+      this.logger.warn(`process ${proc.pid} exits with ${why}`)
+      return tuple(JS_ERROR, Buffer.from(why), Buffer.alloc(0))
+    }
   }
 
   private drain(): void {
@@ -585,7 +603,7 @@ export class Runtime {
       if (l.pid.node === this.nodeName) {
         const other = this.process(l.pid)
         if (other !== undefined) this.exitSignal(other, proc.pid, reason, true)
-      } else this.signal(l.pid.node, { kind: 'EXIT', from: proc.pid, to: l.pid, reason })
+      } else this.signalOfExit(l.pid.node, { kind: 'EXIT', from: proc.pid, to: l.pid, reason })
     }
 
     const watchers = [...proc._monitorsIn.values()]
@@ -596,7 +614,7 @@ export class Runtime {
         if (w !== undefined) this.fireMonitor(w, m.ref, reason)
       } else {
         this.remoteMonitorsIn.delete(refKey(m.ref))
-        this.signal(m.watcher.node, {
+        this.signalOfExit(m.watcher.node, {
           kind: 'MONITOR_P_EXIT',
           from: m.byName ?? proc.pid,
           to: m.watcher,
@@ -611,9 +629,18 @@ export class Runtime {
     for (const m of held) {
       if (m.node === this.nodeName) {
         if (m.target !== undefined) this.process(m.target)?._monitorsIn.delete(refKey(m.ref))
-      } else this.signal(m.node, { kind: 'DEMONITOR_P', from: proc.pid, to: m.target ?? (m.name as Atom), ref: m.ref })
+      } else this.signalOfExit(m.node, { kind: 'DEMONITOR_P', from: proc.pid, to: m.target ?? (m.name as Atom), ref: m.ref })
     }
     proc._resolveDone()
+  }
+
+  /** A signal of a process's end to another node: one that cannot go is logged, and the rest still go. */
+  private signalOfExit(node: Atom, msg: ControlMessage): void {
+    try {
+      this.signal(node, msg)
+    } catch (e) {
+      this.logger.error(`${msg.kind} to ${node.name} lost: ${e instanceof Error ? e.message : String(e)}`)
+    }
   }
 
   // --- monitors --------------------------------------------------------------------------------
