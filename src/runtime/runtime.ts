@@ -1000,11 +1000,13 @@ export class Runtime {
     const wasDraining = this.draining
     this.draining = true
     try {
+      // Links first, then monitors, as erts does: a process that traps exits and monitors the same remote
+      // process gets {'EXIT', P, noconnection} before the DOWN.
+      for (const [p, pid] of linkExits) this.react(p, pid, NOCONNECTION, true)
       for (const [p, ref] of downs) this.fireMonitor(p, ref, NOCONNECTION)
       for (const req of failedSpawns)
         if (req.reply !== 'no' && req.proc.alive)
           req.proc.mailbox.push(tuple(req.replyTag, req.reqId, ERROR, NOCONNECTION))
-      for (const [p, pid] of linkExits) this.react(p, pid, NOCONNECTION, true)
     } finally {
       this.draining = wasDraining
     }
