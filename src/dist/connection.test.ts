@@ -206,6 +206,31 @@ test('backpressure: send() turns false, whenWritable() waits for the reader, the
   c.close()
 })
 
+test('maxQueueSize counts what is sent above the high-water mark: one large message, and small ones behind it, go through', async () => {
+  const [x, y] = duplexPair({ highWaterMark: 16 * 1024 })
+  const c = new Connection({ socket: x, peer: B, flags: DEFAULT_FLAGS, peerCreation: 1, highWaterMark: 100_000, maxQueueSize: 1_000_000, logger: logger() })
+  // y is not read yet. A result of 3 MB, three times maxQueueSize, sent on an empty queue:
+  assert.is(c.send({ kind: 'SEND', to: pb, message: Buffer.alloc(3_000_000, 7) }), false)
+  // Replies to other callers queue behind it: 900 KB of them, under the limit, still go.
+  for (let i = 0; i < 900; i++) c.send({ kind: 'SEND', to: pb, message: Buffer.alloc(1000, i & 0xff) })
+  // A sender that goes on regardless passes the limit.
+  assert.throws(
+    () => {
+      for (let i = 0; i < 200; i++) c.send({ kind: 'SEND', to: pb, message: Buffer.alloc(1000) })
+    },
+    (e: unknown) => e instanceof WriteQueueFullError && /more than 1000000 of them/.test((e as Error).message),
+  )
+  const r = new Connection({ socket: y, peer: A, flags: DEFAULT_FLAGS, peerCreation: 1, logger: logger() })
+  const got = collect(r)
+  await c.whenWritable()
+  await until(() => got.length >= 901)
+  assert.is((got[0] as { message: Buffer }).message.length, 3_000_000)
+  // Below the mark again, the count starts over.
+  c.send({ kind: 'SEND', to: pb, message: Buffer.alloc(2_000_000) })
+  c.close()
+  r.close()
+})
+
 test('close: both sides see it; send() throws and whenWritable() rejects afterwards', async () => {
   const { a, b } = pair()
   const bClosed = once(b, 'close')

@@ -43,7 +43,11 @@ export interface ConnectionOptions {
   atomCache?: boolean
   /** send() returns false once this many bytes wait to be written. Default 1 MiB. */
   highWaterMark?: number
-  /** send() throws WriteQueueFullError past this many waiting bytes (a sender ignoring backpressure). */
+  /**
+   * send() throws WriteQueueFullError once more than this many bytes were sent while the queue was at or
+   * above highWaterMark, i.e. by senders ignoring backpressure. A message sent below the mark is never
+   * counted, however large (one big query result, and the small replies queued behind it, go through).
+   */
   maxQueueSize?: number
   decode?: Omit<DecodeOptions, 'atomCache'>
   /**
@@ -86,6 +90,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Frames waiting for 'drain' after the socket said write() === false. */
   private queue: Buffer[] = []
   private queueBytes = 0
+  /** Bytes sent while the queue was at or above the high-water mark, since it was last below it. */
+  private pastMark = 0
   private blocked = false
   /** The socket is corked until the end of this turn (see write()). */
   private corked = false
@@ -166,12 +172,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   send(msg: ControlMessage): boolean {
     if (this.closedReason !== undefined) throw new ConnectionClosedError(this.peer.name, this.closedReason)
     // Checked before encoding: once encoded, a message has updated the atom cache and must go out.
-    if (this.pendingBytes > this.maxQueueSize)
-      throw new WriteQueueFullError(this.peer.name, this.pendingBytes, this.maxQueueSize)
+    if (this.pastMark > this.maxQueueSize) throw new WriteQueueFullError(this.peer.name, this.pendingBytes, this.maxQueueSize)
+    const before = this.pendingBytes
     const { control, payload } = encodeControl(msg, this.flags, this.peer.name)
     this.write(this.writer.encode(control, payload))
     this.messagesOut++
-    return this.pendingBytes < this.highWaterMark
+    const after = this.pendingBytes
+    if (before >= this.highWaterMark) this.pastMark += after - before
+    return after < this.highWaterMark
   }
 
   /** Resolves once the bytes waiting to be written are below the high-water mark; rejects if the connection closes. */
@@ -253,7 +261,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       s.uncork()
       this.queue = this.queue.slice(i)
     }
-    if (this.pendingBytes < this.highWaterMark) for (const w of this.waiters.splice(0)) w.resolve()
+    if (this.pendingBytes < this.highWaterMark) {
+      this.pastMark = 0
+      for (const w of this.waiters.splice(0)) w.resolve()
+    }
   }
 
   private onTick = (): void => {

@@ -119,7 +119,7 @@ export class ConnectionClosedError extends DistError {
   }
 }
 
-/** The write queue reached its hard limit: the sender ignored send() === false / whenWritable(). */
+/** The write queue reached its hard limit: senders went on past send() === false without whenWritable(). */
 export class WriteQueueFullError extends DistError {
   override readonly code: string = 'ERR_DIST_QUEUE_FULL'
   constructor(
@@ -127,7 +127,7 @@ export class WriteQueueFullError extends DistError {
     readonly queued: number,
     readonly limit: number,
   ) {
-    super(`write queue to ${peer} holds ${queued} bytes, above its limit of ${limit}`)
+    super(`write queue to ${peer} holds ${queued} bytes: more than ${limit} of them were sent above its high-water mark without waiting (whenWritable)`)
   }
 }
 
