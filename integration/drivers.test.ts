@@ -3,6 +3,7 @@
 // dying, a million-element permutation while pings stay answered, and bad requests.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import net from 'node:net'
 import pg from 'pg'
 import { Pid, Tuple, atom, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
@@ -166,6 +167,39 @@ test('after a select times out (query_timeout), its late result is dropped: the 
     Rs`)
   const want = tuple(tuple(A('error'), 'timeout expired\n'), ok([['second'], ['2']]), ok([['third'], ['3']]), [])
   eq(r, [want, want])
+})
+
+test('a connect that outlasts call_timeout: {error, "timeout expired"}, and its session is gone, unlinked, with nothing left in the mailbox', async () => {
+  // A server that accepts and never answers (nor reads): the connection is never made.
+  const accepted: net.Socket[] = []
+  const hole = net.createServer((s) => void accepted.push(s))
+  await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r))
+  const port = (hole.address() as net.AddressInfo).port
+  const sessions = () => drivers.stats().reduce((n, s) => n + s.sessions, 0)
+  const before = sessions()
+  try {
+    const r = await erl.evalTerm(`
+      application:set_env(ts_cnode, call_timeout, 500),
+      R = [M:connect("host=127.0.0.1 port=${port} user=x") || M <- [pg_sync, pg_async]],
+      application:unset_env(ts_cnode, call_timeout),
+      timer:sleep(300),
+      {links, L} = process_info(self(), links),
+      {messages, Ms} = process_info(self(), messages),
+      {R, [X || X <- L, node(X) =:= '${TS}'], Ms}`)
+    eq(r, tuple([tuple(A('error'), 'timeout expired\n'), tuple(A('error'), 'timeout expired\n')], [], []))
+    await eventually(() => sessions() === before, 'the abandoned sessions to end')
+    // And their connection attempts are dropped: no socket of this process (where the node runs) to the
+    // server is left (a graceful end left them half-closed for good, the server never closing its side).
+    assert.is(accepted.length, 2)
+    const toHole = () =>
+      (process as unknown as { _getActiveHandles(): unknown[] })
+        ._getActiveHandles()
+        .filter((h) => h instanceof net.Socket && h.remotePort === port && !accepted.includes(h))
+    await eventually(() => toHole().length === 0, 'the abandoned connections to close')
+  } finally {
+    for (const s of accepted) s.destroy()
+    hole.close()
+  }
 })
 
 test('connection failures answer {error, Msg} with libpq text, and nobody crashes', async () => {
@@ -334,7 +368,9 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
            (catch next_perm:next_perm([1, x]))],
     Good = {pg_sync:select(Port, "select 1"), next_perm:next_perm([1,2,3]), some_driver:whoami()},
     ok = pg_sync:disconnect(Port),
-    Closed = [pg_sync:select(Port, "select 1"), pg_async:select(Port, "select 1"), pg_sync:disconnect(Port)],
+    Closed = [pg_sync:select(Port, "select 1"), pg_async:select(Port, "select 1"), pg_sync:disconnect(Port),
+              %% A local pid is no session (it would never answer): as a closed one.
+              pg_sync:select(whereis(init), "select 1"), pg_async:select(whereis(init), "select 1")],
     {Bad, Good, Closed}`)) as Tuple
   const [bad, good, closed] = r.elements as [Term[], Tuple, Term[]]
   for (const b of bad.slice(0, 10)) assert.ok(isError(b), `an {error, _}: ${show(b)}`)
@@ -344,7 +380,8 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
   assert.ok(bad[10] instanceof Tuple && isAtom((bad[10] as Tuple).get(0), 'EXIT'), `next_perm of a non-integer raises: ${show(bad[10])}`)
   eq(good.get(0), ok([['?column?'], ['1']]))
   eq(good.get(1), [1, 3, 2])
-  eq(closed, [tuple(A('error'), 'no connection to the server\n'), tuple(A('error'), 'no connection to the server\n'), A('ok')])
+  const noConn = tuple(A('error'), 'no connection to the server\n')
+  eq(closed, [noConn, noConn, A('ok'), noConn, noConn])
 })
 
 test('non-ASCII text: queries as code points or UTF-8 bytes; results as UTF-8 bytes (seed) or code points (unicode)', async () => {

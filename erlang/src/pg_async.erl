@@ -15,15 +15,7 @@ connect(ConnectStr) ->
     connect(ConnectStr, []).
 
 connect(ConnectStr, Opts) ->
-    case some_driver:call({pg_connect_async, ConnectStr, Opts}) of
-        {ok, Port} when is_pid(Port) ->
-            MRef = erlang:monitor(process, Port),
-            case return_port_data(Port, MRef, ts_cnode:call_timeout()) of
-                ok -> {ok, Port};
-                Error -> Error
-            end;
-        Other -> pg_query:connect_error(Other)
-    end.
+    pg_query:connect(ConnectStr, Opts).
 
 disconnect(Port) when is_pid(Port) ->
     _ = command(Port, disconnect, ts_cnode:call_timeout()),

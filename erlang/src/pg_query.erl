@@ -1,7 +1,7 @@
 %% What pg_sync and pg_async share: query text preparation, select's checks and connect's failures.
 -module(pg_query).
 
--export([prepare/1, request/4, connect_error/1]).
+-export([prepare/1, request/4, connect/2, connect_error/1]).
 
 %% A query as the session wants it: a UTF-8 binary when the caller gave text.
 %% A list of bytes that forms valid UTF-8 is taken as UTF-8 (what the seed's port_control
@@ -21,9 +21,10 @@ prepare(Query) ->
     end.
 
 %% select/2,3 of both drivers: Send(Port, Make(Q)) with the prepared query Q. A Port that is no session (what
-%% a failed connect leaves a seed caller holding) answers as libpq does without a connection.
+%% a failed connect leaves a seed caller holding, or a pid of this node, which would never answer) answers as
+%% libpq does without a connection.
 -spec request(term(), fun((term()) -> term()), term(), fun((pid(), term()) -> term())) -> term().
-request(Port, Make, Query, Send) when is_pid(Port) ->
+request(Port, Make, Query, Send) when is_pid(Port), node(Port) =/= node() ->
     case prepare(Query) of
         {ok, Q} -> Send(Port, Make(Q));
         {error, _} = Error -> Error
@@ -48,6 +49,54 @@ from_code_points(L) ->
     case unicode:characters_to_binary(L) of
         B when is_binary(B) -> B;
         _ -> L
+    end.
+
+%% connect/2 of both drivers: a session is started at once ({pg_connect_async, ...}) and sends the outcome of
+%% its connection as {Port, {data, ok | {error, Msg}}}. Within call_timeout in all, or the session is given up:
+%% unlinked, told to disconnect, and waited for, so that no connection stays open for a caller that was told
+%% "timeout expired" and no late result is left in its mailbox.
+-spec connect(term(), term()) -> {ok, pid()} | {error, term()}.
+connect(ConnectStr, Opts) ->
+    Timeout = ts_cnode:call_timeout(),
+    Start = erlang:monotonic_time(millisecond),
+    case some_driver:call({pg_connect_async, ConnectStr, Opts}, Timeout) of
+        {ok, Port} when is_pid(Port) ->
+            Left = case Timeout of
+                       infinity -> infinity;
+                       _ -> max(0, Timeout - (erlang:monotonic_time(millisecond) - Start))
+                   end,
+            await_connect(Port, Left);
+        Other ->
+            connect_error(Other)
+    end.
+
+await_connect(Port, Timeout) ->
+    MRef = erlang:monitor(process, Port),
+    receive
+        {Port, {data, ok}} ->
+            erlang:demonitor(MRef, [flush]),
+            {ok, Port};
+        {Port, {data, Error}} ->
+            erlang:demonitor(MRef, [flush]),
+            Error;
+        {'DOWN', MRef, process, _, Reason} ->
+            {error, ts_cnode:exit_message(Reason)}
+    after Timeout ->
+        erlang:unlink(Port),
+        Port ! {'$ts_cnode_pg', self(), disconnect},
+        receive
+            {'DOWN', MRef, process, _, _} -> ok
+        after 5000 ->
+            erlang:demonitor(MRef, [flush])
+        end,
+        flush_data(Port),
+        {error, "timeout expired\n"}
+    end.
+
+flush_data(Port) ->
+    receive
+        {Port, {data, _}} -> flush_data(Port)
+    after 0 -> ok
     end.
 
 %% {error, Msg} for a driver's connect reply other than {ok, Port}.

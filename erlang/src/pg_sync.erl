@@ -19,10 +19,7 @@ connect(ConnectStr) ->
     connect(ConnectStr, []).
 
 connect(ConnectStr, Opts) ->
-    case some_driver:call({pg_connect, ConnectStr, Opts}) of
-        {ok, Port} -> {ok, Port};
-        Other -> pg_query:connect_error(Other)
-    end.
+    pg_query:connect(ConnectStr, Opts).
 
 disconnect(Port) when is_pid(Port) ->
     _ = ts_cnode:call(Port, disconnect, ts_cnode:call_timeout()),

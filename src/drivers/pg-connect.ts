@@ -138,7 +138,13 @@ async function tryOnce(
   } as pg.ClientConfig)
   // A socket error with no query running must never become an uncaught 'error' event.
   client.on('error', () => {})
-  const onAbort = () => void client.end().catch(() => {})
+  // Aborted while connecting (the owner died, the caller gave up): the socket is destroyed, not ended
+  // gracefully, since a server that has not answered may never close its side (the half-closed socket
+  // stayed open for good).
+  const onAbort = () => {
+    ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+    void client.end().catch(() => {})
+  }
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     await client.connect()
