@@ -304,12 +304,24 @@ class Channel {
   private onEnd = (): void =>
     this.fail(
       this.waitingFor === 'challenge_ack'
-        ? // What erl does with a digest it refuses: it closes the connection, saying nothing.
-          new CookieMismatchError('connection closed by the peer after our challenge reply: it refused our digest (a different cookie?)', this.peer)
+        ? this.digestRefused()
         : new HandshakeClosedError(`connection closed during handshake, waiting for ${this.waitingFor}`, this.peer),
     )
   private onError = (err: Error): void =>
-    this.fail(new HandshakeClosedError(`socket error during handshake: ${err.message}`, this.peer, { cause: err }))
+    this.fail(
+      // The close can come as a reset (ECONNRESET, EPIPE) as well as an end.
+      this.waitingFor === 'challenge_ack'
+        ? this.digestRefused(err)
+        : new HandshakeClosedError(`socket error during handshake: ${err.message}`, this.peer, { cause: err }),
+    )
+  /** What erl does with a digest it refuses: it closes the connection, saying nothing. */
+  private digestRefused(cause?: Error): CookieMismatchError {
+    return new CookieMismatchError(
+      'connection closed by the peer after our challenge reply: it refused our digest (a different cookie?)',
+      this.peer,
+      cause === undefined ? undefined : { cause },
+    )
+  }
   private onAbort = (): void =>
     this.fail(new HandshakeAbortedError('handshake aborted', this.peer, { cause: this.signal?.reason }))
 
