@@ -228,6 +228,29 @@ test('with fragments: true, the same arrive intact each way in fragments', async
   assert.ok(conn.stats.fragmentsOut > 80, `fragments to Erlang: ${conn.stats.fragmentsOut}`)
 })
 
+test('a 100 MB binary from erl arrives (frames up to 256 MiB); a list of 2^24 + 1 []s closes that connection only, the node carries on', async () => {
+  const { m, logs } = await tsNode()
+  const erlName = name('huge')
+  const erl = await ErlNode.start({ name: erlName, epmdPort: epmd.port })
+  const conn = await m.connect(`${erlName}@${shortHost}`)
+  const me = m.makePid()
+  const inbox = new Inbox(m, me)
+  await erl.eval(`register(hugesrv, spawn(fun L() -> receive
+      {P, big} -> P ! binary:copy(<<7>>, 100 * 1024 * 1024), L();
+      {P, nils} -> P ! lists:duplicate(16777217, []), L() end end)), ok`)
+  await send(conn, me, 'hugesrv', new Tuple([me, atom('big')]))
+  const big = (await inbox.next()) as Buffer
+  assert.is(big.length, 100 * 1024 * 1024)
+  assert.ok(big[0] === 7 && big[big.length - 1] === 7)
+  // 16.8 MB on the wire, 2.6 GB in the JS heap at 64M of them: refused by the decoder's maxTerms.
+  const down = once(m, 'nodedown')
+  await send(conn, me, 'hugesrv', new Tuple([me, atom('nils')]))
+  await down
+  assert.ok(logs.lines.some((l) => /maxTerms/.test(l)), logs.lines.join('\n'))
+  assert.is(await m.ping(`${erlName}@${shortHost}`), 'pong')
+  await erl.stop()
+})
+
 test('binaries kept from many messages keep their bytes while more arrive (read buffers are reused)', async () => {
   for (const fragments of [false, true]) {
     const { m } = await tsNode({ fragments, fragmentSize: 4096 })

@@ -14,7 +14,9 @@ import { adoptForFrames, FrameReader } from './frame-reader.js'
 import { DistReader, DistWriter } from './header.js'
 
 export const DEFAULT_NET_TICKTIME = 60
-export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
+// 256 MiB: a 100 MB binary from erl arrives (the BEAM has no limit); the JS heap is bounded by the decoder's
+// maxTerms, not by this, and a large binary is a view of the frame, not a copy.
+export const DEFAULT_MAX_FRAME_SIZE = 256 * 1024 * 1024
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
 export const DEFAULT_MAX_QUEUE_SIZE = 128 * 1024 * 1024
 

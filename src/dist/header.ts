@@ -95,7 +95,7 @@ export function readAtomCacheRefs(frame: Buffer, pos: number, cache: AtomCacheIn
 }
 
 export interface DistReaderOptions {
-  /** Largest reassembled fragmented message, in bytes (bounded memory). Default 64 MiB. */
+  /** Largest reassembled fragmented message, in bytes (bounded memory). Default 64 MiB (a Connection passes its maxFrameSize). */
   maxMessageSize?: number
   /** Most fragmented sequences in progress at once. Default 1024. */
   maxSequences?: number

@@ -617,7 +617,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       peerFlags: r.peerFlags,
       peerCreation: r.creation,
       tail: r.tail,
-      // Unset options take Connection's defaults (net_ticktime 60 s, 64 MiB frames, 64 KiB fragments).
+      // Unset options take Connection's defaults (net_ticktime 60 s, 256 MiB frames, 64 KiB fragments).
       netTicktime: this.opts.netTicktime,
       maxFrameSize: this.opts.maxFrameSize,
       fragmentSize: this.opts.fragmentSize,

@@ -454,6 +454,25 @@ test('nesting deeper than maxDepth is refused (default 10,000)', () => {
   throwsExactly(() => binaryToTerm(maps(3), { maxDepth: 2 }), LimitExceededError)
 })
 
+test('more elements than maxTerms in one term are refused (default 2^24): what bounds its size in the JS heap', () => {
+  // [[], [], ...]: 1 byte on the wire per element, a new array in the heap.
+  const nils = (n: number) => {
+    const b = Buffer.alloc(6 + n + 1, 106)
+    b[0] = 131
+    b[1] = 108
+    b.writeUInt32BE(n, 2)
+    return b
+  }
+  assert.is((binaryToTerm(nils(1 << 24)) as unknown[]).length, 1 << 24)
+  const e = throwsExactly(() => binaryToTerm(nils((1 << 24) + 1)), LimitExceededError)
+  assert.is(e.offset, 1)
+  assert.match(e.message, /maxTerms/)
+  // Counted across the whole term: tuples, lists, map keys and values, fun environments.
+  const t = termToBinary([tuple(1, 2), new Map<Term, Term>([[1, 2]]), [3]] as Term)
+  assert.ok(binaryToTerm(t, { maxTerms: 8 }))
+  throwsExactly(() => binaryToTerm(t, { maxTerms: 7 }), LimitExceededError)
+})
+
 test('a million levels of nesting decode without exhausting the JS stack (iterative)', () => {
   const d = 1_000_000
   const buf = Buffer.alloc(1 + 5 * d + 1 + d)

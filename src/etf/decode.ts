@@ -84,12 +84,19 @@ export interface DecodeOptions {
   copyThreshold?: number
   /** Resolves ATOM_CACHE_REF (inside a distribution header). Absent: ATOM_CACHE_REF is refused. */
   atomCache?: ReadonlyArray<Atom | undefined>
+  /**
+   * Most elements of tuples and lists, plus keys and values of maps, in one term. Default 2^24 (16,777,216).
+   * What bounds the memory a term takes in the JS heap: an element can cost up to ~40 bytes there against
+   * 1 on the wire ([] is a new array each time), so a 64 MiB list of []s took 2.6 GB, near the heap's limit.
+   */
+  maxTerms?: number
 }
 
 export const DEFAULT_MAX_DEPTH = 10_000
 export const DEFAULT_MAX_ATOM_LENGTH = MAX_ATOM_CHARACTERS
 export const DEFAULT_MAX_UNCOMPRESSED_SIZE = 64 * 1024 * 1024
 export const DEFAULT_COPY_THRESHOLD = 64
+export const DEFAULT_MAX_TERMS = 1 << 24
 
 // Node's Buffer has these fast paths; @types/node does not declare them.
 interface FastSlices {
@@ -252,6 +259,9 @@ interface FunHead {
   oldUniq: number | bigint
   pid: Pid
 }
+
+const tooManyTerms = (maxTerms: number, at: number): LimitExceededError =>
+  new LimitExceededError(`more than maxTerms ${maxTerms} elements in one term`, at)
 
 const truncated = (what: string, at: number, need: number, left: number): TruncatedTermError =>
   new TruncatedTermError(`${what}: need ${need} bytes, ${left} left`, at)
@@ -636,6 +646,9 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
   const maxChars = opts?.maxAtomLength ?? DEFAULT_MAX_ATOM_LENGTH
   const copyThreshold = opts?.copyThreshold ?? DEFAULT_COPY_THRESHOLD
   const cache = opts?.atomCache
+  const maxTerms = opts?.maxTerms ?? DEFAULT_MAX_TERMS
+  /** Elements of the containers opened so far (maxTerms). */
+  let terms = 0
   g.ab = undefined
   sw.latin = ''
   sw.strings = 0
@@ -702,6 +715,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           }
           if (n > end - pos) throw truncated('tuple elements', pos, n, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          if ((terms += n) > maxTerms) throw tooManyTerms(maxTerms, at)
           const a: Term[] = n <= 65536 ? new Array(n) : []
           const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache, copyThreshold)
           pos = g.pos
@@ -724,6 +738,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           if (n === 0) continue outer // no elements: the list is its tail
           if (n >= end - pos) throw truncated('list elements and tail', pos, n + 1, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          if ((terms += n) > maxTerms) throw tooManyTerms(maxTerms, at)
           const a: Term[] = n <= 65536 ? new Array(n) : []
           const i = simpleRun(buf, pos, end, a, 0, n, maxChars, cache, copyThreshold)
           pos = g.pos
@@ -753,6 +768,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
           }
           if (n * 2 > end - pos) throw truncated('map pairs', pos, n * 2, end - pos)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
+          if ((terms += 2 * n) > maxTerms) throw tooManyTerms(maxTerms, at)
           stKind[sp] = K_MAP
           stCont[sp] = new Map()
           stIdx[sp] = 0
@@ -874,6 +890,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
             break
           }
           if (numFree > end - pos) throw truncated('NEW_FUN_EXT free variables', pos, numFree, end - pos)
+          if ((terms += numFree) > maxTerms) throw tooManyTerms(maxTerms, at)
           if (sp >= maxDepth) throw new LimitExceededError(`nesting deeper than maxDepth ${maxDepth}`, at)
           const head: FunHead = { start, size, arity, uniq, index, module, oldIndex, oldUniq, pid }
           stKind[sp] = K_FUN
