@@ -384,6 +384,20 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
   eq(closed, [noConn, noConn, A('ok'), noConn, noConn])
 })
 
+test('query text that is not UTF-8 is refused with the server\'s text (it ran with U+FFFD in its place)', async () => {
+  const r = await erl.evalTerm(`
+    {ok, P} = pg_sync:connect(${str(pgUrl)}),
+    R = [pg_sync:select(P, <<"select '", 255, "' as e">>), pg_sync:select(P, <<"select 'a", 16#e2, 16#82, "' as f">>),
+         pg_sync:select(P, "select 1")],
+    ok = pg_sync:disconnect(P),
+    R`)
+  eq(r, [
+    tuple(A('error'), 'ERROR:  invalid byte sequence for encoding "UTF8": 0xff\n'),
+    tuple(A('error'), 'ERROR:  invalid byte sequence for encoding "UTF8": 0xe2 0x82 0x27\n'),
+    ok([['?column?'], ['1']]),
+  ])
+})
+
 test('non-ASCII text: queries as code points or UTF-8 bytes; results as UTF-8 bytes (seed) or code points (unicode)', async () => {
   const r = (await erl.evalTerm(`
     {ok, P} = pg_sync:connect(${str(KV)}),

@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { binaryToTerm, termToBinary, termToChunks } from '../etf/index.js'
-import { BadRequestError } from './errors.js'
+import { BadRequestError, InvalidEncodingError } from './errors.js'
 import {
   ResultEncoder,
   SEED_MODE,
@@ -101,6 +101,24 @@ test('binary mode: binaries, null, integer counts, bytea as its bytes', () => {
 
 test('bytea escape format is decoded too', () => {
   assert.equal([...byteaBytes('a\\000\\\\b\\377')], [97, 0, 92, 98, 255])
+})
+
+test('query text that is not UTF-8: the server\'s own error text, as psql printed it for the same bytes', () => {
+  const refused = (b: number[], bytes: string) =>
+    assert.throws(
+      () => termText(Buffer.from(b), 'query'),
+      (e: unknown) => e instanceof InvalidEncodingError && e.message === `ERROR:  invalid byte sequence for encoding "UTF8": ${bytes}\n`,
+    )
+  const q = (s: string, ...mid: number[]) => [...Buffer.from("select '"), ...mid, ...Buffer.from(s)]
+  refused(q("' as e", 0xff), '0xff')
+  refused(q("' as f", 0x61, 0xe2, 0x82), '0xe2 0x82 0x27') // the bytes the lead byte claims, quote included
+  refused(q("'", 0x61, 0xc3), '0xc3 0x27')
+  refused(q("'", 0xed, 0xa0, 0x80), '0xed 0xa0 0x80') // a surrogate, in UTF-8's form
+  refused(q("'", 0xc0, 0x80), '0xc0 0x80') // overlong
+  refused([0x61, 0xf0, 0x9f], '0xf0 0x9f') // cut short by the end
+  assert.is(termText(Buffer.from("select '\u{1f600}é'"), 'query'), "select '\u{1f600}é'")
+  // Code points with a lone surrogate have no UTF-8 form at all.
+  assert.throws(() => termText([0x61, 0xd800], 'query'), (e: unknown) => e instanceof BadRequestError && /lone surrogate/.test((e as Error).message))
 })
 
 test('connect options', () => {

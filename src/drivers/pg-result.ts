@@ -4,7 +4,8 @@
 // exactly what libpq's PQgetvalue gives, never parsed into JS dates or numbers.
 import type { Connection, Submittable } from 'pg'
 import { Float, ImproperList, Tuple, atom, isAtom, listToString, tuple, type Term } from '../etf/terms.js'
-import { BadRequestError } from './errors.js'
+import { isUtf8 } from 'node:buffer'
+import { BadRequestError, InvalidEncodingError } from './errors.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError } from './pgerror.js'
 
 /** How a session encodes results: the seed's strings, or binaries (connect/2 option `binary`). */
@@ -54,14 +55,49 @@ export function textTerm(s: string, mode: ResultMode): Term {
  * charlist is code points; iolists are flattened. Anything else is a BadRequestError.
  */
 export function termText(t: Term, what: string): string {
-  if (Buffer.isBuffer(t)) return t.toString('utf8')
-  if (typeof t === 'string') return bytesAsUtf8(t)
-  if (Array.isArray(t)) {
-    const s = listToString(t)
-    if (s !== undefined) return bytesAsUtf8(s)
-    return bytesAsUtf8(flattenIolist(t, what))
+  let s: string
+  if (Buffer.isBuffer(t)) {
+    // Bytes go to the server as they are with libpq, and it refuses what is not UTF-8; decoded here they
+    // would become U+FFFD and run: refused with the server's text instead.
+    if (!isUtf8(t)) throw new InvalidEncodingError(invalidByteSequence(t))
+    return t.toString('utf8')
+  } else if (typeof t === 'string') s = bytesAsUtf8(t)
+  else if (Array.isArray(t)) {
+    const l = listToString(t)
+    s = bytesAsUtf8(l !== undefined ? l : flattenIolist(t, what))
+  } else throw new BadRequestError(`${what} must be a string or a binary, got ${show(t)}`)
+  // Code points (the unicode convention) that include a lone surrogate have no UTF-8 form.
+  if (LONE_SURROGATE.test(s)) throw new BadRequestError(`${what} is not valid Unicode: it holds a lone surrogate`)
+  return s
+}
+
+/** In a `u` regex a pair is one code point, so this matches only a surrogate without its other half. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** PostgreSQL's report_invalid_encoding for UTF-8 bytes that are not: the bytes of the first bad character. */
+export function invalidByteSequence(b: Uint8Array): string {
+  let i = 0
+  while (i < b.length) {
+    const c = b[i]
+    const len = c < 0x80 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : 1
+    if (c >= 0x80 && !utf8Legal(b, i, len)) {
+      const bytes = Array.from(b.subarray(i, Math.min(i + len, b.length, i + 8)), (x) => `0x${x.toString(16).padStart(2, '0')}`)
+      return `ERROR:  invalid byte sequence for encoding "UTF8": ${bytes.join(' ')}\n`
+    }
+    i += len
   }
-  throw new BadRequestError(`${what} must be a string or a binary, got ${show(t)}`)
+  return 'ERROR:  invalid byte sequence for encoding "UTF8"\n'
+}
+
+/** pg_utf8_islegal: the len bytes at i form one legal character (the lead byte says len). */
+function utf8Legal(b: Uint8Array, i: number, len: number): boolean {
+  if (len === 1 || i + len > b.length) return false
+  const lead = b[i]
+  for (let j = 2; j < len; j++) if (b[i + j] < 0x80 || b[i + j] > 0xbf) return false
+  const a = b[i + 1]
+  const [lo, hi] = lead === 0xe0 ? [0xa0, 0xbf] : lead === 0xed ? [0x80, 0x9f] : lead === 0xf0 ? [0x90, 0xbf] : lead === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf]
+  if (a < lo || a > hi) return false
+  return lead >= 0xc2 && lead <= 0xf4
 }
 
 function bytesAsUtf8(s: string): string {

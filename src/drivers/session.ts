@@ -13,7 +13,7 @@ import { Pid, Ref, Tuple, atom, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { ERROR, EXIT, NORMAL, OK } from '../runtime/atoms.js'
 import { samePid } from '../runtime/ids.js'
-import { BadRequestError } from './errors.js'
+import { BadRequestError, InvalidEncodingError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError, type ServerErrorFields } from './pgerror.js'
 import { TermQuery, paramValues, termText, textTerm, type ResultMode } from './pg-result.js'
@@ -205,6 +205,10 @@ function run(command: Term, state: SessionState, answer: (reply: Term) => void):
     if (text.includes('\0')) throw new BadRequestError('query contains a NUL character')
     params = command.length === 3 ? paramValues(command.get(2)) : undefined
   } catch (e) {
+    if (e instanceof InvalidEncodingError) {
+      fail(e.message)
+      return
+    }
     if (e instanceof BadRequestError) {
       fail(`ts-cnode: ${e.message}\n`)
       return
