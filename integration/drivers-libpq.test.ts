@@ -65,8 +65,8 @@ function run(client: pg.Client, step: string): Promise<Term> {
     if (step.startsWith('P|')) {
       const [text, ...ps] = step.slice(2).split('|')
       const params = paramValues(ps.map((p): Term => (p === '\\N' ? atom('null') : p)))
-      client.query(new TermQuery(text, params, SEED_MODE, resolve))
-    } else client.query(new TermQuery(step, undefined, SEED_MODE, resolve))
+      client.query(new TermQuery(text, params, SEED_MODE, false, resolve))
+    } else client.query(new TermQuery(step, undefined, SEED_MODE, false, resolve))
   })
 }
 

@@ -384,6 +384,26 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
   eq(closed, [noConn, noConn, A('ok'), noConn, noConn])
 })
 
+test('several statements: pg_sync gives the last result (PQexec), pg_async the first (the seed\'s first PQgetResult, the rest cleared)', async () => {
+  const r = await erl.evalTerm(`
+    Q1 = "select 1 as x; select 2 as y", Q2 = "select 1 as x; select 1/0",
+    {ok, S} = pg_sync:connect(${str(pgUrl)}), {ok, As} = pg_async:connect(${str(pgUrl)}),
+    R = {pg_sync:select(S, Q1), pg_sync:select(S, Q2), pg_async:select(As, Q1), pg_async:select(As, Q2),
+         pg_async:select(As, "select 3 as z")},
+    ok = pg_sync:disconnect(S), ok = pg_async:disconnect(As),
+    R`)
+  eq(
+    r,
+    tuple(
+      ok([['y'], ['2']]),
+      tuple(A('error'), 'ERROR:  division by zero\n'),
+      ok([['x'], ['1']]),
+      ok([['x'], ['1']]),
+      ok([['z'], ['3']]),
+    ),
+  )
+})
+
 test('query text that is not UTF-8 is refused with the server\'s text (it ran with U+FFFD in its place)', async () => {
   const r = await erl.evalTerm(`
     {ok, P} = pg_sync:connect(${str(pgUrl)}),

@@ -195,16 +195,27 @@ interface FieldInfo {
 
 /**
  * Collects the results of one PQexec-style request and encodes the one libpq would return: the last
- * result, or the first error. Rows are encoded as they arrive; nothing is parsed into JS values.
+ * result, or the first error; with `first`, the first result (what PQgetResult gives first, the rest
+ * cleared), and what follows it is not encoded at all. Rows are encoded as they arrive; nothing is parsed
+ * into JS values.
  */
 export class ResultEncoder {
   private fields: FieldInfo[] | undefined
   private rows: Term[] = []
   private last: Term | undefined
 
-  constructor(readonly mode: ResultMode) {}
+  constructor(
+    readonly mode: ResultMode,
+    private readonly first = false,
+  ) {}
+
+  /** With `first`, once the first result is complete: the rest is ignored. */
+  get settled(): boolean {
+    return this.first && this.last !== undefined
+  }
 
   rowDescription(fields: readonly FieldInfo[]): void {
+    if (this.settled) return
     this.fields = fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }))
     this.rows = [this.fields.map((f) => this.name(f.name))]
   }
@@ -218,6 +229,7 @@ export class ResultEncoder {
   }
 
   commandComplete(tag: string): void {
+    if (this.settled) return
     if (this.fields) {
       this.last = tuple(OK, this.rows)
       this.fields = undefined
@@ -236,6 +248,7 @@ export class ResultEncoder {
 
   /** PGRES_EMPTY_QUERY: the seed encodes PQerrorMessage, which is empty then. */
   emptyQuery(): void {
+    if (this.settled) return
     this.last = tuple(ERROR, [])
   }
 
@@ -377,9 +390,11 @@ export class TermQuery implements Submittable {
     readonly text: string,
     readonly params: readonly ParamValue[] | undefined,
     mode: ResultMode,
+    /** Answer with the first result of several statements (pg_async) instead of the last (pg_sync). */
+    first: boolean,
     private readonly done: (reply: Term) => void,
   ) {
-    this.enc = new ResultEncoder(mode)
+    this.enc = new ResultEncoder(mode, first)
   }
 
   submit(connection: Connection): void {
@@ -429,6 +444,8 @@ export class TermQuery implements Submittable {
   handleError(err: unknown): void {
     // libpq sends a query only on a live connection; one that never left pg's queue meets
     // PQsendQueryStart's "no connection" instead of the closed socket.
+    // After the first result, pg_async's answer is that result: the seed clears what follows, errors too.
+    if (this.enc.settled) return this.finish(this.enc.result())
     const text = this.submitted || isServerError(err) ? errorText(err, this.text) : NO_CONNECTION
     this.finish(this.enc.error(text))
   }

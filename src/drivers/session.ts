@@ -48,6 +48,8 @@ type Status = 'connecting' | 'open' | 'failed'
 interface Waiting {
   command: Term
   answer: (reply: Term) => void
+  /** pg_async's command: the first result of several statements, as the seed's PQgetResult gives. */
+  first: boolean
 }
 
 interface SessionState {
@@ -113,10 +115,10 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
       return { stop: NORMAL, reply: OK }
     }
     if (state.status === 'connecting') {
-      state.waiting.push({ command: request, answer })
+      state.waiting.push({ command: request, answer, first: false })
       return { noreply: true }
     }
-    run(request, state, answer)
+    run(request, state, answer, false)
     return { noreply: true }
   },
 
@@ -138,8 +140,8 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
         answer(OK)
         return { stop: NORMAL }
       }
-      if (state.status === 'connecting') state.waiting.push({ command, answer })
-      else run(command, state, answer)
+      if (state.status === 'connecting') state.waiting.push({ command, answer, first: true })
+      else run(command, state, answer, true)
     }
     return undefined
   },
@@ -159,7 +161,7 @@ function connected(result: Term, state: SessionState, ctx: GenServerContext) {
   if (cr.kind === 'sync') ctx.reply(cr.from, reply)
   else ctx.self.send(state.args.owner, tuple(ctx.self.pid, tuple(DATA, ok ? OK : result)))
   for (const w of state.waiting.splice(0)) {
-    if (ok) run(w.command, state, w.answer)
+    if (ok) run(w.command, state, w.answer, w.first)
     else w.answer(tuple(ERROR, errorText(NO_CONNECTION, state)))
   }
   // A session whose connection failed has nothing to offer: it ends, unlinked first. The seed leaves its
@@ -170,7 +172,9 @@ function connected(result: Term, state: SessionState, ctx: GenServerContext) {
   return { stop: NORMAL }
 }
 
-function run(command: Term, state: SessionState, answer: (reply: Term) => void): void {
+/** `first`: of several statements, answer with the first result (pg_async, as the seed's PQgetResult) rather
+ *  than the last (pg_sync, as PQexec). */
+function run(command: Term, state: SessionState, answer: (reply: Term) => void, first: boolean): void {
   const fail = (text: string) => answer(tuple(ERROR, errorText(text, state)))
   if (command === INFO) {
     answer(
@@ -218,7 +222,7 @@ function run(command: Term, state: SessionState, answer: (reply: Term) => void):
   state.queries++
   state.inflight++
   client.query(
-    new TermQuery(text, params, state.args.mode, (reply) => {
+    new TermQuery(text, params, state.args.mode, first, (reply) => {
       state.inflight--
       answer(reply)
     }),
