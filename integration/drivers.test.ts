@@ -384,6 +384,19 @@ test('bad requests answer {error, ...} and the drivers and sessions keep serving
   eq(closed, [noConn, noConn, A('ok'), noConn, noConn])
 })
 
+test('a driver that is not running is named; next_perm of what is not a list of int32s raises badarg', async () => {
+  const r = await erl.evalTerm(`
+    application:set_env(ts_cnode, drivers, 17),
+    Self = self(),
+    %% Scheduler 16 picks some_driver_17 of 17, which the node does not run.
+    spawn_opt(fun() -> Self ! {r, pg_sync:connect(${str(pgUrl)})} end, [{scheduler, 16}]),
+    R = receive {r, X} -> X after 10000 -> no_answer end,
+    application:unset_env(ts_cnode, drivers),
+    Bad = [try next_perm:next_perm(B) catch error:E -> E end || B <- [notalist, [1 | 2], [a], [16#80000000]]],
+    {R, Bad}`)
+  eq(r, tuple(tuple(A('error'), `ts-cnode driver some_driver_17 is not running on ${TS}\n`), [A('badarg'), A('badarg'), A('badarg'), A('badarg')]))
+})
+
 test('several statements: pg_sync gives the last result (PQexec), pg_async the first (the seed\'s first PQgetResult, the rest cleared)', async () => {
   const r = await erl.evalTerm(`
     Q1 = "select 1 as x; select 2 as y", Q2 = "select 1 as x; select 1/0",

@@ -18,12 +18,20 @@ next_perm(L) -> next_perm(L, next_perm).
 prev_perm(L) -> next_perm(L, prev_perm).
 
 next_perm(L, Command) ->
-    B = << <<(int32(I)):32/signed-little>> || I <- L >>,
+    B = to_binary(L),
     case some_driver:call({Command, B}) of
         R when is_binary(R) -> [I || <<I:32/signed-little>> <= R];
         {error, Reason} -> erlang:error({next_perm, Reason}, [L]);
         {exit, Reason} -> erlang:error({next_perm, Reason}, [L])
     end.
+
+%% badarg for anything but a proper list of 32-bit integers (not bad_generator for a non-list).
+to_binary(L) when is_list(L) ->
+    try << <<(int32(I)):32/signed-little>> || I <- L >>
+    catch error:{bad_generator, _} -> erlang:error(badarg)
+    end;
+to_binary(_) ->
+    erlang:error(badarg).
 
 int32(I) when is_integer(I), I >= -16#80000000, I =< 16#7fffffff -> I;
 int32(_) -> erlang:error(badarg).

@@ -35,6 +35,8 @@ query(Port, Command) ->
 command(Port, Command, Timeout) ->
     case ts_cnode_watch:command(Port, fun(ReplyTo) -> {?COMMAND, ReplyTo, Command} end, Timeout) of
         {data, Data} -> Data;
+        %% As pg_sync's calls say it: with the node's name.
+        {'DOWN', noconnection} -> {error, ts_cnode:exit_message({nodedown, node(Port)})};
         {'DOWN', Reason} -> {error, ts_cnode:exit_message(Reason)};
         timeout -> {error, "timeout expired\n"}
     end.

@@ -14,7 +14,7 @@ prepare(Query) ->
     case Q of
         B when is_binary(B), byte_size(B) > Max ->
             {error, lists:flatten(io_lib:format(
-                      "query is too large: ~B bytes, the limit is ~B (ts_cnode max_query_bytes)\n",
+                      "ts-cnode: query is too large: ~B bytes, the limit is ~B (ts_cnode max_query_bytes)\n",
                       [byte_size(B), Max]))};
         _ ->
             {ok, Q}
@@ -59,13 +59,17 @@ from_code_points(L) ->
 connect(ConnectStr, Opts) ->
     Timeout = ts_cnode:call_timeout(),
     Start = erlang:monotonic_time(millisecond),
-    case some_driver:call({pg_connect_async, ConnectStr, Opts}, Timeout) of
+    Driver = some_driver:client_port(),
+    case ts_cnode:call(Driver, {pg_connect_async, ConnectStr, Opts}, Timeout) of
         {ok, Port} when is_pid(Port) ->
             Left = case Timeout of
                        infinity -> infinity;
                        _ -> max(0, Timeout - (erlang:monotonic_time(millisecond) - Start))
                    end,
             await_connect(Port, Left);
+        {exit, noproc} ->
+            %% The driver named, as gen_server:call's exit does not say which one.
+            connect_error({exit, {noproc, Driver}});
         Other ->
             connect_error(Other)
     end.
