@@ -231,6 +231,23 @@ test('erpc:call and rpc:call into TypeScript: a result, a throw, an error, an ex
   assert.match(await bad('holey'), /ts_math:holey returned a value that is not an Erlang term: undefined/)
 })
 
+test('the erlang BIFs a health check or an observer calls over rpc: node, nodes, whereis, registered, is_process_alive', async () => {
+  const N = `'${TS}'`
+  const r = (await erl.evalTerm(`
+    Rex = erpc:call(${N}, erlang, whereis, [rex]),
+    {rpc:call(${N}, erlang, node, []),
+     erpc:call(${N}, erlang, node, [Rex]),
+     lists:member(node(), erpc:call(${N}, erlang, nodes, [])),
+     erpc:call(${N}, erlang, nodes, [[this]]),
+     is_pid(Rex) andalso node(Rex) =:= ${N},
+     erpc:call(${N}, erlang, whereis, [no_such_name]),
+     lists:member(rex, erpc:call(${N}, erlang, registered, [])),
+     erpc:call(${N}, erlang, is_process_alive, [Rex]),
+     try erpc:call(${N}, erlang, node, [1, 2]) catch error:{exception, E1, _} -> E1 end,
+     try erpc:call(${N}, erlang, whereis, ["rex"]) catch error:{exception, E2, _} -> E2 end}`)) as Tuple
+  assert.equal(r.elements.map((x) => formatTerm(x)), [TS, TS, 'true', `[${TS}]`, 'true', 'undefined', 'true', 'true', 'undef', 'badarg'])
+})
+
 test('erpc:call with a timeout into a slow TypeScript function', async () => {
   node.registerFunction('ts_slow', 'wait', (_args, { self }) => self.receive(() => false, { timeout: 2000 }).then(() => A('ok')))
   assert.is(

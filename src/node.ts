@@ -6,11 +6,12 @@ import { EventEmitter } from 'node:events'
 import { DistManager, type DistManagerOptions } from './dist/manager.js'
 import type { Connection } from './dist/connection.js'
 import { encodeControl } from './dist/control.js'
-import { DEFAULT_FLAGS } from './dist/flags.js'
+import { DEFAULT_FLAGS, DFLAG_PUBLISHED } from './dist/flags.js'
 import { encodeTerm, Writer } from './etf/index.js'
 import { ConnectionClosedError, NotStartedError, UnsupportedByPeerError, WriteQueueFullError } from './dist/errors.js'
 import { Atom, Pid, atom, type Term } from './etf/terms.js'
 import { defaultLogger, type Logger } from './logger.js'
+import { registerErlangBifs } from './runtime/bifs.js'
 import { FunctionRegistry, type RpcFunction } from './runtime/functions.js'
 import type { GenServerCallbacks, GenServerOptions } from './runtime/genserver.js'
 import { toAtom, type Name } from './runtime/ids.js'
@@ -66,6 +67,14 @@ export class Node extends EventEmitter<NodeEvents> {
     this.logger = opts.logger ?? defaultLogger
     this.maxPendingSignals = opts.maxPendingSignals ?? DEFAULT_MAX_PENDING_SIGNALS
     this.manager = new DistManager(opts)
+    registerErlangBifs(this.functions, (kind) =>
+      this.manager.nodes().filter((n) => {
+        if (kind === 'connected') return true
+        const c = this.manager.connection(n)
+        const visible = c !== undefined && (c.peerFlags & DFLAG_PUBLISHED) !== 0n
+        return kind === 'visible' ? visible : !visible
+      }),
+    )
     this.manager.on('control', (msg: ControlMessage) => this.rt?.handleControl(msg))
     this.manager.on('nodeup', (node: Atom) => {
       this.rt?.nodeUp(node)
