@@ -47,13 +47,10 @@ return_port_data(Port) ->
     return_port_data(Port, MRef, ts_cnode:query_timeout()).
 
 return_port_data(Port, MRef, Timeout) ->
-    receive
-        {Port, {data, Data}} ->
+    case pg_query:port_data(Port, MRef, Timeout) of
+        timeout ->
             erlang:demonitor(MRef, [flush]),
-            Data;
-        {'DOWN', MRef, process, _, Reason} ->
-            {error, ts_cnode:exit_message(Reason)}
-    after Timeout ->
-        erlang:demonitor(MRef, [flush]),
-        {error, "timeout expired\n"}
+            {error, "timeout expired\n"};
+        Data ->
+            Data
     end.

@@ -1,7 +1,7 @@
 %% What pg_sync and pg_async share: query text preparation, select's checks and connect's failures.
 -module(pg_query).
 
--export([prepare/1, request/4, connect/2, connect_error/1]).
+-export([prepare/1, request/4, connect/2, connect_error/1, port_data/3]).
 
 %% A query as the session wants it: a UTF-8 binary when the caller gave text.
 %% A list of bytes that forms valid UTF-8 is taken as UTF-8 (what the seed's port_control
@@ -76,26 +76,40 @@ connect(ConnectStr, Opts) ->
 
 await_connect(Port, Timeout) ->
     MRef = erlang:monitor(process, Port),
-    receive
-        {Port, {data, ok}} ->
-            erlang:demonitor(MRef, [flush]),
+    case port_data(Port, MRef, Timeout) of
+        ok ->
             {ok, Port};
-        {Port, {data, Error}} ->
+        timeout ->
+            abandon(Port, MRef);
+        Error ->
+            Error
+    end.
+
+%% The session's next {Port, {data, Data}} (the monitor MRef removed): Data, {error, Msg} when the session is
+%% gone first, or timeout (the monitor kept).
+-spec port_data(pid(), reference(), timeout()) -> term().
+port_data(Port, MRef, Timeout) ->
+    receive
+        {Port, {data, Data}} ->
             erlang:demonitor(MRef, [flush]),
-            Error;
+            Data;
         {'DOWN', MRef, process, _, Reason} ->
             {error, ts_cnode:exit_message(Reason)}
     after Timeout ->
-        erlang:unlink(Port),
-        Port ! {'$ts_cnode_pg', self(), disconnect},
-        receive
-            {'DOWN', MRef, process, _, _} -> ok
-        after 5000 ->
-            erlang:demonitor(MRef, [flush])
-        end,
-        flush_data(Port),
-        {error, "timeout expired\n"}
+        timeout
     end.
+
+%% A session given up: unlinked, told to disconnect, waited for (5 s at most), its late results flushed.
+abandon(Port, MRef) ->
+    erlang:unlink(Port),
+    Port ! {'$ts_cnode_pg', self(), disconnect},
+    receive
+        {'DOWN', MRef, process, _, _} -> ok
+    after 5000 ->
+        erlang:demonitor(MRef, [flush])
+    end,
+    flush_data(Port),
+    {error, "timeout expired\n"}.
 
 flush_data(Port) ->
     receive
