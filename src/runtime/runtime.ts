@@ -25,7 +25,7 @@ import {
 } from './atoms.js'
 import { DistError } from '../errors.js'
 import { EncodeError } from '../etf/errors.js'
-import { termToBinary } from '../etf/encode.js'
+import { termToChunks } from '../etf/encode.js'
 import { BadArgError, ErlangError, ErlangExit, ErlangThrow, NoConnectionError, ProcessExitedError } from './errors.js'
 import { formatTerm } from './format.js'
 import { pidKey, refKey, samePid, toAtom, type Name } from './ids.js'
@@ -561,7 +561,7 @@ export class Runtime {
   private sendableReason(proc: Process, reason: Term): Term {
     if (reason instanceof Atom) return reason
     try {
-      termToBinary(reason)
+      termToChunks(reason) // large binaries by reference: no copy of them
       return reason
     } catch (e) {
       const why = `EncodeError: the exit reason is not an Erlang term: ${e instanceof Error ? e.message : String(e)}`
