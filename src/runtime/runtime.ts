@@ -115,6 +115,9 @@ const ALTACT_SIG_FLG_EXIT = 1 << 4
 const MAX_PID_ID = 0x7fff // 15 bits, as erl_interface: every OTP release accepts it
 const MAX_PID_SERIAL = 0x1fff
 
+/** How many nodes' down causes are kept for NoConnectionError (the most recent). */
+const MAX_DOWN_CAUSES = 256
+
 export class Runtime {
   readonly nodeName: Atom
   private _creation: number
@@ -971,7 +974,15 @@ export class Runtime {
    */
   nodeDown(node: Atom, cause?: Error): void {
     if (node === this.nodeName) return
-    if (cause !== undefined) this.downCauses.set(node, cause)
+    if (cause !== undefined) {
+      // The most recent causes only: a node that many peers (or a fuzzer) connect to and drop must not keep
+      // an error per name for ever.
+      this.downCauses.delete(node)
+      if (this.downCauses.size >= MAX_DOWN_CAUSES) this.downCauses.delete(this.downCauses.keys().next().value as Atom)
+      // Formatting the stack now drops the frames V8 captured with it (they hold the closed connection).
+      void cause.stack
+      this.downCauses.set(node, cause)
+    }
     for (const scope of this.pgScopes.values()) scope.nodeDown(node)
     const linkExits: Array<[Process, Pid]> = []
     const downs: Array<[Process, Ref]> = []
