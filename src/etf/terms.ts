@@ -504,7 +504,7 @@ const strHash = (s: string, h: number): number => {
 }
 
 /** A hash of a byte string's length and up to 32 bytes at each end (equal bytes, equal hashes). */
-export function bytesHash(b: Uint8Array, h = 0): number {
+function bytesHash(b: Uint8Array, h = 0): number {
   const n = b.length
   h = mix(h, n)
   const head = n < 32 ? n : 32
