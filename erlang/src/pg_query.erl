@@ -58,15 +58,11 @@ from_code_points(L) ->
 -spec connect(term(), term()) -> {ok, pid()} | {error, term()}.
 connect(ConnectStr, Opts) ->
     Timeout = ts_cnode:call_timeout(),
-    Start = erlang:monotonic_time(millisecond),
+    Deadline = ts_cnode:deadline(Timeout),
     Driver = some_driver:client_port(),
     case ts_cnode:call(Driver, {pg_connect_async, ConnectStr, Opts}, Timeout) of
         {ok, Port} when is_pid(Port) ->
-            Left = case Timeout of
-                       infinity -> infinity;
-                       _ -> max(0, Timeout - (erlang:monotonic_time(millisecond) - Start))
-                   end,
-            await_connect(Port, Left);
+            await_connect(Port, ts_cnode:remaining(Deadline));
         {exit, noproc} ->
             %% The driver named, as gen_server:call's exit does not say which one.
             connect_error({exit, {noproc, Driver}});

@@ -11,7 +11,7 @@
 -module(ts_cnode).
 
 -export([node/0, call_timeout/0, query_timeout/0, max_query_bytes/0]).
--export([call/3, exit_message/1]).
+-export([call/3, exit_message/1, deadline/1, remaining/1]).
 
 -define(DEFAULT_NAME, "tsnode").
 -define(DEFAULT_CALL_TIMEOUT, 60000).
@@ -59,6 +59,15 @@ max_query_bytes() ->
         {ok, N} when is_integer(N), N >= 0 -> N;
         _ -> ?DEFAULT_MAX_QUERY_BYTES
     end.
+
+%% A timeout as a point in monotonic time, and what is left of it (ms, or infinity).
+-spec deadline(timeout()) -> integer() | infinity.
+deadline(infinity) -> infinity;
+deadline(Ms) -> erlang:monotonic_time(millisecond) + Ms.
+
+-spec remaining(integer() | infinity) -> timeout().
+remaining(infinity) -> infinity;
+remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 env_timeout(Key, Default) ->
     case application:get_env(ts_cnode, Key) of

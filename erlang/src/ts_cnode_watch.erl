@@ -36,7 +36,7 @@
 %% {nodedown, Node}, timeout, ...).
 -spec call(pid(), term(), timeout()) -> term() | {exit, term()}.
 call(Pid, Request, Timeout) ->
-    Deadline = deadline(Timeout),
+    Deadline = ts_cnode:deadline(Timeout),
     Alias = erlang:alias([reply]),
     case wait_on(Pid, Alias) of
         ok ->
@@ -53,7 +53,7 @@ call(Pid, Request, Timeout) ->
 %% -> {data, Reply} | {'DOWN', Reason} (the session is gone) | timeout
 -spec command(pid(), fun((reference()) -> term()), timeout()) -> {data, term()} | {'DOWN', term()} | timeout.
 command(Pid, Make, Timeout) ->
-    Deadline = deadline(Timeout),
+    Deadline = ts_cnode:deadline(Timeout),
     Alias = erlang:alias([reply]),
     case wait_on(Pid, Alias) of
         ok ->
@@ -142,12 +142,6 @@ data_done(Pid, Alias) ->
     after 0 -> ok
     end.
 
-deadline(infinity) -> infinity;
-deadline(Ms) -> erlang:monotonic_time(millisecond) + Ms.
-
-remaining(infinity) -> infinity;
-remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
-
 %% The reason gen_server:call exits with, for a monitor's DOWN reason.
 call_exit(Pid, noconnection) -> {nodedown, node(Pid)};
 call_exit(_Pid, Reason) -> Reason.
@@ -164,7 +158,7 @@ watched(Alias) ->
 %% A call that has waited ?RECHECK ms: wait on, checking every ?RECHECK ms that the watcher still holds
 %% the entry; if not, monitor the session as gen_server:call would (a queued answer is still taken).
 await_call(Pid, Alias, Deadline) ->
-    case remaining(Deadline) of
+    case ts_cnode:remaining(Deadline) of
         0 ->
             erlang:unalias(Alias),
             receive
@@ -216,7 +210,7 @@ receive_call(Pid, Alias, Wait, Deadline) ->
     end.
 
 await_data(Pid, Alias, Deadline) ->
-    case remaining(Deadline) of
+    case ts_cnode:remaining(Deadline) of
         0 ->
             data_done(Pid, Alias),
             timeout;
