@@ -393,7 +393,7 @@ function scalarText(t: unknown): string | undefined {
 }
 
 interface KeyFrame {
-  items: unknown[]
+  items: ArrayLike<unknown>
   i: number
   /** Text so far (or, for a map, the texts of its keys and values in `parts`). */
   text: string
@@ -403,31 +403,56 @@ interface KeyFrame {
   close: string
 }
 
-function frameOf(t: unknown): KeyFrame {
+/** What a compound term is walked by (canonicalKey, termHash): its kind, and the children =:= compares. */
+interface Children {
+  kind: 'list' | 'tuple' | 'map' | 'fun'
+  /** A list's merged elements (then its tail, at tailAt), a tuple's elements, a map's keys and values in
+   *  turn (a plain object's as the atom keys it encodes to), a fun's free variables. */
+  items: ArrayLike<unknown>
+  /** Index of an improper list's tail in items (-1: none). */
+  tailAt: number
+}
+
+/** The children of a compound term; TypeError for a value that is no term (a scalar is not asked for). */
+function childrenOf(t: unknown): Children {
+  if (t instanceof Tuple) return { kind: 'tuple', items: t.elements, tailAt: -1 }
   if (isList(t)) {
     const { items, tail } = listParts(t)
     const tailAt = tail === undefined ? -1 : items.length
     if (tail !== undefined) items.push(tail)
-    return { items, i: 0, text: '[', parts: undefined, tailAt, close: ']' }
+    return { kind: 'list', items, tailAt }
   }
-  if (t instanceof Tuple) return { items: t.elements, i: 0, text: `{${t.elements.length}:`, parts: undefined, tailAt: -1, close: '}' }
   if (t instanceof Map) {
     const items: unknown[] = []
     for (const [k, v] of t) items.push(k, v)
-    return { items, i: 0, text: `#${t.size}:`, parts: [], tailAt: -1, close: '}' }
+    return { kind: 'map', items, tailAt: -1 }
   }
-  if (t instanceof Fun) {
-    // What termEquals compares: uniq, index, module, pid and the free variables.
-    const head = `F${bytesText(t.uniq)}${t.index};${atomText(t.module.name)}${scalarText(t.pid)}${t.freeVars.length}:`
-    return { items: t.freeVars, i: 0, text: head, parts: undefined, tailAt: -1, close: '}' }
-  }
+  if (t instanceof Fun) return { kind: 'fun', items: t.freeVars, tailAt: -1 }
   if (t !== null && typeof t === 'object' && isPlainObject(t)) {
-    // A plain object: the map with atom keys it encodes to.
     const items: unknown[] = []
     for (const [k, v] of Object.entries(t)) items.push(Atom.intern(k), v)
-    return { items, i: 0, text: `#${items.length / 2}:`, parts: [], tailAt: -1, close: '}' }
+    return { kind: 'map', items, tailAt: -1 }
   }
   throw new TypeError(`not an Erlang term: ${t === null ? 'null' : typeof t}`)
+}
+
+function frameOf(t: unknown): KeyFrame {
+  const { kind, items, tailAt } = childrenOf(t)
+  const n = items.length
+  switch (kind) {
+    case 'list':
+      return { items, i: 0, text: '[', parts: undefined, tailAt, close: ']' }
+    case 'tuple':
+      return { items, i: 0, text: `{${n}:`, parts: undefined, tailAt, close: '}' }
+    case 'map':
+      return { items, i: 0, text: `#${n / 2}:`, parts: [], tailAt, close: '}' }
+    case 'fun': {
+      // What termEquals compares: uniq, index, module, pid and the free variables.
+      const f = t as Fun
+      const head = `F${bytesText(f.uniq)}${f.index};${atomText(f.module.name)}${scalarText(f.pid)}${n}:`
+      return { items, i: 0, text: head, parts: undefined, tailAt, close: '}' }
+    }
+  }
 }
 
 /** The finished text of a frame; a map's entries are sorted by key text, so key order does not matter. */
@@ -583,26 +608,22 @@ interface HashFrame {
 }
 
 function hashFrameOf(t: unknown): HashFrame {
-  if (t instanceof Tuple) return { items: t.elements, i: 0, h: mix(H_TUPLE, t.elements.length), map: false, kh: 0, tailAt: -1 }
-  if (isList(t)) {
-    const { items, tail } = listParts(t)
-    const tailAt = tail === undefined ? -1 : items.length
-    if (tail !== undefined) items.push(tail)
-    return { items, i: 0, h: mix(H_LIST, tailAt), map: false, kh: 0, tailAt }
+  const { kind, items, tailAt } = childrenOf(t)
+  const n = items.length
+  switch (kind) {
+    case 'list':
+      return { items, i: 0, h: mix(H_LIST, tailAt), map: false, kh: 0, tailAt }
+    case 'tuple':
+      return { items, i: 0, h: mix(H_TUPLE, n), map: false, kh: 0, tailAt }
+    case 'map':
+      return { items, i: 0, h: 0, map: true, kh: 0, tailAt }
+    case 'fun': {
+      // What termEquals compares: uniq, index, module, pid and the free variables.
+      const f = t as Fun
+      const h = mix(strHash(f.module.name, bytesHash(f.uniq, H_FUN)), f.index)
+      return { items, i: 0, h: mix(mix(h, scalarHash(f.pid) ?? 0), n), map: false, kh: 0, tailAt }
+    }
   }
-  if (t instanceof Map || (t !== null && typeof t === 'object' && isPlainObject(t))) {
-    const items: unknown[] = []
-    if (t instanceof Map) for (const [k, v] of t) items.push(k, v)
-    else for (const [k, v] of Object.entries(t)) items.push(Atom.intern(k), v)
-    return { items, i: 0, h: 0, map: true, kh: 0, tailAt: -1 }
-  }
-  if (t instanceof Fun) {
-    // What termEquals compares: uniq, index, module, pid and the free variables.
-    let h = mix(strHash(t.module.name, bytesHash(t.uniq, H_FUN)), t.index)
-    h = mix(mix(h, scalarHash(t.pid) ?? 0), t.freeVars.length)
-    return { items: t.freeVars, i: 0, h, map: false, kh: 0, tailAt: -1 }
-  }
-  throw new TypeError(`not an Erlang term: ${t === null ? 'null' : typeof t}`)
 }
 
 /** Folds the hash of f's next item into f. */
