@@ -3,13 +3,12 @@
 // Erlang code to run, so without these every such call raised undef. Registered as functions (a user's
 // registerFunction can replace them); a wrong arity raises error:undef, as calling a missing BIF does.
 import { Atom, Pid, atom, tuple, type Term } from '../etf/terms.js'
+import { BADARG, UNDEF } from './atoms.js'
 import { ErlangError } from './errors.js'
 import type { FunctionRegistry } from './functions.js'
 import type { Runtime } from './runtime.js'
 
 const ERLANG = atom('erlang')
-const UNDEF = atom('undef')
-const BADARG = atom('badarg')
 
 /** What the node knows of its connections: nodes(Kind) for Kind visible, hidden or connected. */
 export type NodesOf = (kind: 'visible' | 'hidden' | 'connected') => Atom[]
