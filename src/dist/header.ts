@@ -11,7 +11,7 @@
 import { Buffer } from 'node:buffer'
 import { decodeTerm, decodeVersioned, encodeTerm, Writer, type DecodeOptions, type EncodeOptions } from '../etf/index.js'
 import { decodeViews } from '../etf/decode.js'
-import { isEncodableAtomName } from '../etf/encode.js'
+import { atomNameRefusal } from '../etf/encode.js'
 import { atom, type Atom, type Term } from '../etf/terms.js'
 import { MalformedFrameError } from './errors.js'
 import { DFLAG_DIST_HDR_ATOM_CACHE, DFLAG_FRAGMENTS, hasFlag } from './flags.js'
@@ -426,7 +426,7 @@ export class MessageRefs {
     const isNew = this.cache.slots[slot] !== a
     // An atom that cannot be written (over 255 characters, a lone surrogate) goes inline, where the encoder
     // refuses it with EncodeError: in the header it would reach the peer, which closes the connection over it.
-    if (isNew && !isEncodableAtomName(a.name)) return undefined
+    if (isNew && atomNameRefusal(a.name) !== undefined) return undefined
     this.takenBy[slot] = this.stamp
     this.indexOf[slot] = n
     this.atoms.push(a)

@@ -99,18 +99,19 @@ function writeAtom(w: Writer, a: Atom, cacheRef: CacheRef): void {
 }
 
 /**
- * Whether an atom of this name can be written: at most 255 characters and valid UTF-8 (no lone surrogate).
- * writeAtomName throws EncodeError for the others; a distribution atom cache asks before taking an atom in.
+ * Why an atom of this name cannot be written (over 255 characters, or not UTF-8: a lone surrogate), or
+ * undefined when it can. writeAtomName throws it as EncodeError; a distribution atom cache asks before
+ * taking an atom in.
  */
-export function isEncodableAtomName(name: string): boolean {
-  if (name.length <= MAX_ATOM_CHARACTERS && !/[^\x00-\x7f]/.test(name)) return true
-  if (LONE_SURROGATE.test(name)) return false
+export function atomNameRefusal(name: string): string | undefined {
+  if (name.length <= MAX_ATOM_CHARACTERS && !/[^\x00-\x7f]/.test(name)) return undefined
+  if (LONE_SURROGATE.test(name)) return 'atom name contains a lone surrogate (not UTF-8)'
   let chars = 0
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i)
-    if (c < 0xdc00 || c > 0xdfff) chars++
+    if (c < 0xdc00 || c > 0xdfff) chars++ // count code points: skip the low half of each pair
   }
-  return chars <= MAX_ATOM_CHARACTERS
+  return chars > MAX_ATOM_CHARACTERS ? `atom of ${chars} characters exceeds Erlang's ${MAX_ATOM_CHARACTERS}` : undefined
 }
 
 function writeAtomName(w: Writer, name: string): void {
@@ -133,14 +134,8 @@ function writeAtomName(w: Writer, name: string): void {
       return
     }
   }
-  if (LONE_SURROGATE.test(name)) throw new EncodeError('atom name contains a lone surrogate (not UTF-8)')
-  let chars = 0
-  for (let i = 0; i < n; i++) {
-    const c = name.charCodeAt(i)
-    if (c < 0xdc00 || c > 0xdfff) chars++ // count code points: skip the low half of each pair
-  }
-  if (chars > MAX_ATOM_CHARACTERS)
-    throw new EncodeError(`atom of ${chars} characters exceeds Erlang's ${MAX_ATOM_CHARACTERS}`)
+  const refusal = atomNameRefusal(name)
+  if (refusal !== undefined) throw new EncodeError(refusal)
   const bytes = Buffer.byteLength(name, 'utf8')
   if (bytes < 256) {
     w.ensure(2 + bytes)
