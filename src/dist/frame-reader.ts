@@ -31,13 +31,6 @@ export interface FrameReaderOptions {
   onFrame: (frame: Buffer) => boolean
 }
 
-/** What the last nextBuffer() lent the socket. */
-const enum Lent {
-  SLAB,
-  BIG,
-  SCRATCH,
-}
-
 export class FrameReader {
   private slab: Buffer
   /** First byte of slab not yet returned as a frame. */
@@ -55,7 +48,8 @@ export class FrameReader {
    */
   private scratch: Buffer | undefined
   private held = true
-  private lent = Lent.SCRATCH
+  /** The last nextBuffer() lent the socket the scratch buffer (not the slab or big): onRead pushes its bytes. */
+  private lentScratch = true
   private readonly slabSize: number
   private readonly minRead: number
   private readonly maxFrameSize: number
@@ -78,10 +72,10 @@ export class FrameReader {
   /** The memory the next read fills (never empty): onread's `buffer`. */
   nextBuffer = (): Buffer => {
     if (this.held) {
-      this.lent = Lent.SCRATCH
+      this.lentScratch = true
       return (this.scratch ??= Buffer.allocUnsafeSlow(this.minRead))
     }
-    this.lent = this.big !== undefined ? Lent.BIG : Lent.SLAB
+    this.lentScratch = false
     return this.target()
   }
 
@@ -95,7 +89,7 @@ export class FrameReader {
    * to onFrame. Throws FrameTooLargeError; the connection then closes.
    */
   onRead = (n: number): void => {
-    if (this.lent !== Lent.SCRATCH) return this.received(n)
+    if (!this.lentScratch) return this.received(n)
     const scratch = this.scratch as Buffer
     if (!this.held) this.scratch = undefined // lent for the last time
     this.push(scratch.subarray(0, n))
