@@ -19,7 +19,7 @@ import { Epmd, ErlNode, compileErlang, cleanup as harnessCleanup, pgUrl, require
 import { buildSeedDriver, driversNodeArgs, keyValue } from './drivers.js'
 import { benchDir, buildDir, repoRoot } from './build.js'
 import { area, attribute, top, where, type Attribution, type CpuProfile, type Places } from './cpuprofile.js'
-import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuUsOf as cpuUs, median, stopAllTargets, Target } from './targets.js'
+import { BENCH_COOKIE as COOKIE, ERL_ARGS, cleanupOnSignals, cpuOf, cpuUsOf as cpuUs, median, stopAllTargets, Target } from './targets.js'
 
 const SHAPES: Record<string, string> = {
   select1: 'select 1',
@@ -40,12 +40,11 @@ const nowUs = () => Number(process.hrtime.bigint() / 1000n)
 
 /** The counters a run is charged with: CPU µs (and its sys part) and read/write syscalls of the ts node (when there is one) and the client emulator, CPU µs of the Postgres backends. */
 function snapshot(tsPid: number | undefined, beamPid: number, pgPids: number[]) {
-  const ts = tsPid !== undefined ? cpuUs(tsPid) : 0
-  const tsSys = tsPid !== undefined ? cpuUs(tsPid, true) : 0
+  // One read of /proc/<pid>/stat per process: total and sys from the same moment.
+  const { total: ts, sys: tsSys } = tsPid !== undefined ? cpuOf(tsPid) : { total: 0, sys: 0 }
   const tsIo = tsPid !== undefined ? syscalls(tsPid) : { r: 0, w: 0 }
-  const beam = cpuUs(beamPid)
+  const { total: beam, sys: beamSys } = cpuOf(beamPid)
   const beamIo = syscalls(beamPid)
-  const beamSys = cpuUs(beamPid, true)
   const pg = pgPids.reduce((s, p) => s + cpuUs(p), 0)
   return { ts, tsSys, tsReads: tsIo.r, tsWrites: tsIo.w, beam, beamSys, beamReads: beamIo.r, beamWrites: beamIo.w, pg }
 }

@@ -89,14 +89,20 @@ export function rssOf(pid: number): number {
 
 const CLK_TCK = 100
 
-/** utime + stime of a process and all its threads, in microseconds (`sys`: stime only); 0 once it is gone. */
-export function cpuUsOf(pid: number, sys = false): number {
+/** utime + stime of a process and all its threads, in microseconds; 0 once it is gone. */
+export function cpuUsOf(pid: number): number {
+  return cpuOf(pid).total
+}
+
+/** A process's CPU time in µs, user + system and the system part, from one read of /proc/<pid>/stat. */
+export function cpuOf(pid: number): { total: number; sys: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return ((sys ? 0 : Number(f[11])) + Number(f[12])) * 1e6 / CLK_TCK
+    const sys = (Number(f[12]) * 1e6) / CLK_TCK
+    return { total: (Number(f[11]) * 1e6) / CLK_TCK + sys, sys }
   } catch {
-    return 0
+    return { total: 0, sys: 0 }
   }
 }
 
