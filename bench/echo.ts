@@ -3,7 +3,7 @@
 import { Epmd, ErlNode, cleanup as harnessCleanup, shortHost } from '../integration/harness.js'
 import { buildCnode, buildErlang, buildTsNode } from './build.js'
 import { measureFloor, FLOOR_BYTES } from './floor.js'
-import { TS_LABEL, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
+import { TS_LABEL, formatAdvantage, formatNumber, type BenchOptions, type BenchPart, type BenchRow } from './report.js'
 import { BENCH_COOKIE as COOKIE, ERL_ARGS, samplePeakRss, stopAllTargets, Target, rssOf } from './targets.js'
 
 const TS = TS_LABEL
@@ -170,16 +170,24 @@ export async function runEchoBench(opts: EchoBenchOptions): Promise<BenchPart> {
       if (!floor.ok) skipped.push(`the bare-socket floor: ${floor.reason}`)
       else {
         const { node, c } = floor.value
-        const ratios = node.map((n, i) => n / c[i]).sort((a, b) => a - b)
-        const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
+        // As a row, so the ratio, its median and range are the tables' own (report.ts).
+        const C = 'bare C'
+        const row: BenchRow = {
+          section: 'echo',
+          name: 'floor',
+          unit: 'round trips/s',
+          higherIsBetter: true,
+          value: Math.max(...node),
+          anchors: { [C]: Math.max(...c) },
+          samples: { [TS_LABEL]: node, [C]: c },
+        }
         notes.push(
           `floor of the 1-client shape, no Erlang: a C client ping-pongs ${FLOOR_BYTES} bytes over loopback with a bare ` +
-            `Node.js server ('data' events, one write per read) at ${fmt(Math.max(...node))}/s and with a bare C server at ` +
-            `${fmt(Math.max(...c))}/s (best of ${node.length}): Node.js alone reaches ${(Math.max(...node) / Math.max(...c)).toFixed(2)}x ` +
-            `of C (median of the interleaved runs ${ratios[ratios.length >> 1].toFixed(2)}x, ${ratios[0].toFixed(2)}–${ratios[ratios.length - 1].toFixed(2)}); ` +
-            `read the 1-client ratio to the C-node against it`,
+            `Node.js server ('data' events, one write per read) at ${formatNumber(row.value)}/s and with a bare C server at ` +
+            `${formatNumber(row.anchors[C])}/s (best of ${node.length}, runs interleaved): Node.js alone reaches ` +
+            `${formatAdvantage(row, C)} of C; read the 1-client ratio to the C-node against it`,
         )
-        log(`floor: bare Node.js ${fmt(Math.max(...node))}/s, bare C ${fmt(Math.max(...c))}/s`)
+        log(`floor: bare Node.js ${formatNumber(row.value)}/s, bare C ${formatNumber(row.anchors[C])}/s`)
       }
     }
 

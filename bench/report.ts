@@ -242,7 +242,7 @@ function formatRatio(r: number | undefined): string {
 }
 
 /** Best-of ratio, then (with paired runs) their median and range: `0.93x (median 0.95, 0.88–1.02)`. */
-function formatAdvantage(row: BenchRow, anchor: string): string {
+export function formatAdvantage(row: BenchRow, anchor: string): string {
   const best = formatRatio(advantage(row, anchor))
   const s = pairedSpread(row, anchor)
   return s === undefined ? best : `${best} (median ${s.median.toFixed(2)}, ${s.min.toFixed(2)}–${s.max.toFixed(2)})`
