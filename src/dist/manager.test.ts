@@ -83,6 +83,17 @@ test('concurrent connect() calls share one connection', async () => {
   assert.is(a.nodes().length, 1)
 })
 
+test('connect timeouts past 2^31 - 1 ms (and Infinity) wait: setTimeout alone fired them after 1 ms', async () => {
+  const a = await node('a2t')
+  await node('b2t')
+  for (const timeout of [2 ** 31, Infinity]) {
+    const c = await a.connect('b2t@127.0.0.1', { timeout })
+    assert.not.ok(c.closed)
+    c.close()
+    await new Promise((r) => setTimeout(r, 20))
+  }
+})
+
 test('simultaneous connect both ways: one connection survives and both calls get it', async () => {
   for (let i = 0; i < 5; i++) {
     const a = await node(`sa${i}`)

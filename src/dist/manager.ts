@@ -14,6 +14,7 @@ import { EpmdConnectError, EpmdListenError } from '../epmd/errors.js'
 import { defaultEpmdPort, portPlease, register, type Registration } from '../epmd/client.js'
 import { startEpmdServer, type EpmdServer } from '../epmd/server.js'
 import { defaultLogger, type Logger } from '../logger.js'
+import { longTimeout } from '../timers.js'
 import { Connection } from './connection.js'
 import type { ControlMessage } from './control.js'
 import { readDefaultCookie } from './cookie.js'
@@ -720,7 +721,7 @@ function withDeadline<T>(p: Promise<T>, what: string, timeout?: number, signal?:
   if (timeout === undefined && signal === undefined) return p
   return new Promise<T>((resolve, reject) => {
     const cleanup = () => {
-      clearTimeout(timer)
+      timer?.clear()
       signal?.removeEventListener('abort', onAbort)
     }
     const onAbort = () => {
@@ -730,7 +731,7 @@ function withDeadline<T>(p: Promise<T>, what: string, timeout?: number, signal?:
     const timer =
       timeout === undefined
         ? undefined
-        : setTimeout(() => {
+        : longTimeout(() => {
             cleanup()
             reject(new DistTimeoutError(what, timeout))
           }, timeout)

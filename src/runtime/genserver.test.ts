@@ -117,6 +117,12 @@ test('call timeout: TimeoutError, and a late reply does not leak into the caller
   })
 })
 
+test('an init timeout past 2^31 - 1 ms waits (setTimeout alone fired it after 1 ms)', async () => {
+  const rt = newRt()
+  const s = await rt.startGenServer<number>({ init: () => new Promise((r) => setTimeout(() => r(1), 30)) }, { timeout: 2 ** 31 })
+  assert.ok(s.alive)
+})
+
 test('call aborted: AbortError named after the call, with the signal\'s reason as cause', async () => {
   const rt = newRt()
   const s = await rt.startGenServer<null>({ init: () => null, handleCall: () => ({ noreply: true }) })

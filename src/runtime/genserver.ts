@@ -17,6 +17,7 @@ import {
   TimeoutError,
 } from './errors.js'
 import { formatTerm } from './format.js'
+import { longTimeout } from '../timers.js'
 import { samePid, type Name } from './ids.js'
 import type { Process } from './process.js'
 import { exitReasonOf } from './reasons.js'
@@ -506,17 +507,17 @@ export function startGenServer<S, A = Term>(
   opts: GenServerOptions<A> = {},
 ): Promise<Process> {
   return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined
+    let timer: { clear(): void } | undefined
     let settled = false
     const proc = spawnGenServer(rt, impl, opts, (err) => {
       if (settled) return
       settled = true
-      if (timer !== undefined) clearTimeout(timer)
+      timer?.clear()
       if (err === undefined) resolve(proc)
       else reject(err)
     })
     if (opts.timeout !== undefined && Number.isFinite(opts.timeout)) {
-      timer = setTimeout(() => {
+      timer = longTimeout(() => {
         if (settled) return
         settled = true
         rt.terminate(proc, KILLED)

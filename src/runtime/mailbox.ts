@@ -4,9 +4,7 @@
 // whose matcher accepts it takes it. Messages nobody matched stay queued, in arrival order.
 import type { Term } from '../etf/terms.js'
 import { AbortError, BadArgError, TimeoutError } from './errors.js'
-
-/** The longest delay setTimeout takes as given. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+import { longTimeout } from '../timers.js'
 
 /**
  * A receive pattern. `undefined` or `false` = no match; `true` = match, the receive yields the message;
@@ -128,9 +126,9 @@ export class Mailbox implements AsyncIterable<Term> {
     if (signal?.aborted) return Promise.reject(new AbortError('receive', { cause: signal.reason }))
     if (timeout !== undefined && timeout <= 0) return Promise.reject(new TimeoutError('receive', 0))
     return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
+      let timer: { clear(): void } | undefined
       const done = () => {
-        if (timer !== undefined) clearTimeout(timer)
+        timer?.clear()
         signal?.removeEventListener('abort', onAbort)
       }
       const waiter: Waiter = {
@@ -145,16 +143,7 @@ export class Mailbox implements AsyncIterable<Term> {
       }
       const onAbort = () => drop(new AbortError('receive', { cause: signal!.reason }))
       if (timeout !== undefined && Number.isFinite(timeout)) {
-        // setTimeout fires at once past 2^31 - 1 ms (about 24.8 days); a longer wait re-arms until its deadline.
-        const deadline = Date.now() + timeout
-        const arm = (ms: number) => {
-          timer = setTimeout(() => {
-            const left = deadline - Date.now()
-            if (left > 0) arm(left)
-            else drop(new TimeoutError('receive', timeout))
-          }, Math.min(ms, MAX_TIMER_MS))
-        }
-        arm(timeout)
+        timer = longTimeout(() => drop(new TimeoutError('receive', timeout)), timeout)
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.waiters.push(waiter)
