@@ -216,21 +216,14 @@ export class Node extends EventEmitter<NodeEvents> {
       this.connecting.delete(node)
       for (const m of entry.queue) this.writeQueued(c, node, m)
     }
+    // connect() completes with the peer's own connection when ours gives way to it (a simultaneous connect,
+    // or 'alive' while a reconnect races): the signals, and those sent meanwhile, go on it in order.
     entry.settled = this.manager.connect(node).then(
       (c) => {
         if (current()) deliver(c)
       },
-      async (err: unknown) => {
-        // Our attempt can fail because the peer's own attempt is up or being accepted (a simultaneous
-        // connect, or 'alive' while a reconnect races): the signals, and those sent meanwhile, in order,
-        // go on that connection rather than being lost.
-        const live = current() ? await this.manager.connectionOrIncoming(node) : undefined
+      (err: unknown) => {
         if (!current()) return
-        if (live !== undefined && !live.closed) {
-          this.logger.debug(`connect to ${node.name} gave way to the connection from it`)
-          deliver(live)
-          return
-        }
         this.connecting.delete(node)
         this.rt?.nodeDown(node, err instanceof Error ? err : new Error(String(err)))
       },

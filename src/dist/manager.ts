@@ -455,12 +455,15 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         return
       }
       const err = e instanceof Error ? e : new Error(String(e))
-      this.log[err instanceof CookieMismatchError ? 'warn' : 'info'](`connection to ${name} failed: ${err.message}`, { node: name, code: (err as { code?: string }).code })
-      p.reject(
-        err instanceof HandshakeError || err instanceof NodeUnreachableError
-          ? err
-          : new NodeUnreachableError(name, err.message, { cause: err }),
-      )
+      const fail = () => {
+        this.log[err instanceof CookieMismatchError ? 'warn' : 'info'](`connection to ${name} failed: ${err.message}`, { node: name, code: (err as { code?: string }).code })
+        p.reject(err instanceof HandshakeError || err instanceof NodeUnreachableError ? err : new NodeUnreachableError(name, err.message, { cause: err }))
+      }
+      // An attempt from that node being accepted (ours met 'alive' while a reconnect raced it): this call
+      // completes with that connection, as with a simultaneous connect, and fails only if it fails too.
+      const incoming = this.incoming.get(name)
+      if (incoming !== undefined) void incoming.then((c) => (c !== undefined && !c.closed ? p.resolve(c) : fail()))
+      else fail()
     }
   }
 
@@ -555,17 +558,6 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
         else this.log[e instanceof CookieMismatchError ? 'warn' : 'info'](`connection attempt from ${who} refused: ${e.message}`, { node: who, code: (e as { code?: string }).code })
       },
     )
-  }
-
-  /**
-   * The live connection to `node`, or the one an attempt from it that is being accepted sets up (undefined if
-   * there is neither, or that attempt fails): where signals go when our own attempt gave way to the peer's.
-   */
-  connectionOrIncoming(node: Atom | string): Promise<Connection | undefined> {
-    const name = typeof node === 'string' ? node : node.name
-    const c = this.conns.get(name)
-    if (c !== undefined && !c.closed) return Promise.resolve(c)
-    return this.incoming.get(name) ?? Promise.resolve(undefined)
   }
 
   /** Announces an accepted attempt from `name` that connect() waits for; settle with its connection or undefined. */
