@@ -289,6 +289,37 @@ test('binaries kept from many messages keep their bytes while more arrive (read 
   }
 })
 
+test('a binary kept from a message holds in memory no other message\'s bytes (beyond 8 times its own size)', async () => {
+  const { m } = await tsNode()
+  const erlName = name('pin')
+  const erl = await ErlNode.start({ name: erlName, epmdPort: epmd.port })
+  const conn = await m.connect(`${erlName}@${shortHost}`)
+  const me = m.makePid()
+  const inbox = new Inbox(m, me)
+  // 20,000 messages of a 104-byte binary, a few hundred to each read buffer; one binary in 100 is kept.
+  const N = 20_000
+  await erl.eval(
+    `register(pinsrv, spawn(fun() -> receive {go, P} ->
+        [P ! {bin, I, <<(binary:copy(<<(I rem 251)>>, 100))/binary, I:32>>} || I <- lists:seq(1, ${N})]
+      end end)), ok`,
+  )
+  await send(conn, me, 'pinsrv', new Tuple([atom('go'), me]))
+  await eventually(() => inbox.count >= N, 'every message', 60_000)
+  const kept: Buffer[] = []
+  for (const msg of inbox.take()) {
+    const i = (msg as Tuple).get(1) as number
+    const b = (msg as Tuple).get(2) as Buffer
+    assert.is(b.readUInt32BE(100), i)
+    if (i % 100 === 0) kept.push(b)
+  }
+  assert.is(kept.length, N / 100)
+  const held = new Set(kept.map((b) => b.buffer))
+  const heldBytes = [...held].reduce((n, ab) => n + ab.byteLength, 0)
+  const keptBytes = kept.reduce((n, b) => n + b.length, 0)
+  assert.ok(heldBytes <= 8 * keptBytes, `${kept.length} binaries of ${keptBytes} bytes in all hold ${heldBytes} bytes`)
+  await erl.stop()
+})
+
 test('order is kept over 100,000 small messages from one sender, each way', async () => {
   const { m } = await tsNode()
   const erlName = name('ord')

@@ -155,6 +155,7 @@ export class DistReader {
   private pending = 0
   private readonly decodeOpts: Omit<DecodeOptions, 'atomCache'>
   private readonly bodyOpts: DecodeOptions
+  private readonly passOpts: DecodeOptions
   /** Fragment frames (131,69 and 131,70) read so far. */
   fragmentsRead = 0
   /** decodeViews.count when the last read began. */
@@ -167,6 +168,7 @@ export class DistReader {
     this.maxSequences = opts.maxSequences ?? 1024
     this.decodeOpts = opts.decode ?? {}
     this.bodyOpts = { ...this.decodeOpts, atomCache: [] }
+    this.passOpts = { ...this.decodeOpts }
   }
 
   /** Fragmented messages whose last fragment has not arrived yet. */
@@ -311,15 +313,29 @@ export class DistReader {
   }
 
   private decodeBody(body: Buffer, atoms: Atom[]): DistMessage {
-    // One options object per reader, its atomCache set per message (the decoder does not keep it).
+    // One options object per reader, its atomCache and viewMin set per message (the decoder keeps neither).
     const opts = this.bodyOpts
     opts.atomCache = atoms
+    opts.viewMin = viewMinFor(body)
     return controlAndPayload(decodeTerm, body, 0, opts)
   }
 
   private passThrough(frame: Buffer): DistMessage {
-    return controlAndPayload(decodeVersioned, frame, 1, this.decodeOpts)
+    const opts = this.passOpts
+    opts.viewMin = viewMinFor(frame)
+    return controlAndPayload(decodeVersioned, frame, 1, opts)
   }
+}
+
+/**
+ * The shortest binary of a message in buf that is decoded as a view of buf's memory: one that would keep alive
+ * more than 8 times its size of memory that is not this message's (a read slab holding other frames too) gets
+ * a copy of its own instead. As on the BEAM, where a binary of a received message refers to that message's
+ * buffer only, a binary kept for long never holds other messages' bytes in memory by more than that.
+ */
+function viewMinFor(buf: Buffer): number {
+  const other = buf.buffer.byteLength - buf.length
+  return other > 0 ? Math.ceil(other / 8) : 0
 }
 
 type TermReader = (buf: Buffer, offset: number, opts?: DecodeOptions) => { term: Term; end: number }

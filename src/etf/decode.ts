@@ -82,6 +82,12 @@ export interface DecodeOptions {
   maxUncompressedSize?: number
   /** Binaries of at most this many bytes are copied; longer ones are views into the input. Default 64. */
   copyThreshold?: number
+  /**
+   * Binaries over copyThreshold but shorter than this get a copy of their own (exactly their size) instead of
+   * a view: for input that shares its memory with data that is not this term's (a read buffer holding other
+   * messages), a view would keep all of it alive. Default 0 (every binary over copyThreshold is a view).
+   */
+  viewMin?: number
   /** Resolves ATOM_CACHE_REF (inside a distribution header). Absent: ATOM_CACHE_REF is refused. */
   atomCache?: ReadonlyArray<Atom | undefined>
   /**
@@ -226,19 +232,25 @@ const stKeys: (KeySet | undefined)[] = []
  *  Properties of a constant object: cheaper to update in hot code than module-level `let`s.
  *  `ab`/`abOff`: the input's ArrayBuffer and offset for binary views, fetched at the first view of a decode
  *  (`buf.buffer` is a call into C++) and cleared when the decode ends, so they never pin an input. */
-const g: { pos: number; slot: number; ab: ArrayBufferLike | undefined; abOff: number } = {
+const g: { pos: number; slot: number; ab: ArrayBufferLike | undefined; abOff: number; viewMin: number } = {
   pos: 0,
   slot: -1,
   ab: undefined,
   abOff: 0,
+  viewMin: 0,
 }
 
 /** @internal Views of an input made so far (binaries over copyThreshold): a reader that reuses its input
  *  memory (dist/frame-reader.ts) does so only while decoding made none. */
 export const decodeViews = { count: 0 }
 
-/** buf[pos, pos + n) as a view sharing the input's memory. */
+/** buf[pos, pos + n) as a view sharing the input's memory, or under viewMin, a copy of its own. */
 function viewOf(buf: Buffer, pos: number, n: number): Buffer {
+  if (n < g.viewMin) {
+    const own = Buffer.allocUnsafeSlow(n)
+    buf.copy(own, 0, pos, pos + n)
+    return own
+  }
   decodeViews.count++
   let ab = g.ab
   if (ab === undefined) {
@@ -650,6 +662,7 @@ function decodeAt(buf: Buffer, pos: number, end: number, opts: DecodeOptions | u
   /** Elements of the containers opened so far (maxTerms). */
   let terms = 0
   g.ab = undefined
+  g.viewMin = opts?.viewMin ?? 0
   sw.latin = ''
   sw.strings = 0
   sw.windows = 0
