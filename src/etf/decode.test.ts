@@ -572,4 +572,16 @@ test('zero copy: copyThreshold moves the line; bitstrings and nested binaries fo
   })
 })
 
+test('viewMin: binaries over copyThreshold but under it get a buffer of their own, exactly their size', () => {
+  const input = termToBinary([Buffer.alloc(100, 1), Buffer.alloc(200, 2), Buffer.alloc(10, 3)])
+  const [a, b, c] = binaryToTerm(input, { viewMin: 200 }) as Buffer[]
+  assert.is.not(a.buffer, input.buffer)
+  assert.is(a.buffer.byteLength, 100, 'its own memory, not a pool')
+  assert.ok(a.every((x) => x === 1))
+  assert.is(b.buffer, input.buffer, 'viewMin bytes and more: a view')
+  assert.is.not(c.buffer, input.buffer)
+  const [d] = binaryToTerm(input) as Buffer[]
+  assert.is(d.buffer, input.buffer, 'default 0: a view')
+})
+
 test.run()
