@@ -5,17 +5,31 @@ import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import pg from 'pg'
-import { Epmd, ErlNode, cleanup, eventually, pgUrl, repoRoot, requirePostgres } from './harness.js'
-import { parseArgs, UsageError } from '../src/cli.js'
+import { Epmd, ErlNode, cleanup, eventually, pgUrl, repoRoot, requirePostgres, sleep } from './harness.js'
+import { parseArgs, UsageError, withoutPassword } from '../src/cli.js'
 
-test.after(cleanup)
+const groups: number[] = []
+test.after(async () => {
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGKILL')
+    } catch {
+      // the group is gone: nothing was left behind
+    }
+  }
+  await cleanup()
+})
 
+/** `npm start -- args` as a user types it, in a process group of its own (so that whatever it leaves
+ *  running can be found and killed after the test). */
 function startCli(args: string[]): { proc: ChildProcess; out: () => string } {
   let out = ''
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli.ts'), ...args], {
+  const proc = spawn('npm', ['start', '--silent', '--', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
+  groups.push(proc.pid!)
   proc.stdout!.on('data', (d) => (out += d))
   proc.stderr!.on('data', (d) => (out += d))
   return { proc, out: () => out }
@@ -39,24 +53,55 @@ test('flags mirror erl and bad ones are refused with a usage error', () => {
   assert.throws(() => parseArgs(['--drivers', '0'], {}), (e: unknown) => e instanceof UsageError)
   assert.throws(() => parseArgs(['--frobnicate'], {}), (e: unknown) => e instanceof UsageError)
   assert.throws(() => parseArgs(['-sname'], {}), (e: unknown) => e instanceof UsageError)
+  for (const port of ['', '1e3', '0x10', '-1', '80.5', '70000'])
+    assert.throws(() => parseArgs(['--port', port], {}), (e: unknown) => e instanceof UsageError, `--port '${port}'`)
+  assert.is(parseArgs(['--port', '4370'], {}).port, 4370)
+  assert.is(withoutPassword('postgres://u:s3cret@h:5432/db?x=1'), 'postgres://u:PASSWORD@h:5432/db?x=1')
+  assert.is(withoutPassword('postgresql://u@h/db'), 'postgresql://u@h/db')
 })
 
-test('npm start as a user runs it: erl types the printed calls; SIGTERM leaves nothing behind', async () => {
+test('a SIGTERM while the node is still starting stops it cleanly once started (not lost, not a kill)', async () => {
+  const epmd = await Epmd.start()
+  let out = ''
+  // The embedded database takes a second or two to start: the signal lands in that window.
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli.ts'), '-sname', 'early', '-setcookie', 'c', '--epmd-port', String(epmd.port)], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  proc.stdout!.on('data', (d) => (out += d))
+  proc.stderr!.on('data', (d) => (out += d))
+  await sleep(700)
+  assert.not.match(out, /is up/, 'still starting when signalled')
+  proc.kill('SIGTERM')
+  const [code, signal] = await new Promise<[number | null, string | null]>((r) => proc.once('exit', (c, sig) => r([c, sig])))
+  assert.equal([code, signal], [0, null], out)
+  assert.match(out, /node early@\S+ stopped/)
+  assert.not.match(await epmd.names(), /name early /)
+})
+
+test('npm start as a user runs it: erl types the printed calls, no secret is printed; SIGTERM to npm alone leaves nothing behind', async () => {
   await requirePostgres()
   const epmd = await Epmd.start()
   const cookie = 'cli_test_cookie'
   const app = `ts_cnode_cli_${process.pid}`
   const db = `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}application_name=${app}`
-  const cli = startCli(['-sname', 'tsnode', '-setcookie', cookie, '--epmd-port', String(epmd.port), '--db', db, '--log-level', 'info'])
-  const printed: string = await eventually(() => (/Ctrl-C stops the node/.test(cli.out()) ? cli.out() : ''), 'the CLI to print its instructions', 30_000)
-  // The printed command line and calls, taken from the output rather than assumed.
-  const erlLine = /ERL_EPMD_PORT=(\d+) erl -sname demo -setcookie '([^']+)' -pa (\S+)/.exec(printed)
+  // A password in the URL (trust auth ignores it) must not be printed.
+  const secret = 'pw_not_to_print'
+  const dbWithPassword = db.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*)(?::[^@/?#]*)?@/, `$1:${secret}@`)
+  assert.ok(dbWithPassword.includes(secret), `a user in ${db}`)
+  const cli = startCli(['-sname', 'tsnode', '-setcookie', cookie, '--epmd-port', String(epmd.port), '--db', dbWithPassword, '--log-level', 'info'])
+  // npm start builds (tsc) first.
+  const printed: string = await eventually(() => (/Ctrl-C stops the node/.test(cli.out()) ? cli.out() : ''), 'the CLI to print its instructions', 120_000)
+  assert.not.ok(printed.includes(cookie), printed)
+  assert.not.ok(printed.includes(secret), printed)
+  // The printed command line and calls, taken from the output rather than assumed (the secrets put back).
+  const erlLine = /ERL_EPMD_PORT=(\d+) erl -sname demo -setcookie "\$COOKIE" -pa (\S+)/.exec(printed)
   assert.ok(erlLine, printed)
   assert.is(Number(erlLine![1]), epmd.port)
   const ping = /1> (net_adm:ping\('[^']+'\))\./.exec(printed)![1]
-  const connect = /2> \{ok, P\} = (pg_sync:connect\("[^"]+"\))\./.exec(printed)![1]
+  const connect = /2> \{ok, P\} = (pg_sync:connect\("[^"]+"\))\./.exec(printed)![1].replace('PASSWORD', secret)
   const select = /3> (pg_sync:select\(P, "[^"]+"\))\./.exec(printed)![1]
-  const erl = await ErlNode.start({ name: 'demo', epmdPort: epmd.port, cookie: erlLine![2], codePath: [erlLine![3]] })
+  const erl = await ErlNode.start({ name: 'demo', epmdPort: epmd.port, cookie, codePath: [erlLine![2]] })
   assert.is(await erl.eval(ping), 'pong')
   // The owner of the session stays alive until the node shuts down.
   const owned = `Self = self(), spawn(fun() -> {ok, P} = ${connect}, Self ! {r, ${select}}, receive stop -> ok end end), receive {r, R} -> R end`
@@ -65,6 +110,7 @@ test('npm start as a user runs it: erl types the printed calls; SIGTERM leaves n
   assert.is(await backends(app), 1, 'the session holds one Postgres connection')
   assert.match(await epmd.names(), /name tsnode at port/)
 
+  // What a supervisor does: SIGTERM to the process it started (npm), not to its process group.
   cli.proc.kill('SIGTERM')
   const code = await new Promise<number | null>((r) => cli.proc.once('exit', (c) => r(c)))
   assert.is(code, 0, cli.out())

@@ -115,7 +115,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
 }
 
 function int(what: string, s: string, min: number, max: number): number {
-  const n = Number(s)
+  // Digits only: Number() would take '' as 0, '1e3' as 1000 and '0x10' as 16.
+  const n = /^\d{1,10}$/.test(s) ? Number(s) : NaN
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${what} takes a whole number from ${min} to ${max}, got ${s}`)
   return n
 }
@@ -153,7 +154,9 @@ export function instructions(node: Node, opts: CliOptions, ebin: string | undefi
   const epmdPort = opts.epmdPort ?? 4369
   const envPrefix = epmdPort !== 4369 ? `ERL_EPMD_PORT=${epmdPort} ` : ''
   const erlName = opts.longNames ? `-name demo@${host}` : '-sname demo'
-  const cookie = opts.cookie !== undefined ? ` -setcookie '${opts.cookie}'` : ''
+  // Secrets are not printed (the banner ends up in logs, `docker compose logs`): the cookie and a password
+  // given on the command line appear as placeholders.
+  const cookie = opts.cookie !== undefined ? ` -setcookie "$COOKIE"` : ''
   const pa = ebin ? ` -pa ${ebin}` : ''
   const lines = [
     `ts-cnode: node ${full} is up (${opts.hidden ? 'hidden' : 'visible'}, ${node.runtime.registered().length} registered processes).`,
@@ -165,18 +168,25 @@ export function instructions(node: Node, opts: CliOptions, ebin: string | undefi
   ]
   if (dbUrl) {
     lines.push(
-      `  2> {ok, P} = pg_sync:connect("${dbUrl}").`,
+      `  2> {ok, P} = pg_sync:connect("${withoutPassword(dbUrl)}").`,
       `  3> pg_sync:select(P, "select 6 * 7 as answer").`,
       '  {ok,[["answer"],["42"]]}',
       '  4> pg_sync:disconnect(P).',
     )
   }
   lines.push(`  ${dbUrl ? 5 : 2}> next_perm:next_perm([1,2,3]).`, '  [1,3,2]')
+  if (opts.cookie !== undefined) lines.push('', '($COOKIE: the cookie given to -setcookie.)')
+  if (withoutPassword(dbUrl ?? '') !== (dbUrl ?? '')) lines.push('', '(PASSWORD: the password of the --db URL.)')
   if (opts.name !== 'tsnode' || opts.longNames) {
     lines.push('', `(The Erlang modules find this node through: export TS_CNODE_NODE=${full})`)
   }
   lines.push('', 'Ctrl-C stops the node.')
   return lines.join('\n')
+}
+
+/** A libpq URL with its password (if any) replaced by PASSWORD; anything else as it is. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1PASSWORD@')
 }
 
 export interface Running {
@@ -252,25 +262,38 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     return 0
   }
   const log = consoleLogger(opts.logLevel, 'ts-cnode', opts.logFormat)
+  // Signals are handled from the start: as PID 1 in a container, a signal with no handler is dropped, so one
+  // sent while the node is still starting would be lost (docker stop then waits and kills). A second signal
+  // ends the process at once.
+  let signalled: NodeJS.Signals | undefined
+  let onStop: (() => void) | undefined
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled !== undefined) {
+      process.stderr.write(`ts-cnode: ${sig} again: exiting without a clean shutdown\n`)
+      process.exit(1)
+    }
+    signalled = sig
+    log.info('shutting down', { signal: sig })
+    onStop?.()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   const ebin = ensureErlangModules(log)
   let running: Running
   try {
     running = await run(opts, log)
   } catch (e) {
     process.stderr.write(`ts-cnode: could not start: ${(e as Error).message}\n`)
-    return 1
+    return signalled !== undefined ? 0 : 1
   }
-  process.stdout.write(instructions(running.node, opts, ebin, running.dbUrl) + '\n')
+  if (signalled === undefined) process.stdout.write(instructions(running.node, opts, ebin, running.dbUrl) + '\n')
   await new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      log.info('shutting down', { signal: sig })
+    onStop = () =>
       running.stop().then(resolve, (e) => {
         log.error(`shutdown failed: ${(e as Error).message}`)
         resolve()
       })
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    if (signalled !== undefined) onStop()
   })
   process.stdout.write(`ts-cnode: node ${running.node.name.name} stopped.\n`)
   return 0
