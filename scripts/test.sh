@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: type check, unit tests (src/), integration tests against real erl and PostgreSQL
-# (integration/). Installs what is missing first. Ends with one line: "tests: N passed, N failed".
+# (integration/). Installs what is missing first. Ends with one line: "tests: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh || exit 1
-bash scripts/provision.sh || exit 1
+if ! bash scripts/ensure-deps.sh || ! bash scripts/provision.sh; then
+  echo "tests: 0 passed, 1 failed, 0 skipped (could not install what the tests need: see above)"
+  exit 1
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
