@@ -158,8 +158,9 @@ test('wrong cookie in each direction is refused while a good peer keeps being se
 
 const FIVE_MB = 5 * 1024 * 1024
 const PATTERN_EXPR = `binary:part(binary:copy(list_to_binary(lists:seq(0, 250)), ${Math.ceil(FIVE_MB / 251)}), 0, ${FIVE_MB})`
-// Each level is a tuple holding a list: 9000 nested containers, inside the decoder's default maxDepth (10,000).
-const DEPTH = 4500
+// Each level is a tuple holding a list: 90,000 nested containers (as deep as iodata appended to 90,000 times),
+// inside the decoder's default maxDepth (100,000).
+const DEPTH = 45_000
 const DEEP_EXPR = `lists:foldl(fun(I, Acc) -> {I, <<"padpadpad">>, [Acc]} end, [], lists:seq(1, ${DEPTH}))`
 
 function pattern(): Buffer {

@@ -227,7 +227,7 @@ test('erpc:call and rpc:call into TypeScript: a result, a throw, an error, an ex
   node.registerFunction('ts_math', 'holey', () => [1, undefined])
   const bad = (f: string) =>
     erl.eval(`try erpc:call(${N}, ts_math, ${f}, []) catch error:{exception, {js_error, Msg, _}, _} -> Msg end`)
-  assert.match(await bad('cyclic'), /ts_math:cyclic returned a value that is not an Erlang term: nesting deeper than 10000 \(a cyclic value\?\)/)
+  assert.match(await bad('cyclic'), /ts_math:cyclic returned a value that is not an Erlang term: nesting deeper than 100000 \(a cyclic value\?\)/)
   assert.match(await bad('holey'), /ts_math:holey returned a value that is not an Erlang term: undefined/)
 })
 

@@ -659,7 +659,7 @@ export const BOMBS: Bomb[] = [
   { name: 'STRING_EXT declaring 65535 bytes, holding 3', expect: 'closed', frames: (s) => [toSink(s, Buffer.of(107, 0xff, 0xff, 1, 2, 3))] },
   { name: 'ATOM_UTF8_EXT of 65535 bytes', expect: 'closed', frames: (s) => [toSink(s, Buffer.concat([Buffer.of(118, 0xff, 0xff), Buffer.alloc(65535, 97)]))] },
   { name: 'lists nested 200,000 deep', expect: 'closed', frames: (s) => [toSink(s, nestedLists(200_000))] },
-  { name: 'lists nested 9,000 deep (under maxDepth: delivered)', expect: 'answered', frames: (s) => [toSink(s, nestedLists(9_000))] },
+  { name: 'lists nested 90,000 deep (under maxDepth: delivered)', expect: 'answered', frames: (s) => [toSink(s, nestedLists(90_000))] },
   {
     name: '1-tuples nested 1,000,000 deep',
     expect: 'closed',

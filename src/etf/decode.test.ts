@@ -441,12 +441,12 @@ test('huge declared lengths fail as truncation without allocating', () => {
   }
 })
 
-test('nesting deeper than maxDepth is refused (default 10,000)', () => {
+test('nesting deeper than maxDepth is refused (default 100,000)', () => {
   const nested = (d: number, open: number[], close: number[]) =>
     Buffer.concat([Buffer.from([131]), Buffer.from(Array(d).fill(open).flat()), Buffer.from([106]), Buffer.from(Array(d).fill(close).flat())])
   const lists = (d: number) => nested(d, [108, 0, 0, 0, 1], [106])
-  assert.ok(Array.isArray(binaryToTerm(lists(10_000))))
-  assert.is(throwsExactly(() => binaryToTerm(lists(10_001)), LimitExceededError).offset, 1 + 5 * 10_000)
+  assert.ok(Array.isArray(binaryToTerm(lists(100_000))))
+  assert.is(throwsExactly(() => binaryToTerm(lists(100_001)), LimitExceededError).offset, 1 + 5 * 100_000)
   const tuples = (d: number) => nested(d, [104, 1], [])
   throwsExactly(() => binaryToTerm(tuples(4), { maxDepth: 3 }), LimitExceededError)
   assert.instance(binaryToTerm(tuples(3), { maxDepth: 3 }), Tuple)

@@ -74,7 +74,7 @@ const enum Tag {
 }
 
 export interface DecodeOptions {
-  /** Deepest nesting of tuples, lists, maps and fun environments accepted. Default 10,000. */
+  /** Deepest nesting of tuples, lists, maps and fun environments accepted. Default 100,000. */
   maxDepth?: number
   /** Longest atom accepted, in characters. Default 255 (Erlang's own limit). */
   maxAtomLength?: number
@@ -98,7 +98,10 @@ export interface DecodeOptions {
   maxTerms?: number
 }
 
-export const DEFAULT_MAX_DEPTH = 10_000
+/** Well past what real code builds (iodata appended to, say, 20,000 times, which the BEAM takes at any depth;
+ *  every walk of a term in this project uses an explicit stack), and small enough that a hostile term refused
+ *  at the limit costs tens of MB on the way (a million levels took ~300 MB of peak RSS). */
+export const DEFAULT_MAX_DEPTH = 100_000
 export const DEFAULT_MAX_ATOM_LENGTH = MAX_ATOM_CHARACTERS
 export const DEFAULT_MAX_UNCOMPRESSED_SIZE = 64 * 1024 * 1024
 export const DEFAULT_COPY_THRESHOLD = 64

@@ -192,7 +192,7 @@ test('a million levels of nesting encode iteratively (maxDepth: Infinity) and ma
   let depth = 0
   while (Array.isArray(d) && d.length === 1) (d = d[0]), depth++
   assert.is(depth, 1_000_000)
-  // the default bound refuses it
+  // the default bound (100,000) refuses it
   assert.throws(() => termToBinary(t), (e: unknown) => e instanceof EncodeError)
 })
 

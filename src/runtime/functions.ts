@@ -14,6 +14,7 @@ import {
   tuple,
   type Term,
 } from '../etf/terms.js'
+import { DEFAULT_MAX_DEPTH } from '../etf/decode.js'
 import { OK, UNDEF } from './atoms.js'
 import { BadArgError, ErlangError, ErlangExit, ErlangThrow, ProcessExitedError } from './errors.js'
 import { toAtom, type Name } from './ids.js'
@@ -103,7 +104,7 @@ export class FunctionRegistry {
  * explicit stack (left to right, depth first), so a term nested as deep as the codec allows cannot exhaust
  * the JS stack, and a cyclic value is reported at maxDepth rather than looping.
  */
-export function notATerm(v: unknown, maxDepth = 10_000): string | undefined {
+export function notATerm(v: unknown, maxDepth = DEFAULT_MAX_DEPTH): string | undefined {
   const todo: unknown[] = [v]
   const depths: number[] = [0]
   while (todo.length > 0) {

@@ -96,7 +96,7 @@ test('undefined is no message: EncodeError for a local send as for a remote one;
 test('an exit reason that is no term (a Set, NaN, too deep) becomes {js_error, <<"EncodeError: ...">>, <<>>} for links, monitors and done', async () => {
   const rt = newRt()
   let deep: Term = 1
-  for (let i = 0; i < 20_000; i++) deep = [deep]
+  for (let i = 0; i < 100_001; i++) deep = [deep]
   for (const bad of [new Set([1]), NaN, null, deep] as unknown[]) {
     const box: Term[] = []
     const watcher = collector(rt, box, { trapExit: true })
