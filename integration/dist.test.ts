@@ -391,7 +391,8 @@ test('EPMD killed and restarted: the TS node registers again and is found by nam
 
 test('no EPMD on the port: the TS node serves an embedded one that real erl nodes use', async () => {
   const port = await freePort()
-  const m = new DistManager({ name: name('tse'), cookie: COOKIE, epmdPort: port, logger: recorder() })
+  const logs = recorder()
+  const m = new DistManager({ name: name('tse'), cookie: COOKIE, epmdPort: port, logger: logs })
   await m.start()
   managers.push(m)
   assert.ok(m.embeddedEpmd, 'embedded EPMD started')
@@ -400,6 +401,10 @@ test('no EPMD on the port: the TS node serves an embedded one that real erl node
   assert.is(await a.eval(`net_adm:ping('${m.nodeName.name}')`), 'pong')
   assert.is(await m.ping(`${await b.eval('node()')}`), 'pong')
   assert.is(await a.eval(`net_adm:ping(${await b.eval('node()')})`), 'pong')
+  // It ends with the node (unlike erl's daemon): that is said, naming the nodes it leaves unfindable.
+  await m.stop()
+  const warned = logs.lines.find((l) => l.startsWith('warn: stopping the embedded EPMD'))
+  assert.ok(warned && warned.includes(a.nodeName.split('@')[0]) && warned.includes(b.nodeName.split('@')[0]), logs.lines.join('\n'))
   await a.stop()
   await b.stop()
 })

@@ -331,7 +331,18 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     const srv = this.server
     this.server = undefined
     if (srv) await new Promise<void>((r) => srv.close(() => r()))
-    await this.embedded?.close()
+    const embedded = this.embedded
+    if (embedded) {
+      // Unlike the daemon erl starts, this EPMD ends with this process: nodes registered with it stay up but
+      // can no longer be found by name.
+      const others = embedded.names().map((n) => n.name)
+      if (others.length > 0)
+        this.log.warn(
+          `stopping the embedded EPMD on port ${embedded.port}: ${others.join(', ')} registered with it and can no longer be found by name (start epmd -daemon before the nodes to keep it)`,
+          { nodes: others },
+        )
+      await embedded.close()
+    }
     this.embedded = undefined
   }
 
