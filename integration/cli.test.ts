@@ -5,8 +5,8 @@ import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import pg from 'pg'
-import { Epmd, ErlNode, cleanup, eventually, pgUrl, repoRoot, requirePostgres, sleep } from './harness.js'
-import { parseArgs, UsageError, withoutPassword } from '../src/cli.js'
+import { Epmd, ErlNode, cleanup, eventually, freePort, pgUrl, repoRoot, requirePostgres, sleep } from './harness.js'
+import { checkDb, parseArgs, UsageError, withoutPassword } from '../src/cli.js'
 
 const groups: number[] = []
 test.after(async () => {
@@ -58,6 +58,20 @@ test('flags mirror erl and bad ones are refused with a usage error', () => {
   assert.is(parseArgs(['--port', '4370'], {}).port, 4370)
   assert.is(withoutPassword('postgres://u:s3cret@h:5432/db?x=1'), 'postgres://u:PASSWORD@h:5432/db?x=1')
   assert.is(withoutPassword('postgresql://u@h/db'), 'postgresql://u@h/db')
+  assert.throws(() => parseArgs(['--db', 'none', '--db-dir', '/tmp/x'], {}), (e: unknown) => e instanceof UsageError)
+})
+
+test('the --db database is tried once at start: a warning when it does not answer, with no password shown', async () => {
+  await requirePostgres()
+  const lines: string[] = []
+  const log = { debug() {}, info: (m: string) => void lines.push(`info: ${m}`), warn: (m: string) => void lines.push(`warn: ${m}`), error: (m: string) => void lines.push(`error: ${m}`) }
+  assert.is(await checkDb(pgUrl, log), true)
+  assert.ok(lines.some((l) => l.startsWith('info: the --db database answers')), lines.join('\n'))
+  lines.length = 0
+  const port = await freePort()
+  assert.is(await checkDb(`postgres://postgres:hunter2@127.0.0.1:${port}/test`, log), false)
+  const warn = lines.find((l) => l.startsWith('warn: the --db database does not answer now'))
+  assert.ok(warn && /Connection refused/.test(warn) && warn.includes(':PASSWORD@') && !warn.includes('hunter2'), lines.join('\n'))
 })
 
 test('a SIGTERM while the node is still starting stops it cleanly once started (not lost, not a kill)', async () => {

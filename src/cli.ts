@@ -6,6 +6,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Node } from './node.js'
 import { startDrivers, type Drivers } from './drivers/driver.js'
+import { connectPg } from './drivers/pg-connect.js'
 import { startEmbeddedDb, type EmbeddedDb } from './embedded-db.js'
 import { consoleLogger, type LogLevel, type Logger } from './logger.js'
 
@@ -110,6 +111,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
   }
   if (!/^[A-Za-z0-9_-]+(@[^@\s]+)?$/.test(o.name)) throw new UsageError(`bad node name ${o.name}`)
+  if (o.dbDir !== undefined && o.db !== 'embedded') throw new UsageError('--db-dir is for the embedded database (--db embedded) only')
   if (o.tls && (!o.tls.cert || !o.tls.key || !o.tls.ca)) throw new UsageError('TLS needs all of --tls-cert, --tls-key and --tls-ca')
   return o
 }
@@ -197,6 +199,24 @@ export interface Running {
   stop(): Promise<void>
 }
 
+/**
+ * Tries the --db database once, in the background, and says what it found: a URL the node only prints would
+ * otherwise fail at the first pg_sync:connect from erl, long after the node looked fine.
+ */
+export async function checkDb(url: string, log: Logger): Promise<boolean> {
+  const shown = withoutPassword(url)
+  try {
+    const client = await connectPg(url, { signal: AbortSignal.timeout(15_000) })
+    await client.end().catch(() => {})
+    log.info(`the --db database answers: ${shown}`)
+    return true
+  } catch (e) {
+    const why = e instanceof Error ? e.message.trim().replace(/\s*\n\s*/g, '; ') : String(e)
+    log.warn(`the --db database does not answer now (${why}): pg_sync:connect("${shown}") fails until it does`)
+    return false
+  }
+}
+
 /** Starts everything the CLI starts; used by main() and by tests. */
 export async function run(opts: CliOptions, log: Logger): Promise<Running> {
   const node = new Node({
@@ -224,6 +244,7 @@ export async function run(opts: CliOptions, log: Logger): Promise<Running> {
     dbUrl = db.url
   } else if (opts.db !== 'none') {
     dbUrl = opts.db
+    void checkDb(dbUrl, log)
   }
   try {
     await node.start()
