@@ -237,7 +237,7 @@ test('the erlang BIFs a health check or an observer calls over rpc: node, nodes,
     Rex = erpc:call(${N}, erlang, whereis, [rex]),
     {rpc:call(${N}, erlang, node, []),
      erpc:call(${N}, erlang, node, [Rex]),
-     lists:member(node(), erpc:call(${N}, erlang, nodes, [])),
+     lists:member(node(), erpc:call(${N}, erlang, nodes, [hidden])),
      erpc:call(${N}, erlang, nodes, [[this]]),
      is_pid(Rex) andalso node(Rex) =:= ${N},
      erpc:call(${N}, erlang, whereis, [no_such_name]),
@@ -246,6 +246,44 @@ test('the erlang BIFs a health check or an observer calls over rpc: node, nodes,
      try erpc:call(${N}, erlang, node, [1, 2]) catch error:{exception, E1, _} -> E1 end,
      try erpc:call(${N}, erlang, whereis, ["rex"]) catch error:{exception, E2, _} -> E2 end}`)) as Tuple
   assert.equal(r.elements.map((x) => formatTerm(x)), [TS, TS, 'true', `[${TS}]`, 'true', 'undefined', 'true', 'true', 'undef', 'badarg'])
+})
+
+test('nodes/0,1 on a hidden TypeScript node list every peer as hidden (as erl -hidden); a visible one tells them apart', async () => {
+  // A connection is visible only if both sides publish: erl -hidden answers nodes() = [] and
+  // nodes(hidden) = [Peer] to a visible peer; the hidden TS node (the default) must answer the same.
+  const N = `'${TS}'`
+  await erl.eval(`pong = net_adm:ping(${N})`)
+  const hiddenSide = (await erl.evalTerm(`
+    {erpc:call(${N}, erlang, nodes, []),
+     erpc:call(${N}, erlang, nodes, [hidden]),
+     erpc:call(${N}, erlang, nodes, [[visible]]),
+     erpc:call(${N}, erlang, nodes, [[connected]]),
+     erpc:call(${N}, erlang, nodes, [[this]]),
+     erpc:call(${N}, erlang, nodes, [[this, visible, hidden]])}`)) as Tuple
+  const E = erl.nodeName
+  assert.equal(hiddenSide.elements.map((x) => formatTerm(x)), ['[]', `[${E}]`, '[]', `[${E}]`, `[${TS}]`, `[${TS},${E}]`])
+  // A visible TS node: the visible erl is in nodes(), a hidden erl in nodes(hidden) only.
+  const VIS = `ts_otp_vis@${shortHost}`
+  const vis = new Node({ name: VIS, cookie: COOKIE, epmdPort: epmd.port, hidden: false, logger: silentLogger })
+  await vis.start()
+  const hid = await ErlNode.start({ name: 'erl_otp_hid', epmdPort: epmd.port, cookie: COOKIE, hidden: true })
+  try {
+    assert.is(await erl.eval(`net_adm:ping('${VIS}')`), 'pong')
+    assert.is(await hid.eval(`net_adm:ping('${VIS}')`), 'pong')
+    const V = `'${VIS}'`
+    const visibleSide = (await erl.evalTerm(`
+      {erpc:call(${V}, erlang, nodes, []),
+       erpc:call(${V}, erlang, nodes, [hidden]),
+       erpc:call(${V}, erlang, nodes, [[visible]]),
+       lists:sort(erpc:call(${V}, erlang, nodes, [[connected]])),
+       erpc:call(${V}, erlang, nodes, [[this]])}`)) as Tuple
+    const H = hid.nodeName
+    assert.equal(visibleSide.elements.map((x) => formatTerm(x)), [`[${E}]`, `[${H}]`, `[${E}]`, formatTerm([A(E), A(H)].sort((a, b) => (a.name < b.name ? -1 : 1))), `[${VIS}]`])
+    assert.is(await erl.eval(`lists:member('${VIS}', nodes())`), 'true', 'erl sees the visible TS node as visible')
+  } finally {
+    await hid.stop()
+    await vis.stop()
+  }
 })
 
 test('erpc:call with a timeout into a slow TypeScript function', async () => {

@@ -67,11 +67,14 @@ export class Node extends EventEmitter<NodeEvents> {
     this.logger = opts.logger ?? defaultLogger
     this.maxPendingSignals = opts.maxPendingSignals ?? DEFAULT_MAX_PENDING_SIGNALS
     this.manager = new DistManager(opts)
+    // A connection is visible only when both sides publish (dist_util's adjust_flags): every connection of
+    // a hidden node is hidden, whatever the peer.
+    const published = opts.hidden === false
     registerErlangBifs(this.functions, (kind) =>
       this.manager.nodes().filter((n) => {
         if (kind === 'connected') return true
         const c = this.manager.connection(n)
-        const visible = c !== undefined && (c.peerFlags & DFLAG_PUBLISHED) !== 0n
+        const visible = published && c !== undefined && (c.peerFlags & DFLAG_PUBLISHED) !== 0n
         return kind === 'visible' ? visible : !visible
       }),
     )
