@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert'
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from './etf/index.js'
 import { silentLogger } from './logger.js'
 import { Node } from './node.js'
-import { ErlangThrow, NoConnectionError } from './runtime/errors.js'
+import { NotStartedError } from './dist/errors.js'
+import { ErlangThrow, NoConnectionError, ProcessExitedError } from './runtime/errors.js'
 
 const A = atom
 const ports = new Map<string, number>()
@@ -81,6 +82,58 @@ test('start and stop: calls during a start share it, a stop during a start stops
   })
   await reply.done
   assert.is(got, A('again'))
+})
+
+test('promise-returning methods reject, never throw, before start() and after stop(); a dead process\'s too', async () => {
+  const n = new Node({ name: 'sync_a@127.0.0.1', cookie: 'sesame', epmd: false, listenHost: '127.0.0.1', logger: silentLogger })
+  started.push(n)
+  const methods: Record<string, () => Promise<unknown>> = {
+    call: () => n.call('srv', A('x')),
+    rpc: () => n.rpc('other@127.0.0.1', 'm', 'f', []),
+    startGenServer: () => n.startGenServer({ init: () => null }),
+    withProcess: () => n.withProcess(async () => 1),
+    connect: () => n.connect('other@127.0.0.1'),
+    ping: () => n.ping('other@127.0.0.1'),
+    whenWritable: () => n.whenWritable('other@127.0.0.1'),
+  }
+  const settle = async (when: string) => {
+    const out: Record<string, unknown> = {}
+    for (const [name, f] of Object.entries(methods)) {
+      let p: Promise<unknown>
+      try {
+        p = f()
+      } catch (e) {
+        assert.unreachable(`${name}() threw synchronously ${when}: ${String(e)}`)
+        continue
+      }
+      out[name] = await p.then((v) => ({ value: v }), (e: unknown) => e)
+    }
+    return out
+  }
+  for (const when of ['before start()', 'after stop()']) {
+    if (when === 'after stop()') {
+      await n.start()
+      await n.stop()
+    }
+    const r = await settle(when)
+    for (const name of ['call', 'rpc', 'startGenServer', 'withProcess', 'connect'])
+      assert.instance(r[name], NotStartedError, `${name} ${when}: ${String(r[name])}`)
+    assert.equal(r.ping, { value: 'pang' }, `ping ${when}`)
+    assert.equal(r.whenWritable, { value: undefined }, `whenWritable ${when}`)
+  }
+  // A process handle: once the process is dead, its promise-returning methods reject too.
+  const a = await startNode('sync_b')
+  const p = a.spawn(() => {})
+  await p.done
+  for (const f of [() => p.call('srv', A('x')), () => p.rpc(a.name, 'm', 'f', []), () => p.receive()]) {
+    let q: Promise<unknown> | undefined
+    try {
+      q = f()
+    } catch (e) {
+      assert.unreachable(`a dead process's method threw synchronously: ${String(e)}`)
+    }
+    assert.instance(await q!.catch((e: unknown) => e), ProcessExitedError)
+  }
 })
 
 test('signals sent before the connection exists are queued and arrive in order', async () => {

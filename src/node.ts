@@ -304,7 +304,9 @@ export class Node extends EventEmitter<NodeEvents> {
     this.runtime.exit(pid, reason)
   }
 
-  call(server: Dest, request: Term, opts?: Timed): Promise<Term> {
+  // The promise-returning methods are async so that NotStartedError (this.runtime before start() or after
+  // stop()) rejects, as their argument errors do, instead of throwing where a caller only expects a rejection.
+  async call(server: Dest, request: Term, opts?: Timed): Promise<Term> {
     return this.runtime.call(server, request, opts)
   }
 
@@ -312,7 +314,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.runtime.cast(server, request)
   }
 
-  rpc(node: Atom | string, module: Name, fn: Name, args: Term[], opts?: Timed): Promise<Term> {
+  async rpc(node: Atom | string, module: Name, fn: Name, args: Term[], opts?: Timed): Promise<Term> {
     return this.runtime.rpc(node, module, fn, args, opts)
   }
 
@@ -324,12 +326,12 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.functions.unregister(module, fn)
   }
 
-  startGenServer<S, A = Term>(impl: GenServerCallbacks<S, A>, opts?: GenServerOptions<A>): Promise<Process> {
+  async startGenServer<S, A = Term>(impl: GenServerCallbacks<S, A>, opts?: GenServerOptions<A>): Promise<Process> {
     return this.runtime.startGenServer(impl, opts)
   }
 
   /** Runs `fn` in a short-lived process (for links, monitors, receives from outside a process). */
-  withProcess<T>(fn: (p: Process) => Promise<T>): Promise<T> {
+  async withProcess<T>(fn: (p: Process) => Promise<T>): Promise<T> {
     return this.runtime.withProcess(fn)
   }
 
