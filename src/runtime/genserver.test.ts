@@ -67,6 +67,27 @@ test('a server that crashes during a call gives CallExitError with its exit reas
   assert.is((reason.get(1) as Buffer).toString(), 'Error: crashed in handleCall')
 })
 
+test('CallExitError and NoProcError name the server alike, as Erlang writes it: {Name, Node} for a {name, node} object, an atom for a name', async () => {
+  const rt = newRt()
+  const dests = [
+    { dest: { name: 'crasher', node: 'ts@host' }, shown: '{crasher,ts@host}', term: tuple(A('crasher'), A('ts@host')) },
+    { dest: tuple('crasher', 'ts@host'), shown: '{crasher,ts@host}', term: tuple(A('crasher'), A('ts@host')) },
+    { dest: 'crasher', shown: 'crasher', term: A('crasher') },
+  ]
+  for (const { dest, shown, term } of dests) {
+    const gone = await rt.call(dest, A('get')).catch((x) => x)
+    assert.instance(gone, NoProcError)
+    assert.is(gone.message, `no process: ${shown}`)
+    assert.ok(termEquals(gone.target, term), formatTerm(gone.target))
+    const s = await rt.startGenServer(counter, { args: 0, name: 'crasher' })
+    const e = await rt.call(dest, A('crash')).catch((x) => x)
+    assert.instance(e, CallExitError)
+    assert.ok(e.message.startsWith(`server ${shown} exited during the call: {js_error,`), e.message)
+    assert.ok(termEquals(e.server, term), formatTerm(e.server))
+    await s.done
+  }
+})
+
 test('stop with a reply: the caller gets the reply, terminate runs, the server exits with the reason', async () => {
   const rt = newRt()
   const terminated: Term[] = []

@@ -333,12 +333,21 @@ function refIs(t: Term, ref: Ref): boolean {
   return t instanceof Ref && sameRef(t, ref)
 }
 
-function callError(reason: Term, server: Dest, rt: Runtime): Error {
-  if (reason === NOPROC) {
-    // {name, node} as Erlang writes that destination: {Name, Node}.
-    const target = typeof server === 'object' && 'name' in server && 'node' in server ? tuple(...rt.nameAndNode(server)) : server
-    return new NoProcError(target as Term)
+/**
+ * The destination as Erlang writes it, for the errors that name it: a pid, an atom Name, or {Name, Node}
+ * (from a tuple or a {name, node} object alike).
+ */
+function destTerm(server: Dest, rt: Runtime): Term {
+  if (server instanceof Pid || server instanceof Ref || server instanceof Atom) return server
+  try {
+    return typeof server === 'string' ? toAtom(server) : tuple(...rt.nameAndNode(server))
+  } catch {
+    return server as Term
   }
+}
+
+function callError(reason: Term, server: Dest, rt: Runtime): Error {
+  if (reason === NOPROC) return new NoProcError(destTerm(server, rt))
   if (reason === NOCONNECTION) {
     let node: Atom | undefined
     if (server instanceof Pid) node = server.node
@@ -351,7 +360,7 @@ function callError(reason: Term, server: Dest, rt: Runtime): Error {
     }
     return rt.noConnection(node)
   }
-  return new CallExitError(reason, server as Term)
+  return new CallExitError(reason, destTerm(server, rt))
 }
 
 /** Decodes erpc's DOWN reason (erpc.erl result/4). */
