@@ -46,6 +46,18 @@ export class CallExitError extends DistError {
   }
 }
 
+/**
+ * A gen_server call to the calling process itself (by pid, by its registered name, or as {Name, ThisNode}):
+ * it could only time out, since the caller is the one that would answer. OTP's gen_server:call exits at once
+ * with {calling_self, {gen_server, call, [Server, Request]}}; this rejects at once.
+ */
+export class CallingSelfError extends DistError {
+  override readonly code = 'ERR_CALLING_SELF'
+  constructor(readonly server: Term, readonly request: Term) {
+    super(`calling self: ${formatTerm(server)} is the calling process (gen_server:call exits with calling_self)`)
+  }
+}
+
 /** An erpc-level failure: the remote node refused or could not run the request (notsup, system_limit, badarg...). */
 export class RpcError extends DistError {
   override readonly code = 'ERR_RPC'

@@ -2,7 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ExportFun, ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { silentLogger } from '../logger.js'
-import { AbortError, CallExitError, NoProcError, TimeoutError } from './errors.js'
+import { AbortError, CallExitError, CallingSelfError, NoProcError, TimeoutError } from './errors.js'
 import { formatTerm } from './format.js'
 import { reply, type From, type GenServerCallbacks } from './genserver.js'
 import { Runtime, type MonitorTarget } from './runtime.js'
@@ -86,6 +86,42 @@ test('CallExitError and NoProcError name the server alike, as Erlang writes it: 
     assert.ok(termEquals(e.server, term), formatTerm(e.server))
     await s.done
   }
+})
+
+test('a call to oneself rejects at once with CallingSelfError (gen_server:call exits calling_self), by pid, name or {Name, Node}', async () => {
+  const rt = newRt()
+  // Each call is given 2 s: without the check it would wait that long and fail TimeoutError.
+  const t0 = Date.now()
+  const seen: unknown[] = []
+  await rt.startGenServer<null>(
+    {
+      init: () => null,
+      handleCall: async (req, _from, _s, { self }) => {
+        if (req !== A('go')) return { reply: A('other') }
+        for (const dest of [self.pid, 'selfish', A('selfish'), tuple(A('selfish'), A('ts@host')), { name: 'selfish', node: 'ts@host' }])
+          seen.push(await self.call(dest, A('again'), { timeout: 2000 }).catch((e: unknown) => e))
+        return { reply: A('done') }
+      },
+    },
+    { name: 'selfish' },
+  )
+  assert.is(await rt.call('selfish', A('go'), { timeout: 15_000 }), A('done'))
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`)
+  assert.is(seen.length, 5)
+  for (const e of seen) {
+    assert.instance(e, CallingSelfError)
+    assert.is((e as CallingSelfError).code, 'ERR_CALLING_SELF')
+    assert.is((e as CallingSelfError).request, A('again'))
+  }
+  assert.ok(termEquals((seen[3] as CallingSelfError).server, tuple(A('selfish'), A('ts@host'))))
+  assert.ok(termEquals((seen[4] as CallingSelfError).server, tuple(A('selfish'), A('ts@host'))))
+  // A plain process calling its own pid; the server is still up and serves another caller.
+  const p = rt.spawn(async (self) => {
+    const e = await self.call(self.pid, A('x'), { timeout: 2000 }).catch((x: unknown) => x)
+    if (!(e instanceof CallingSelfError)) throw e
+  })
+  assert.is(await p.done, A('normal'))
+  assert.is(await rt.call('selfish', A('ping')), A('other'))
 })
 
 test('stop with a reply: the caller gets the reply, terminate runs, the server exits with the reason', async () => {

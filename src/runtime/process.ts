@@ -21,6 +21,7 @@ import {
   AbortError,
   BadArgError,
   CallExitError,
+  CallingSelfError,
   ErlangError,
   ErlangExit,
   ErlangThrow,
@@ -40,7 +41,7 @@ import type {
   Runtime,
   SpawnOptions,
 } from './runtime.js'
-import { refKey, sameRef, toAtom, type Name } from './ids.js'
+import { refKey, samePid, sameRef, toAtom, type Name } from './ids.js'
 
 export type ProcessFn = (self: Process) => unknown
 
@@ -245,11 +246,12 @@ export class Process {
   /**
    * gen_server:call: monitors the server with an alias, sends {'$gen_call', {Self, [alias | Ref]}, Request}
    * and waits for {[alias | Ref], Reply} or the DOWN. Errors: NoProcError, NoConnectionError, CallExitError,
-   * TimeoutError, AbortError.
+   * TimeoutError, AbortError; CallingSelfError at once for a call to this process itself.
    */
   async call(server: Dest, request: Term, opts: Timed = {}): Promise<Term> {
     this.check()
     if (server instanceof Ref) throw new BadArgError('call needs a pid or a registered name, not an alias')
+    if (this.isSelf(server)) throw new CallingSelfError(destTerm(server, this.runtime), request)
     const ref = this.runtime.monitor(this, server as MonitorTarget, 'demonitor')
     const tag = new ImproperList([ALIAS], ref)
     this.runtime.route(this.pid, server, tuple(GEN_CALL, tuple(this.pid, tag), request), false)
@@ -276,6 +278,24 @@ export class Process {
       return r.reply
     }
     throw callError(r.down, server, this.runtime)
+  }
+
+  /** Whether `server` names this process: its pid, or a name registered to it here (gen.erl's calling_self). */
+  private isSelf(server: Dest): boolean {
+    if (server instanceof Pid) return samePid(server, this.pid)
+    try {
+      let name: Name
+      if (server instanceof Atom || typeof server === 'string') name = server
+      else {
+        const [n, node] = this.runtime.nameAndNode(server)
+        if (node !== this.runtime.nodeName) return false
+        name = n
+      }
+      const pid = this.runtime.whereis(name)
+      return pid !== undefined && samePid(pid, this.pid)
+    } catch {
+      return false // not a destination: the send says so
+    }
   }
 
   /** gen_server:cast: {'$gen_cast', Request}; never fails (unknown names are ignored, as gen_server does). */
