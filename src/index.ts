@@ -9,6 +9,7 @@ export {
   Process,
   Mailbox,
   Runtime,
+  DEFAULT_CALL_TIMEOUT,
   FunctionRegistry,
   PgScope,
   reply,

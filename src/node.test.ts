@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert'
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from './etf/index.js'
 import { silentLogger } from './logger.js'
 import { Node } from './node.js'
-import { NotStartedError } from './dist/errors.js'
-import { ErlangThrow, NoConnectionError, ProcessExitedError } from './runtime/errors.js'
+import { DistConfigError, NotStartedError } from './dist/errors.js'
+import { ErlangThrow, NoConnectionError, ProcessExitedError, TimeoutError } from './runtime/errors.js'
 
 const A = atom
 const ports = new Map<string, number>()
@@ -134,6 +134,25 @@ test('promise-returning methods reject, never throw, before start() and after st
     }
     assert.instance(await q!.catch((e: unknown) => e), ProcessExitedError)
   }
+})
+
+test('callTimeout: a call given no timeout waits the node\'s callTimeout; a bad value is refused by the constructor', async () => {
+  for (const bad of [-1, Number.NaN, '5000'] as unknown as number[])
+    assert.throws(
+      () => new Node({ name: 'ct_bad@127.0.0.1', cookie: 'sesame', epmd: false, callTimeout: bad, logger: silentLogger }),
+      (e: unknown) => e instanceof DistConfigError,
+    )
+  const n = new Node({ name: 'ct_a@127.0.0.1', cookie: 'sesame', epmd: false, listenHost: '127.0.0.1', callTimeout: 40, logger: silentLogger })
+  started.push(n)
+  await n.start()
+  await n.startGenServer({ init: () => null, handleCall: () => ({ noreply: true }) }, { name: 'mute' })
+  // (The signal only bounds the test: it sets no timeout.)
+  const bound = new AbortController()
+  const timer = setTimeout(() => bound.abort(), 2000)
+  const e = await n.call('mute', A('x'), { signal: bound.signal }).catch((x: unknown) => x)
+  clearTimeout(timer)
+  assert.instance(e, TimeoutError)
+  assert.is((e as TimeoutError).timeout, 40)
 })
 
 test('signals sent before the connection exists are queued and arrive in order', async () => {

@@ -8,7 +8,7 @@ import type { Connection } from './dist/connection.js'
 import { encodeControl } from './dist/control.js'
 import { DEFAULT_FLAGS, DFLAG_PUBLISHED } from './dist/flags.js'
 import { encodeTerm, Writer } from './etf/index.js'
-import { ConnectionClosedError, NotStartedError, UnsupportedByPeerError, WriteQueueFullError } from './dist/errors.js'
+import { ConnectionClosedError, DistConfigError, NotStartedError, UnsupportedByPeerError, WriteQueueFullError } from './dist/errors.js'
 import { Atom, Pid, atom, type Term } from './etf/terms.js'
 import { defaultLogger, type Logger } from './logger.js'
 import { registerErlangBifs } from './runtime/bifs.js'
@@ -27,6 +27,12 @@ export interface NodeOptions extends DistManagerOptions {
    * fires noconnection, as when a node goes down. Default 100,000.
    */
   maxPendingSignals?: number
+  /**
+   * Milliseconds a call (node.call, a process's call) given no timeout waits before TimeoutError, as
+   * gen_server:call/2's default. Default 5000 (DEFAULT_CALL_TIMEOUT); Infinity waits for ever. rpc has no default
+   * limit, as erpc:call.
+   */
+  callTimeout?: number
 }
 
 /**
@@ -58,6 +64,7 @@ export class Node extends EventEmitter<NodeEvents> {
    * the connection is up (and they are written) or has failed. */
   private readonly connecting = new Map<Atom, { queue: ControlMessage[]; settled: Promise<void> }>()
   private readonly maxPendingSignals: number
+  private readonly callTimeout: number | undefined
   /** The start() or stop() under way, which later calls share or wait for. */
   private starting: Promise<void> | undefined
   private stopping: Promise<void> | undefined
@@ -66,6 +73,10 @@ export class Node extends EventEmitter<NodeEvents> {
     super()
     this.logger = opts.logger ?? defaultLogger
     this.maxPendingSignals = opts.maxPendingSignals ?? DEFAULT_MAX_PENDING_SIGNALS
+    const ct = opts.callTimeout
+    if (ct !== undefined && !(typeof ct === 'number' && ct >= 0))
+      throw new DistConfigError(`callTimeout must be a number of milliseconds (>= 0) or Infinity, not ${String(ct)}`)
+    this.callTimeout = ct
     this.manager = new DistManager(opts)
     // A connection is visible only when both sides publish (dist_util's adjust_flags): every connection of
     // a hidden node is hidden, whatever the peer.
@@ -150,6 +161,7 @@ export class Node extends EventEmitter<NodeEvents> {
       creation: this.manager.creation,
       logger: this.logger,
       functions: this.functions,
+      callTimeout: this.callTimeout,
     })
     const transport: Transport = { send: (node, msg) => this.transmit(node, msg) }
     rt.setTransport(transport)

@@ -1,11 +1,12 @@
+import { mock } from 'node:test'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ExportFun, ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { silentLogger } from '../logger.js'
-import { AbortError, CallExitError, CallingSelfError, NoProcError, TimeoutError } from './errors.js'
+import { AbortError, BadArgError, CallExitError, CallingSelfError, NoProcError, ProcessExitedError, TimeoutError } from './errors.js'
 import { formatTerm } from './format.js'
 import { reply, type From, type GenServerCallbacks } from './genserver.js'
-import { Runtime, type MonitorTarget } from './runtime.js'
+import { DEFAULT_CALL_TIMEOUT, Runtime, type MonitorTarget } from './runtime.js'
 
 const A = atom
 const newRt = () => new Runtime({ node: 'ts@host', creation: 1, logger: silentLogger })
@@ -172,6 +173,49 @@ test('call timeout: TimeoutError, and a late reply does not leak into the caller
     await tick()
     assert.is(self.mailbox.size, 0, 'the alias was deactivated with the monitor')
   })
+})
+
+test('a call given no timeout waits callTimeout: 5000 ms by default (gen_server:call/2), or the runtime\'s option', async () => {
+  const mute: GenServerCallbacks<null> = { init: () => null, handleCall: () => ({ noreply: true }) }
+  // The option: a short default; an explicit timeout still wins.
+  const rt = new Runtime({ node: 'ts@host', creation: 1, logger: silentLogger, callTimeout: 30 })
+  await rt.startGenServer(mute, { name: 'mute' })
+  // (The signal only bounds the test: it sets no timeout.)
+  const bound = new AbortController()
+  const boundTimer = setTimeout(() => bound.abort(), 2000)
+  const e = await rt.call('mute', A('x'), { signal: bound.signal }).catch((x) => x)
+  clearTimeout(boundTimer)
+  assert.instance(e, TimeoutError)
+  assert.is(e.timeout, 30)
+  assert.is((await rt.call('mute', A('x'), { timeout: 60 }).catch((x) => x)).timeout, 60)
+  for (const bad of [-1, Number.NaN, '100'] as unknown as number[])
+    assert.throws(() => new Runtime({ node: 'ts@host', creation: 1, callTimeout: bad }), (x: unknown) => x instanceof BadArgError)
+  // The default, on mocked timers so that the test does not wait 5 s: pending at 4999 ms, TimeoutError at 5000.
+  assert.is(DEFAULT_CALL_TIMEOUT, 5000)
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] })
+  try {
+    const d = newRt()
+    assert.is(d.callTimeout, 5000)
+    await d.startGenServer(mute, { name: 'mute' })
+    let outcome: unknown = 'pending'
+    const infinite = d.call('mute', A('y'), { timeout: Infinity }).catch((x) => x)
+    void d.call('mute', A('x')).then((v) => (outcome = { v }), (x: unknown) => (outcome = x))
+    await tick()
+    mock.timers.tick(4999)
+    await tick()
+    assert.is(outcome, 'pending')
+    mock.timers.tick(1)
+    await tick()
+    assert.instance(outcome, TimeoutError)
+    assert.is((outcome as TimeoutError).timeout, 5000)
+    // Infinity: no limit.
+    mock.timers.tick(10 * 24 * 3600 * 1000)
+    await tick()
+    d.shutdown()
+    assert.instance(await infinite, ProcessExitedError)
+  } finally {
+    mock.timers.reset()
+  }
 })
 
 test('an init timeout past 2^31 - 1 ms waits (setTimeout alone fired it after 1 ms)', async () => {

@@ -1,5 +1,5 @@
 // The process runtime: processes, mailboxes, links, monitors, aliases, gen_server and rpc glue.
-export { Runtime, type RuntimeOptions, type Dest, type MonitorTarget, type AliasMode, type SpawnOptions, type SpawnResolver } from './runtime.js'
+export { Runtime, DEFAULT_CALL_TIMEOUT, type RuntimeOptions, type Dest, type MonitorTarget, type AliasMode, type SpawnOptions, type SpawnResolver } from './runtime.js'
 export { Process, type ProcessFn, type Timed } from './process.js'
 export { Mailbox, type Matcher, type ReceiveOptions } from './mailbox.js'
 export {

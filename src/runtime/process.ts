@@ -46,7 +46,7 @@ import { refKey, samePid, sameRef, toAtom, type Name } from './ids.js'
 export type ProcessFn = (self: Process) => unknown
 
 export interface Timed {
-  /** Milliseconds; default: no limit. */
+  /** Milliseconds (Infinity: no limit). Default: the runtime's callTimeout (5000) for call, no limit otherwise. */
   timeout?: number
   signal?: AbortSignal
 }
@@ -246,7 +246,8 @@ export class Process {
   /**
    * gen_server:call: monitors the server with an alias, sends {'$gen_call', {Self, [alias | Ref]}, Request}
    * and waits for {[alias | Ref], Reply} or the DOWN. Errors: NoProcError, NoConnectionError, CallExitError,
-   * TimeoutError, AbortError; CallingSelfError at once for a call to this process itself.
+   * TimeoutError, AbortError; CallingSelfError at once for a call to this process itself. Without a timeout it
+   * waits the runtime's callTimeout (5000 ms, as gen_server:call/2).
    */
   async call(server: Dest, request: Term, opts: Timed = {}): Promise<Term> {
     this.check()
@@ -267,7 +268,7 @@ export class Process {
           } else if (m.length === 5 && m.get(0) === DOWN && refIs(m.get(1), ref)) return { down: m.get(4) }
           return undefined
         },
-        opts,
+        opts.timeout === undefined ? { ...opts, timeout: this.runtime.callTimeout } : opts,
       )
     } catch (e) {
       if (this._alive) this.demonitor(ref, { flush: true })

@@ -59,7 +59,12 @@ export interface RuntimeOptions {
   services?: boolean
   /** The registry of functions callable from Erlang (default: a new one). */
   functions?: FunctionRegistry
+  /** Milliseconds a call given no timeout waits, as gen_server:call/2 (default 5000); Infinity: no limit. */
+  callTimeout?: number
 }
+
+/** gen_server:call/2's default timeout, for a call given none (RuntimeOptions.callTimeout). */
+export const DEFAULT_CALL_TIMEOUT = 5000
 
 /** @internal */
 export interface LinkEntry {
@@ -146,7 +151,14 @@ export class Runtime {
   /** A process that owns nothing: the sender for messages sent from outside any process. */
   private _system: Process | undefined
 
+  /** Milliseconds a call given no timeout waits (RuntimeOptions.callTimeout). */
+  readonly callTimeout: number
+
   constructor(opts: RuntimeOptions) {
+    const ct = opts.callTimeout ?? DEFAULT_CALL_TIMEOUT
+    if (!(typeof ct === 'number' && ct >= 0))
+      throw new BadArgError(`callTimeout must be a number of milliseconds (>= 0) or Infinity, not ${String(ct)}`)
+    this.callTimeout = ct
     this.nodeName = toAtom(opts.node, 'node')
     this._creation = opts.creation
     this.logger = opts.logger ?? defaultLogger
