@@ -168,6 +168,50 @@ test('{stop, Reason, Reply, State} replies after terminate has run; a result tha
   assert.ok(formatTerm(empty).includes('noproc'), 'the server ended with the bad return: ' + formatTerm(empty))
 })
 
+test('a throw from a TypeScript gen_server callback is its result, as in OTP: erl gets the thrown reply, a thrown non-result exits bad_return_value', async () => {
+  await node.startGenServer<number>(
+    {
+      init: () => 0,
+      handleCall: (req, _from, n) => {
+        if (req === A('throw_reply')) throw new ErlangThrow({ reply: tuple(A('thrown_reply'), n), state: n + 1 })
+        throw new ErlangThrow(A('thrown_in_call'))
+      },
+    },
+    { name: 'ts_thrower' },
+  )
+  const N = `{ts_thrower, '${TS}'}`
+  assert.is(await erl.eval(`gen_server:call(${N}, throw_reply)`), '{thrown_reply,0}')
+  assert.is(await erl.eval(`gen_server:call(${N}, throw_reply)`), '{thrown_reply,1}')
+  // As an Erlang server whose handle_call does throw(thrown_in_call): the call exits with
+  // {{bad_return_value, thrown_in_call}, {gen_server, call, [...]}} and so does the server.
+  const r = await erl.eval(`
+    Ref = monitor(process, ${N}),
+    Call = try gen_server:call(${N}, other, 5000) catch exit:{R, {gen_server, call, _}} -> R end,
+    receive {'DOWN', Ref, process, _, Why} -> {Call, Why} after 5000 -> {Call, no_down} end`)
+  assert.is(r, '{{bad_return_value,thrown_in_call},{bad_return_value,thrown_in_call}}')
+})
+
+test('an exception from a TypeScript gen_server\'s terminate is its exit reason, as in OTP, in place of the callback\'s', async () => {
+  await node.startGenServer<null>(
+    {
+      init: () => null,
+      handleCall: () => {
+        throw new ErlangError(A('first'))
+      },
+      terminate: () => {
+        throw new ErlangExit(A('from_terminate'))
+      },
+    },
+    { name: 'ts_term_raiser' },
+  )
+  const N = `{ts_term_raiser, '${TS}'}`
+  const r = await erl.eval(`
+    Ref = monitor(process, ${N}),
+    Call = try gen_server:call(${N}, x, 5000) catch exit:{R, {gen_server, call, _}} -> R end,
+    receive {'DOWN', Ref, process, _, Why} -> {Call, Why} after 5000 -> {Call, no_down} end`)
+  assert.is(r, '{from_terminate,from_terminate}')
+})
+
 test('gen_server:call from TypeScript to an Erlang gen_server: reply, cast, timeout, noproc, crash', async () => {
   assert.is(await erl.eval('{ok, _} = rt_test_server:start(), ok'), 'ok')
   const srv = tuple(A('rt_test_server'), A(erl.nodeName))

@@ -3,7 +3,18 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ExportFun, ImproperList, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { silentLogger } from '../logger.js'
-import { AbortError, BadArgError, CallExitError, CallingSelfError, NoProcError, ProcessExitedError, TimeoutError } from './errors.js'
+import {
+  AbortError,
+  BadArgError,
+  CallExitError,
+  CallingSelfError,
+  ErlangError,
+  ErlangExit,
+  ErlangThrow,
+  NoProcError,
+  ProcessExitedError,
+  TimeoutError,
+} from './errors.js'
 import { formatTerm } from './format.js'
 import { reply, type From, type GenServerCallbacks } from './genserver.js'
 import { DEFAULT_CALL_TIMEOUT, Runtime, type MonitorTarget } from './runtime.js'
@@ -257,6 +268,82 @@ test('a caller dying mid-call is harmless: the server carries on', async () => {
   await caller.done
   reply(s, from!, A('nobody listens'))
   assert.is(await rt.call(s.pid, A('ping')), A('pong'))
+})
+
+test('ErlangThrow from a callback is its result, as gen_server takes throw(V): a valid one is used, another is bad_return_value', async () => {
+  const rt = newRt()
+  const thrower: GenServerCallbacks<number> = {
+    // A throw from init is init's result: the state.
+    init: () => {
+      throw new ErlangThrow(7)
+    },
+    handleCall: (req, _from, n) => {
+      if (req === A('get')) return { reply: n }
+      if (req === A('throw_reply')) throw new ErlangThrow({ reply: tuple(A('thrown'), n), state: n + 1 })
+      throw new ErlangThrow(A('thrown_in_call'))
+    },
+    handleCast: (req, n) => {
+      if (req === A('throw_state')) throw new ErlangThrow({ state: n * 10 })
+      throw new ErlangThrow(A('bad_cast'))
+    },
+    handleInfo: (_msg, n) => {
+      throw new ErlangThrow({ noreply: true, state: n + 3 })
+    },
+  }
+  const s = await rt.startGenServer(thrower, { name: 'thrower' })
+  assert.is(await rt.call('thrower', A('get')), 7)
+  assert.ok(termEquals(await rt.call('thrower', A('throw_reply')), tuple(A('thrown'), 7)))
+  rt.cast('thrower', A('throw_state'))
+  rt.send('thrower', A('info'))
+  assert.is(await rt.call('thrower', A('get')), 83)
+  const bad = await rt.call('thrower', A('other')).catch((e: unknown) => e)
+  assert.instance(bad, CallExitError)
+  const badReturn = tuple(A('bad_return_value'), A('thrown_in_call'))
+  assert.ok(termEquals((bad as CallExitError).reason, badReturn), formatTerm((bad as CallExitError).reason))
+  assert.ok(termEquals(await s.done, badReturn))
+  // handleCast (and handleInfo) throwing what is no result.
+  const c = await rt.startGenServer(thrower)
+  rt.cast(c.pid, A('bad'))
+  assert.ok(termEquals(await c.done, tuple(A('bad_return_value'), A('bad_cast'))), formatTerm(c.exitReason))
+})
+
+test('an exception from terminate is the exit reason, in place of the one the server stopped with; a throw from it is a return', async () => {
+  const rt = newRt()
+  const run = async (terminate: () => never, req: Term) => {
+    const s = await rt.startGenServer<null>({
+      init: () => null,
+      handleCall: (r) => {
+        if (r === A('crash')) throw new ErlangError(A('first'))
+        return { stop: A('normal'), reply: A('stopping') }
+      },
+      terminate,
+    })
+    const replied = await rt.call(s.pid, req).catch((e: unknown) => (e instanceof CallExitError ? tuple(A('call_exit'), e.reason) : A('other')))
+    return { replied, reason: await s.done }
+  }
+  const fromTerminate = () => {
+    throw new ErlangError(A('from_terminate'))
+  }
+  // A callback failed, then terminate: terminate's exception is the reason (error: {Reason, Stack}; exit: Reason).
+  let r = await run(fromTerminate, A('crash'))
+  assert.ok(termEquals(r.reason, tuple(A('from_terminate'), [])), formatTerm(r.reason))
+  r = await run(() => {
+    throw new ErlangExit(A('term_exit_reason'))
+  }, A('crash'))
+  assert.is(r.reason, A('term_exit_reason'))
+  // A throw from terminate is a return: the first reason stays.
+  r = await run(() => {
+    throw new ErlangThrow(A('ignored'))
+  }, A('crash'))
+  assert.ok(termEquals(r.reason, tuple(A('first'), [])), formatTerm(r.reason))
+  // {stop, normal, Reply}: the caller still gets the reply; terminate's exception is the exit reason.
+  r = await run(fromTerminate, A('stop'))
+  assert.is(r.replied, A('stopping'))
+  assert.ok(termEquals(r.reason, tuple(A('from_terminate'), [])), formatTerm(r.reason))
+  r = await run(() => {
+    throw new ErlangThrow(A('ignored'))
+  }, A('stop'))
+  assert.is(r.reason, A('normal'))
 })
 
 test('Erlang-style calls by hand: [alias | Ref] tags reply to the alias; plain ref tags to the pid', async () => {

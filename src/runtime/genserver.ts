@@ -41,8 +41,16 @@ export interface GenServerContext {
 
 type Awaitable<T> = T | Promise<T>
 
+/**
+ * As in gen_server, an Erlang throw from a callback (`throw new ErlangThrow(v)`) is not a failure: `v` is taken
+ * as what the callback returned (`throw new ErlangThrow({ reply: x })` replies x), and a `v` that is none of
+ * the callback's results ends the server with `{bad_return_value, v}`. Any other exception ends it.
+ */
 export interface GenServerCallbacks<S = unknown, A = Term> {
-  /** Returns the initial state; throwing fails the start (the process exits with the error's reason). */
+  /**
+   * Returns the initial state; throwing fails the start (the process exits with the error's reason), except an
+   * ErlangThrow, whose value is then the state (init's result), as gen_server takes a throw from init.
+   */
   init(args: A, ctx: GenServerContext): Awaitable<S>
   handleCall?(request: Term, from: From, state: S, ctx: GenServerContext): Awaitable<CallResult<S>>
   handleCast?(request: Term, state: S, ctx: GenServerContext): Awaitable<NoReplyResult<S>>
@@ -50,7 +58,8 @@ export interface GenServerCallbacks<S = unknown, A = Term> {
   /**
    * Runs whenever the server ends after a successful init: a `stop` result, a callback that threw, the
    * parent's exit (when trapping exits), and also an exit signal that kills it (unlike Erlang, so that
-   * resources are released). The process is already dead when it runs on a kill.
+   * resources are released). The process is already dead when it runs on a kill. An exception from it (an
+   * ErlangThrow excepted) becomes the server's exit reason, in place of the one it was stopping with.
    */
   terminate?(reason: Term, state: S, ctx: GenServerContext): Awaitable<void>
 }
@@ -109,7 +118,7 @@ export function spawnGenServer<S, A = Term>(
     const parent = opts.link?.pid
     let state: S
     try {
-      state = await impl.init(opts.args as A, ctx)
+      state = await tryCallback(() => impl.init(opts.args as A, ctx))
     } catch (e) {
       onInit?.(e)
       throw e
@@ -140,15 +149,17 @@ export function spawnGenServer<S, A = Term>(
         const debugging = debug.log !== undefined || debug.stats !== undefined || debug.trace
         if (debugging && !sysMsg && !parentExit) debugEvent(self, debug, IN, () => tuple(IN, msg))
         if (msg instanceof Tuple && msg.length === 3 && msg.get(0) === GEN_CALL && msg.get(1) instanceof Tuple) {
-          from = msg.get(1) as From
-          if (impl.handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
-          r = await impl.handleCall(msg.get(2), from, state, ctx)
+          const caller = (from = msg.get(1) as From)
+          const handleCall = impl.handleCall
+          if (handleCall === undefined) throw new BadArgError(`gen_server has no handleCall for ${formatTerm(msg.get(2))}`)
+          r = await tryCallback(() => handleCall(msg.get(2), caller, state, ctx))
           // As gen_server: a result that is no reply, noreply or stop ends the server with bad_return_value
           // (the caller's call exits with it) instead of leaving the caller waiting for a reply never sent.
           if (r === undefined || r === null || typeof r !== 'object' || !('reply' in r || 'noreply' in r || 'stop' in r))
             throw new ErlangExit(tuple(BAD_RETURN_VALUE, badReturn(r)))
         } else if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === GEN_CAST) {
-          r = impl.handleCast ? await impl.handleCast(msg.get(1), state, ctx) : undefined
+          const handleCast = impl.handleCast
+          r = handleCast ? await tryCallback(() => handleCast(msg.get(1), state, ctx)) : undefined
         } else if (sysMsg) {
           const sysFrom = (msg as Tuple).get(1) as From
           const out = await systemRequest(self, (msg as Tuple).get(2), sysFrom, state, suspended, parent ?? self.pid, debug)
@@ -164,9 +175,12 @@ export function spawnGenServer<S, A = Term>(
           stopReason = (msg as Tuple).get(2)
           break
         } else {
-          r = impl.handleInfo ? await impl.handleInfo(msg, state, ctx) : undefined
+          const handleInfo = impl.handleInfo
+          r = handleInfo ? await tryCallback(() => handleInfo(msg, state, ctx)) : undefined
         }
-        if (r !== undefined && r !== null && typeof r !== 'object') throw new BadArgError(`bad gen_server callback result: ${String(r)}`)
+        // A handleCast / handleInfo result that is neither nothing nor a result object (a number, an atom thrown
+        // with ErlangThrow...): bad_return_value, as gen_server.
+        if (r !== undefined && r !== null && !isPlainObject(r)) throw new ErlangExit(tuple(BAD_RETURN_VALUE, badReturn(r)))
         if (r && 'state' in r) state = r.state as S
         const replied = from !== undefined && r !== undefined && r !== null && 'reply' in r
         const stopping = r !== undefined && r !== null && 'stop' in r
@@ -186,6 +200,7 @@ export function spawnGenServer<S, A = Term>(
         }
       }
     } catch (e) {
+      // An exception from terminate propagates from here: as in gen_server, it is the exit reason then.
       await runTerminate(impl, e instanceof ProcessExitedError ? e.reason : exitReasonOf(e), state, ctx)
       throw e
     }
@@ -203,6 +218,26 @@ export function spawnGenServer<S, A = Term>(
 }
 
 const BAD_RETURN_VALUE = atom('bad_return_value')
+
+/**
+ * Runs a callback as gen_server does (init_it, try_dispatch, try_handle_call, try_terminate): an Erlang
+ * throw(V) is caught and V taken as the callback's result; other exceptions go on.
+ */
+async function tryCallback<T>(run: () => Awaitable<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (e) {
+    if (e instanceof ErlangThrow) return e.value as T
+    throw e
+  }
+}
+
+/** An object literal (a callback result), not a term of a class (Atom, Tuple, Map, Buffer, an array...). */
+function isPlainObject(r: unknown): boolean {
+  if (typeof r !== 'object' || r === null) return false
+  const proto = Object.getPrototypeOf(r)
+  return proto === Object.prototype || proto === null
+}
 
 /** A handleCall result that is not a CallResult, as a term: itself when it is one, else its description. */
 function badReturn(r: unknown): Term {
@@ -491,12 +526,17 @@ async function replaceState(self: Process, fun: Term, from: From, state: unknown
   }
 }
 
+/** terminate, as gen_server's try_terminate: a throw is a return; any other exception is thrown on. */
 async function runTerminate<S>(impl: GenServerCallbacks<S, never>, reason: Term, state: S, ctx: GenServerContext) {
-  if (impl.terminate === undefined) return
+  const terminate = impl.terminate
+  if (terminate === undefined) return
   try {
-    await impl.terminate(reason, state, ctx)
+    await tryCallback(() => terminate(reason, state, ctx))
   } catch (e) {
-    ctx.self.runtime.logger.warn(`gen_server ${ctx.self.pid} terminate failed: ${e instanceof Error ? e.message : String(e)}`)
+    // Killed: the process is already dead and its exit reason fixed; say what terminate raised.
+    if (!ctx.self.alive)
+      ctx.self.runtime.logger.warn(`gen_server ${ctx.self.pid} terminate failed: ${e instanceof Error ? e.message : String(e)}`)
+    throw e
   }
 }
 
