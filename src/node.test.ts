@@ -7,7 +7,7 @@ import { Pid, Tuple, atom, termEquals, tuple, type Term } from './etf/index.js'
 import { silentLogger } from './logger.js'
 import { Node } from './node.js'
 import { DistConfigError, NotStartedError } from './dist/errors.js'
-import { ErlangThrow, NoConnectionError, ProcessExitedError, TimeoutError } from './runtime/errors.js'
+import { BadArgError, ErlangThrow, NoConnectionError, ProcessExitedError, TimeoutError } from './runtime/errors.js'
 
 const A = atom
 const ports = new Map<string, number>()
@@ -153,6 +153,36 @@ test('callTimeout: a call given no timeout waits the node\'s callTimeout; a bad 
   clearTimeout(timer)
   assert.instance(e, TimeoutError)
   assert.is((e as TimeoutError).timeout, 40)
+})
+
+test('a timeout that is negative, NaN or not a number is BadArgError everywhere one is taken, and nothing is sent', async () => {
+  const a = await startNode('to_a')
+  const b = await startNode('to_b')
+  let served = 0
+  await b.startGenServer<null>({ init: () => null, handleCall: () => ((served += 1), { reply: A('ok') }) }, { name: 'srv' })
+  b.registerFunction('m', 'f', () => ((served += 1), A('ok')))
+  const srv = tuple(A('srv'), b.name)
+  await a.connect(b.name)
+  const bad = [-5, -Infinity, Number.NaN, '100'] as unknown as number[]
+  for (const timeout of bad) {
+    const attempts: Record<string, () => Promise<unknown>> = {
+      call: () => a.call(srv, A('x'), { timeout }),
+      rpc: () => a.rpc(b.name, 'm', 'f', [], { timeout }),
+      receive: () => a.withProcess((self) => self.receive(undefined, { timeout })),
+      startGenServer: () => a.startGenServer({ init: () => null }, { timeout }),
+      connect: () => a.connect('to_nobody@127.0.0.1', { timeout }),
+      ping: () => a.ping(b.name, { timeout }),
+    }
+    for (const [what, f] of Object.entries(attempts)) {
+      const e = await f().then((v) => ({ value: v }), (x: unknown) => x)
+      assert.instance(e, BadArgError, `${what} with timeout ${String(timeout)}: ${String((e as Error).message ?? JSON.stringify(e))}`)
+    }
+  }
+  await new Promise((r) => setTimeout(r, 50))
+  assert.is(served, 0, 'a call or rpc with a bad timeout sent nothing')
+  // 0 and Infinity are timeouts: 0 only looks, Infinity waits.
+  assert.is(await a.call(srv, A('x'), { timeout: Infinity }), A('ok'))
+  assert.instance(await a.withProcess((self) => self.receive(undefined, { timeout: 0 })).catch((x: unknown) => x), TimeoutError)
 })
 
 test('signals sent before the connection exists are queued and arrive in order', async () => {

@@ -14,7 +14,7 @@ import { EpmdConnectError, EpmdListenError } from '../epmd/errors.js'
 import { defaultEpmdPort, portPlease, register, type Registration } from '../epmd/client.js'
 import { startEpmdServer, type EpmdServer } from '../epmd/server.js'
 import { defaultLogger, type Logger } from '../logger.js'
-import { longTimeout } from '../timers.js'
+import { checkTimeout, longTimeout } from '../timers.js'
 import { Connection } from './connection.js'
 import type { ControlMessage } from './control.js'
 import { readDefaultCookie } from './cookie.js'
@@ -386,6 +386,11 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   /** The connection to `node`, set up if needed; concurrent calls share one attempt. */
   connect(node: Atom | string, opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<Connection> {
     if (this.state !== 'started') return Promise.reject(new NotStartedError('the distribution is not started'))
+    try {
+      checkTimeout(opts.timeout)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     const name = typeof node === 'string' ? node : node.name
     if (!isValidNodeName(name)) return Promise.reject(new DistConfigError(`invalid node name '${name}'`))
     if (name === this.nodeName.name) return Promise.reject(new DistConfigError('cannot connect to this node itself'))
@@ -681,6 +686,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
    * 'pang' when the node cannot be reached, refuses us, or does not answer within `timeout` ms (default 10 s).
    */
   async ping(node: Atom | string, opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<'pong' | 'pang'> {
+    checkTimeout(opts.timeout)
     const timeout = opts.timeout ?? 10_000
     let conn: Connection
     try {

@@ -17,7 +17,7 @@ import {
   TimeoutError,
 } from './errors.js'
 import { formatTerm } from './format.js'
-import { longTimeout } from '../timers.js'
+import { checkTimeout, longTimeout } from '../timers.js'
 import { samePid, type Name } from './ids.js'
 import type { Process } from './process.js'
 import { exitReasonOf } from './reasons.js'
@@ -547,6 +547,7 @@ export function startGenServer<S, A = Term>(
   opts: GenServerOptions<A> = {},
 ): Promise<Process> {
   return new Promise((resolve, reject) => {
+    checkTimeout(opts.timeout)
     let timer: { clear(): void } | undefined
     let settled = false
     const proc = spawnGenServer(rt, impl, opts, (err) => {

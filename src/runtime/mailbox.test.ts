@@ -137,7 +137,7 @@ test('a long queue consumed from the head stays correct across compaction', asyn
   assert.is(await mb.receive(), 3000)
 })
 
-test('timeouts past 2^31 - 1 ms wait (setTimeout alone fires them at once); NaN is refused, Infinity waits', async () => {
+test('timeouts past 2^31 - 1 ms wait (setTimeout alone fires them at once); NaN or a negative one is refused, Infinity waits', async () => {
   const mb = new Mailbox()
   const warnings: Error[] = []
   const onWarning = (w: Error) => warnings.push(w)
@@ -149,8 +149,10 @@ test('timeouts past 2^31 - 1 ms wait (setTimeout alone fires them at once); NaN 
       mb.push('late')
       assert.is(await r, 'late', `timeout ${timeout}`)
     }
-    const bad = await mb.receive(undefined, { timeout: Number.NaN }).then(() => undefined, (e: unknown) => e)
-    assert.ok(bad instanceof BadArgError, String(bad))
+    for (const timeout of [Number.NaN, -5, -Infinity, '100' as unknown as number]) {
+      const bad = await mb.receive(undefined, { timeout }).then(() => undefined, (e: unknown) => e)
+      assert.ok(bad instanceof BadArgError, `timeout ${String(timeout)}: ${String(bad)}`)
+    }
     await new Promise((res) => setImmediate(res))
     assert.equal(warnings.map((w) => w.name), [], 'no TimeoutOverflowWarning')
   } finally {

@@ -3,8 +3,8 @@
 // waiter (one promise per receive call); a delivered message is offered to the waiters first, and the first
 // whose matcher accepts it takes it. Messages nobody matched stay queued, in arrival order.
 import type { Term } from '../etf/terms.js'
-import { AbortError, BadArgError, TimeoutError } from './errors.js'
-import { longTimeout } from '../timers.js'
+import { AbortError, TimeoutError } from './errors.js'
+import { checkTimeout, longTimeout } from '../timers.js'
 
 /**
  * A receive pattern. `undefined` or `false` = no match; `true` = match, the receive yields the message;
@@ -121,8 +121,11 @@ export class Mailbox implements AsyncIterable<Term> {
     }
     if (found !== NO_MATCH) return Promise.resolve(found as T)
     const { timeout, signal } = opts
-    if (timeout !== undefined && (typeof timeout !== 'number' || Number.isNaN(timeout)))
-      return Promise.reject(new BadArgError(`timeout must be a number of milliseconds or Infinity, not ${String(timeout)}`))
+    try {
+      checkTimeout(timeout)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     if (signal?.aborted) return Promise.reject(new AbortError('receive', { cause: signal.reason }))
     if (timeout !== undefined && timeout <= 0) return Promise.reject(new TimeoutError('receive', 0))
     return new Promise<T>((resolve, reject) => {

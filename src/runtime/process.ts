@@ -42,6 +42,7 @@ import type {
   SpawnOptions,
 } from './runtime.js'
 import { refKey, samePid, sameRef, toAtom, type Name } from './ids.js'
+import { checkTimeout } from '../timers.js'
 
 export type ProcessFn = (self: Process) => unknown
 
@@ -251,6 +252,7 @@ export class Process {
    */
   async call(server: Dest, request: Term, opts: Timed = {}): Promise<Term> {
     this.check()
+    checkTimeout(opts.timeout)
     if (server instanceof Ref) throw new BadArgError('call needs a pid or a registered name, not an alias')
     if (this.isSelf(server)) throw new CallingSelfError(destTerm(server, this.runtime), request)
     const ref = this.runtime.monitor(this, server as MonitorTarget, 'demonitor')
@@ -311,6 +313,7 @@ export class Process {
    */
   async rpc(node: Atom | string, module: Name, fn: Name, args: Term[], opts: Timed = {}): Promise<Term> {
     this.check()
+    checkTimeout(opts.timeout)
     const res = this.makeRef()
     const reqId = this.spawnRequest(node, ERPC, EXECUTE_CALL, [res, toAtom(module, 'module'), toAtom(fn, 'function'), args], {
       monitor: true,
