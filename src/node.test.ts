@@ -4,9 +4,10 @@ import * as net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from './etf/index.js'
-import { silentLogger } from './logger.js'
+import { silentLogger, type Logger } from './logger.js'
 import { Node } from './node.js'
-import { DistConfigError, NotStartedError } from './dist/errors.js'
+import { DistConfigError, DistListenError, NotStartedError } from './dist/errors.js'
+import { DistError } from './errors.js'
 import { BadArgError, ErlangThrow, NoConnectionError, ProcessExitedError, TimeoutError } from './runtime/errors.js'
 
 const A = atom
@@ -183,6 +184,32 @@ test('a timeout that is negative, NaN or not a number is BadArgError everywhere 
   // 0 and Infinity are timeouts: 0 only looks, Infinity waits.
   assert.is(await a.call(srv, A('x'), { timeout: Infinity }), A('ok'))
   assert.instance(await a.withProcess((self) => self.receive(undefined, { timeout: 0 })).catch((x: unknown) => x), TimeoutError)
+})
+
+test('a taken listen port: start() rejects with DistListenError ERR_DIST_LISTEN naming the port, reported once (not logged too)', async () => {
+  const blocker = net.createServer()
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()))
+  const taken = (blocker.address() as net.AddressInfo).port
+  const lines: string[] = []
+  const log = (level: string) => (m: string) => void lines.push(`${level}: ${m}`)
+  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
+  const n = new Node({ name: 'listen_a@127.0.0.1', cookie: 'sesame', epmd: false, listenHost: '127.0.0.1', listenPort: taken, logger })
+  started.push(n)
+  try {
+    const e = await n.start().then(() => undefined, (x: unknown) => x)
+    assert.instance(e, DistListenError)
+    assert.instance(e, DistError)
+    const err = e as DistListenError
+    assert.is(err.code, 'ERR_DIST_LISTEN')
+    assert.is(err.port, taken)
+    assert.is(err.host, '127.0.0.1')
+    assert.is(err.message, `cannot listen for distribution connections on 127.0.0.1:${taken}: EADDRINUSE`)
+    assert.is((err.cause as { code?: string }).code, 'EADDRINUSE')
+    await new Promise((r) => setTimeout(r, 20))
+    assert.equal(lines.filter((l) => /EADDRINUSE|listen/i.test(l)), [], 'the rejection is the only report')
+  } finally {
+    await new Promise<void>((r) => blocker.close(() => r()))
+  }
 })
 
 test('signals sent before the connection exists are queued and arrive in order', async () => {

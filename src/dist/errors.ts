@@ -143,6 +143,22 @@ export class NodeUnreachableError extends DistError {
   }
 }
 
+/**
+ * The node could not listen for distribution connections (the port is taken, not permitted, the address is
+ * not this host's). `cause` holds the socket error.
+ */
+export class DistListenError extends DistError {
+  override readonly code: string = 'ERR_DIST_LISTEN'
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    options?: { cause?: unknown },
+  ) {
+    const why = (options?.cause as { code?: string } | undefined)?.code ?? 'listen failed'
+    super(`cannot listen for distribution connections on ${host}:${port}: ${why}`, options)
+  }
+}
+
 /** A bad node name, cookie file, or option given to the distribution layer. */
 export class DistConfigError extends DistError {
   override readonly code: string = 'ERR_DIST_CONFIG'

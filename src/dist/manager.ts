@@ -22,6 +22,7 @@ import {
   CookieMismatchError,
   DistAbortedError,
   DistConfigError,
+  DistListenError,
   DistTimeoutError,
   HandshakeError,
   HandshakeStatusError,
@@ -228,14 +229,18 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     this.state = 'starting'
     try {
       const server = this.opts.tls ? this.tlsServer(this.opts.tls) : net.createServer((s) => this.accept(s))
-      server.on('error', (e) => this.log.error(`distribution listener error: ${e.message}`))
+      const host = this.opts.listenHost ?? '0.0.0.0'
+      const port = this.opts.listenPort ?? 0
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(this.opts.listenPort ?? 0, this.opts.listenHost ?? '0.0.0.0', () => {
-          server.off('error', reject)
+        const failed = (e: Error) => reject(new DistListenError(host, port, { cause: e }))
+        server.once('error', failed)
+        server.listen(port, host, () => {
+          server.off('error', failed)
           resolve()
         })
       })
+      // From here on, errors are the listener's own (a failed listen is start()'s rejection, reported once).
+      server.on('error', (e) => this.log.error(`distribution listener error: ${e.message}`))
       this.server = server
       this.listenPort = (server.address() as net.AddressInfo).port
       if (this.opts.epmd === false) this.creation = this.opts.creation ?? genCreation()
