@@ -249,6 +249,18 @@ test('gen_server call, rpc and ping between two TypeScript nodes', async () => {
   assert.instance(e, ErlangThrow)
   assert.is(await a.ping(b.name), 'pong')
   assert.is(await a.ping('nobody@127.0.0.1', { timeout: 500 }), 'pang')
+  // A timeout of Infinity (or past 2^31 - 1 ms) waits: setTimeout alone fired it at once (TimeoutOverflowWarning).
+  const warnings: Error[] = []
+  const onWarning = (w: Error) => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    assert.is(await a.ping(b.name, { timeout: Infinity }), 'pong')
+    assert.is(await a.ping(b.name, { timeout: 2 ** 31 }), 'pong')
+    await new Promise((r) => setImmediate(r))
+    assert.equal(warnings.map((w) => w.name), [], 'no TimeoutOverflowWarning')
+  } finally {
+    process.off('warning', onWarning)
+  }
 })
 
 test('a connection that drops: links on both sides get noconnection, monitors DOWN, calls NoConnectionError', async () => {

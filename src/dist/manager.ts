@@ -704,14 +704,15 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     const key = refKey(ref)
     const reply = new Promise<Term | undefined>((resolve) => {
       const done = (v: Term | undefined) => {
-        clearTimeout(timer)
+        timer.clear()
         conn.off('close', onClose)
         opts.signal?.removeEventListener('abort', onClose)
         this.waiters.delete(key)
         resolve(v)
       }
       const onClose = () => done(undefined)
-      const timer = setTimeout(onClose, timeout)
+      // longTimeout: Infinity or a timeout past 2^31 - 1 ms would fire setTimeout at once.
+      const timer = longTimeout(onClose, timeout)
       conn.once('close', onClose)
       opts.signal?.addEventListener('abort', onClose)
       this.waiters.set(key, { resolve: done })
