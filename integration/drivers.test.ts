@@ -473,4 +473,16 @@ test('beyond the seed: binary mode and parameters, a large bytea both ways', asy
   )
 })
 
+test('select/3: nil (Elixir\'s nil), null and undefined are SQL NULL, through pg_sync and pg_async', async () => {
+  const r = await erl.evalTerm(`
+    [begin
+       {ok, P} = M:connect(${str(pgUrl)}),
+       R = M:select(P, "select $1::int is null, $2::text is null, $3::bool is null, $4::int", [nil, null, undefined, 7]),
+       ok = M:disconnect(P),
+       R
+     end || M <- [pg_sync, pg_async]]`)
+  const want = ok([['?column?', '?column?', '?column?', 'int4'], ['t', 't', 't', '7']])
+  eq(r, [want, want])
+})
+
 test.run()

@@ -130,7 +130,8 @@ export type ParamValue = string | Buffer | null
 
 /**
  * select/3 parameters: binaries are sent as they are, in binary format (right for bytea and text);
- * strings, integers and floats as text; `null`/`undefined` as SQL NULL; true/false as booleans.
+ * strings, integers and floats as text; `null`, `undefined` and `nil` (Elixir's nil) as SQL NULL; true/false as
+ * booleans.
  */
 export function paramValues(params: Term): ParamValue[] {
   const list = params === '' ? [] : params
@@ -147,7 +148,7 @@ function paramValue(p: Term, n: number): ParamValue {
   if (typeof p === 'bigint') return p.toString()
   if (typeof p === 'boolean') return p ? 'true' : 'false'
   if (p instanceof Float) return String(p.value)
-  if (isAtom(p, 'null') || isAtom(p, 'undefined')) return null
+  if (isAtom(p, 'null') || isAtom(p, 'undefined') || isAtom(p, 'nil')) return null
   if (Array.isArray(p)) return termText(p, `parameter $${n}`)
   throw new BadRequestError(`parameter $${n} must be a string, binary, number, boolean or null, got ${show(p)}`)
 }
