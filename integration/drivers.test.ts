@@ -485,4 +485,21 @@ test('select/3: nil (Elixir\'s nil), null and undefined are SQL NULL, through pg
   eq(r, [want, want])
 })
 
+test('error texts show the offending term as Erlang prints it (a map, a bitstring), not [object Map]', async () => {
+  const r = await erl.evalTerm(`
+    {ok, P} = pg_sync:connect(${str(pgUrl)}),
+    R = [pg_sync:select(P, "select $1", #{host => <<"x">>}),
+         pg_sync:select(P, "select $1", [<<1:3>>]),
+         pg_async:select(P, #{query => "select 1"}),
+         pg_sync:connect(${str(pgUrl)}, #{binary => true})],
+    ok = pg_sync:disconnect(P),
+    R`)
+  eq(r, [
+    tuple(A('error'), 'ts-cnode: parameters must be a list, got #{host => <<"x">>}\n'),
+    tuple(A('error'), 'ts-cnode: parameter $1 must be a string, binary, number, boolean or null, got <<1:3>>\n'),
+    tuple(A('error'), 'ts-cnode: query must be a string or a binary, got #{query => "select 1"}\n'),
+    tuple(A('error'), 'ts-cnode: connect options must be a list, got #{binary => true}\n'),
+  ])
+})
+
 test.run()

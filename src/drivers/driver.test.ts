@@ -118,4 +118,20 @@ test('a driver that dies is started again under its name', async () => {
   assert.is(String(await rt.call('some_driver_01', atom('whoami'))), 'some_driver_01')
 })
 
+test('a driver that dies of a compound reason logs the reason as Erlang prints it', async () => {
+  const warnings: string[] = []
+  const logger = { ...silentLogger, warn: (m: string) => void warnings.push(m) }
+  const own = new Runtime({ node: 'ts2@host', creation: 1, logger })
+  const d = await startDrivers(own, { count: 1, poolSize: 1 })
+  try {
+    const before = d.processes[0]
+    own.exit(before.pid, tuple(A('oops'), new Map<Term, Term>([[A('host'), Buffer.from('x')]])))
+    await before.done
+    for (let i = 0; i < 100 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+    assert.equal(warnings, ['some_driver_01 exited ({oops,#{host => <<"x">>}}): restarting it'])
+  } finally {
+    await d.stop()
+  }
+})
+
 test.run()

@@ -13,7 +13,7 @@
 // Anything else                        -> {error, unknown_request}
 import { endianness } from 'node:os'
 import { Atom, Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
-import { pidKey, spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
+import { formatTerm, pidKey, spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { BadRequestError } from './errors.js'
 import { PermutationPool } from './perm-pool.js'
 import { permute, type PermutationKind } from './permutation.js'
@@ -104,7 +104,7 @@ export async function startDrivers(host: RuntimeHost, opts: DriverOptions = {}):
     void p.done.then((reason) => {
       // `shutdown` is the node stopping every process: nothing to restart into.
       if (stopping || processes[i] !== p || reason === SHUTDOWN) return
-      rt.logger.warn(`${names[i].name} exited (${String(reason)}): restarting it`)
+      rt.logger.warn(`${names[i].name} exited (${formatTerm(reason)}): restarting it`)
       try {
         start(i)
       } catch (e) {

@@ -3,7 +3,8 @@
 // Parse, Bind, Describe, Execute, Sync); results arrive through pg's Submittable interface as text,
 // exactly what libpq's PQgetvalue gives, never parsed into JS dates or numbers.
 import type { Connection, Submittable } from 'pg'
-import { Float, ImproperList, Tuple, atom, isAtom, listToString, tuple, type Term } from '../etf/terms.js'
+import { Float, ImproperList, atom, isAtom, listToString, tuple, type Term } from '../etf/terms.js'
+import { formatTerm } from '../runtime/format.js'
 import { isUtf8 } from 'node:buffer'
 import { BadRequestError, InvalidEncodingError } from './errors.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError } from './pgerror.js'
@@ -462,10 +463,5 @@ export class TermQuery implements Submittable {
   }
 }
 
-function show(t: Term): string {
-  if (t instanceof Tuple) return `{${t.elements.map(show).join(',')}}`
-  if (Array.isArray(t)) return t.length > 8 ? '[...]' : `[${t.map(show).join(',')}]`
-  if (Buffer.isBuffer(t)) return `<<${t.length} bytes>>`
-  if (typeof t === 'string') return JSON.stringify(t.length > 40 ? t.slice(0, 40) + '...' : t)
-  return String(t)
-}
+/** A term in an error text, as Erlang's ~p prints it (cut short when deep or long). */
+const show = (t: Term): string => formatTerm(t)

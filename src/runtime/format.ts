@@ -34,7 +34,14 @@ export function formatTerm(t: unknown, maxDepth = 8, maxItems = 20): string {
       const shown = [...t.subarray(0, maxItems)].join(',')
       return `<<${shown}${t.length > maxItems ? ',...' : ''}>>`
     }
-    if (t instanceof BitBinary) return `<<...:${(t.data.length - 1) * 8 + t.bits}>>`
+    if (t instanceof BitBinary) {
+      // <<1,2,5:3>>: the whole bytes, then the value of the last byte's high `bits` bits.
+      const whole = t.data.subarray(0, t.data.length - 1)
+      const shown = [...whole.subarray(0, maxItems)].join(',')
+      if (whole.length > maxItems) return `<<${shown},...>>`
+      const last = `${t.data[t.data.length - 1] >> (8 - t.bits)}:${t.bits}`
+      return `<<${shown === '' ? last : `${shown},${last}`}>>`
+    }
     if (Array.isArray(t)) return `[${seq(t)}]`
     if (t instanceof ImproperList) return `[${seq(t.elements)}|${go(t.tail, depth + 1)}]`
     if (t instanceof Tuple) return `{${seq(t.elements)}}`
