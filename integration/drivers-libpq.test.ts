@@ -59,12 +59,16 @@ function lines(reply: Term): string[] {
   return [`CMD ${hex(body)}`]
 }
 
-/** One step as select/2 (PQexec) or, for "P|query|p1|...", select/3 (PQexecParams); \\N is NULL. */
+/**
+ * One step as select/2 (PQexec) or, for "P|query|p1|...", select/3 (PQexecParams); \\N is NULL. "B|..." sends
+ * the parameters as binaries (UTF-8), what an Elixir caller passes: libpq gets them as text parameters.
+ */
 function run(client: pg.Client, step: string): Promise<Term> {
   return new Promise((resolve) => {
-    if (step.startsWith('P|')) {
+    if (step.startsWith('P|') || step.startsWith('B|')) {
       const [text, ...ps] = step.slice(2).split('|')
-      const params = paramValues(ps.map((p): Term => (p === '\\N' ? atom('null') : p)))
+      const asBinary = step.startsWith('B|')
+      const params = paramValues(ps.map((p): Term => (p === '\\N' ? atom('null') : asBinary ? Buffer.from(p, 'utf8') : p)))
       client.query(new TermQuery(text, params, SEED_MODE, false, resolve))
     } else client.query(new TermQuery(step, undefined, SEED_MODE, false, resolve))
   })
@@ -81,6 +85,8 @@ async function viaTsCnode(conninfo: string, steps: string[]): Promise<string[]> 
   try {
     const out = ['OK']
     for (const s of steps) out.push(...lines(await run(client, s)))
+    // A query that waited for a ParameterDescription stopped listening, whatever became of it.
+    assert.is(client.connection.listenerCount('parameterDescription'), 0, 'parameterDescription listeners left')
     return out
   } finally {
     await client.end()
@@ -135,6 +141,19 @@ const QUERIES = [
   'P|insert into t values ($1, null, $2)|10|ten',
   'P|select c from t where a = $1|10',
   "P|select 1; select 2",
+  // Binaries as parameters are their text, as PQexecParams's text parameters (bytea aside, which takes them as
+  // they are and so differs from libpq on purpose).
+  'B|select $1::int + 1 as n, $2::float8 * 2, $3::bool, $4::jsonb, $5::numeric|41|2.5|f|{"a": [1, 2]}|1.50',
+  'B|select $1::text, $2::varchar, length($1), $3::uuid|héllo 日本|v|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  'B|select $1::text is null, $2|\\N|untyped',
+  'B|insert into t values ($1, null, $2)|11|eleven',
+  'B|select a, c from t where a = $1|11',
+  'B|select $1::int|abc',
+  'B|select $1::int, $2::int|1',
+  'B|selec $1|x',
+  'B|select nosuch($1)|1',
+  'B|select $1::date, $2::timestamptz, $3::interval, $4::int[]|2024-02-29|2024-01-02 03:04:05+00|1 day|{1,2}',
+  'select 1',
 ]
 
 test('query results and error texts match libpq byte for byte', async () => {

@@ -502,4 +502,99 @@ test('error texts show the offending term as Erlang prints it (a map, a bitstrin
   ])
 })
 
+test('select/3 with binaries (Elixir strings) as parameters: their text for int, float, bool, jsonb, text, varchar; raw bytes for bytea; uuid either way; pg_sync and pg_async', async () => {
+  const uuid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
+  const r = await erl.evalTerm(`
+    NotUtf8 = <<255, 0, 1, 254, 92, 120>>,
+    Big = binary:copy(<<0, 255, 92, 120, 39>>, 40),
+    Uuid16 = <<16#a0eebc999c0b4ef8bb6d6bb9bd380a11:128>>,
+    Run = fun(M) ->
+      {ok, P} = M:connect(${str(pgUrl)}),
+      {ok, []} = M:select(P, "create temp table u (id int, name text, v varchar(10), b bytea, j jsonb, f float8, ok bool, u uuid)"),
+      R = [M:select(P, "insert into u (id, name) values ($1, $2)", [<<"1000">>, <<"ann">>]),
+           M:select(P, "select id, name from u"),
+           M:select(P, "select $1::int, $2::float8, $3::bool, $4::bool, $5::jsonb, $6::text, $7::varchar",
+                    [<<"1234">>, <<"2.5">>, <<"f">>, <<"t">>, <<"{\\"a\\": [1, 2]}">>, <<"h", 195, 169, "llo">>, <<"v">>]),
+           M:select(P, "insert into u (id, v, b, j, f, ok, u) values ($1, $2, $3, $4, $5, $6, $7)",
+                    [<<"2">>, <<"vv">>, NotUtf8, <<"[true]">>, <<"-1.5e3">>, <<"true">>, Uuid16]),
+           M:select(P, "select v, encode(b, 'hex'), j, f, ok, u from u where id = $1", [<<"2">>]),
+           M:select(P, "select $1::bytea = $2::bytea, length($1::bytea)", [Big, Big]),
+           M:select(P, "select $1::bytea = decode(repeat('00ff5c7827', 40), 'hex')", [Big]),
+           M:select(P, "select $1::uuid, $2::uuid, $1::uuid = $2::uuid", [Uuid16, <<"${uuid}">>]),
+           M:select(P, "select $1::text = $2, $1::text", [<<"h", 195, 169, "llo">>, "h\\x{e9}llo"]),
+           M:select(P, "select $1::text", [<<"a", 255, "b">>]),
+           M:select(P, "select $1::text", [<<"a", 0, "b">>]),
+           M:select(P, "select 'still usable'")],
+      ok = M:disconnect(P),
+      R
+    end,
+    [Run(pg_sync), Run(pg_async)]`)
+  const hex = (b: Buffer) => b.toString('hex')
+  const want = [
+    ok('1'),
+    ok([['id', 'name'], ['1000', 'ann']]),
+    ok([['int4', 'float8', 'bool', 'bool', 'jsonb', 'text', 'varchar'], ['1234', '2.5', 'f', 't', '{"a": [1, 2]}', 'h\xc3\xa9llo', 'v']]),
+    ok('1'),
+    ok([['v', 'encode', 'j', 'f', 'ok', 'u'], ['vv', hex(Buffer.of(255, 0, 1, 254, 92, 120)), '[true]', '-1500', 't', uuid]]),
+    ok([['?column?', 'length'], ['t', '200']]),
+    ok([['?column?'], ['t']]),
+    ok([['uuid', 'uuid', '?column?'], [uuid, uuid, 't']]),
+    ok([['?column?', 'text'], ['t', 'h\xc3\xa9llo']]),
+    // The server's own refusal, as libpq reports it for PQexecParams with these bytes as text.
+    tuple(A('error'), 'ERROR:  invalid byte sequence for encoding "UTF8": 0xff\nCONTEXT:  unnamed portal parameter $1\n'),
+    tuple(A('error'), 'ERROR:  invalid byte sequence for encoding "UTF8": 0x00\nCONTEXT:  unnamed portal parameter $1\n'),
+    ok([['?column?'], ['still usable']]),
+  ]
+  eq(r, [want, want])
+})
+
+test('select/3 with binary parameters: a Parse error is reported and the connection stays usable; pipelined pg_async commands keep their order', async () => {
+  const r = await erl.evalTerm(`
+    Run = fun(M) ->
+      {ok, P} = M:connect(${str(pgUrl)}),
+      R = [M:select(P, "selec $1", [<<"x">>]), M:select(P, "select $1::int + 1", [<<"41">>]),
+           M:select(P, "select $1::int", [<<"abc">>]), M:select(P, "select $1::nosuchtype", [<<"1">>]),
+           M:select(P, "select 1 as n")],
+      ok = M:disconnect(P),
+      R
+    end,
+    Seq = [Run(pg_sync), Run(pg_async)],
+    %% Sent together, so they wait in the session's queue behind the first: each is answered in turn.
+    {ok, A} = pg_async:connect(${str(pgUrl)}),
+    Cmds = [{select, "select pg_sleep(0.2), $1::int", [<<"1">>]},
+            {select, "selec $1", [<<"2">>]},
+            {select, "select $1::int, $2::text", [<<"3">>, <<"three">>]},
+            {select, "select $1::int", ["4"]},
+            {select, "select $1::text", [<<"a", 255>>]},
+            {select, "select $1::bytea", [<<6>>]},
+            {select, "select 7"}],
+    [A ! {'$ts_cnode_pg', self(), C} || C <- Cmds],
+    Piped = [receive {A, {data, D}} -> D after 10000 -> no_data end || _ <- Cmds],
+    ok = pg_async:disconnect(A),
+    {Seq, Piped}`)
+  const err = (s: string) => tuple(A('error'), s)
+  const want = [
+    err('ERROR:  syntax error at or near "selec"\nLINE 1: selec $1\n        ^\n'),
+    ok([['?column?'], ['42']]),
+    err('ERROR:  invalid input syntax for type integer: "abc"\nCONTEXT:  unnamed portal parameter $1 = \'...\'\n'),
+    err('ERROR:  type "nosuchtype" does not exist\nLINE 1: select $1::nosuchtype\n                   ^\n'),
+    ok([['n'], ['1']]),
+  ]
+  eq(
+    r,
+    tuple(
+      [want, want],
+      [
+        ok([['pg_sleep', 'int4'], [[], '1']]),
+        err('ERROR:  syntax error at or near "selec"\nLINE 1: selec $1\n        ^\n'),
+        ok([['int4', 'text'], ['3', 'three']]),
+        ok([['int4'], ['4']]),
+        err('ERROR:  invalid byte sequence for encoding "UTF8": 0xff\nCONTEXT:  unnamed portal parameter $1\n'),
+        ok([['bytea'], ['\\x06']]),
+        ok([['?column?'], ['7']]),
+      ],
+    ),
+  )
+})
+
 test.run()

@@ -1,5 +1,6 @@
 /* The libpq reference for integration/drivers-libpq.test.ts: connects with PQconnectdb(argv[1]) and runs
- * each further argument with PQexec (or PQexecParams for "P|query|param|..." with \N for NULL), printing
+ * each further argument with PQexec (or PQexecParams for "P|query|param|..." with \N for NULL, all
+ * parameters in text format; "B|..." is the same here, the test sends those parameters as binaries), printing
  * one line per step the way the seed's pg_sync driver encodes results (pg_encode.c's encode_result):
  *   CONNERR <hex PQerrorMessage>   | OK
  *   TUPLES <hex name>,... then ROW <hex value>,... per row   (PQgetvalue: "" for NULL)
@@ -26,7 +27,7 @@ int main(int argc, char **argv) {
     printf("OK\n");
     for (int i = 2; i < argc; i++) {
         PGresult *res;
-        if (strncmp(argv[i], "P|", 2) == 0) {
+        if (strncmp(argv[i], "P|", 2) == 0 || strncmp(argv[i], "B|", 2) == 0) {
             char *copy = strdup(argv[i] + 2);
             char *fields[64];
             int n = 0;

@@ -8,7 +8,9 @@ import {
   SEED_MODE,
   byteaBytes,
   cmdTuples,
+  bindChunks,
   extendedQueryChunks,
+  paramFormats,
   paramValues,
   parseConnectOptions,
   termText,
@@ -156,7 +158,7 @@ test('parameters: binaries by reference, text, numbers, null', () => {
 
 test('Bind keeps large parameters as their own chunks (by reference) and encodes the message correctly', () => {
   const big = Buffer.alloc(5000, 0xab)
-  const chunks = extendedQueryChunks('select $1::bytea, $2, $3', [big, 'x', null])
+  const chunks = extendedQueryChunks('select $1::bytea, $2, $3', [big, 'x', null], [1, 0, 0])
   assert.ok(chunks.includes(big), 'the parameter Buffer itself is one of the chunks')
   const all = Buffer.concat(chunks)
   // Parse
@@ -191,8 +193,23 @@ test('refc-style in: a large binary parameter goes from the received frame to th
   assert.ok(param.buffer === frame.buffer, 'the decoded binary is a view of the frame')
   const values = paramValues(request.get(2))
   assert.ok(values[0] === param, 'the parameter is that view')
-  const chunks = extendedQueryChunks('insert into t values ($1)', values)
+  const chunks = extendedQueryChunks('insert into t values ($1)', values, paramFormats(values, [17]))
   assert.ok(chunks.includes(param), 'and it is written to the socket as its own chunk')
+  // As text (the column is text, say), the same: only the format code differs.
+  const asText = bindChunks(values, paramFormats(values, [25]))
+  assert.ok(asText.includes(param), 'a text-format binary is its own chunk too')
+  assert.is(Buffer.concat(asText).readInt16BE(1 + 4 + 2 + 2), 0, 'in text format')
+})
+
+test('parameter formats: a binary is binary only for bytea, and for uuid when it is 16 bytes; text otherwise', () => {
+  const OIDS = { int4: 23, text: 25, float8: 701, bool: 16, jsonb: 3802, varchar: 1043, bytea: 17, uuid: 2950, unknown: 705 }
+  const b = (s: string) => Buffer.from(s)
+  const uuid16 = Buffer.alloc(16, 1)
+  const params = [b('1000'), b('ann'), b('2.5'), b('f'), b('{}'), b('v'), b('\\xff'), uuid16, b('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), b('?'), '42', null, 'x']
+  const types = [OIDS.int4, OIDS.text, OIDS.float8, OIDS.bool, OIDS.jsonb, OIDS.varchar, OIDS.bytea, OIDS.uuid, OIDS.uuid, OIDS.unknown, OIDS.int4, OIDS.bytea, OIDS.bytea]
+  assert.equal(paramFormats(params, types), [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
+  // A parameter the server did not describe (a count mismatch it will report itself) goes as text.
+  assert.equal(paramFormats([b('x'), b('y')], [OIDS.bytea]), [1, 0])
 })
 
 test('refc-style out: a large bytea or text value in binary mode is a chunk of its own when encoded', () => {

@@ -23,6 +23,7 @@ const OK = atom('ok')
 const ERROR = atom('error')
 const NULL = atom('null')
 const BYTEA_OID = 17
+const UUID_OID = 2950
 
 /** connect/2 options: a list of `binary`, `list`, `unicode`. */
 export function parseConnectOptions(opts: Term): ResultMode {
@@ -126,13 +127,17 @@ function flattenIolist(t: Term[], what: string): string {
   return Buffer.concat(parts).toString('latin1')
 }
 
-/** One parameter of select/3, ready for Bind: a Buffer goes in binary format, by reference. */
+/**
+ * One parameter of select/3, ready for Bind: a string is text; a Buffer (an Erlang binary) is sent by reference,
+ * as the value's text or, where its parameter's type takes those bytes as they are, in binary format
+ * (paramFormats).
+ */
 export type ParamValue = string | Buffer | null
 
 /**
- * select/3 parameters: binaries are sent as they are, in binary format (right for bytea and text);
- * strings, integers and floats as text; `null`, `undefined` and `nil` (Elixir's nil) as SQL NULL; true/false as
- * booleans.
+ * select/3 parameters: strings, integers and floats as text; `null`, `undefined` and `nil` (Elixir's nil) as SQL
+ * NULL; true/false as booleans; binaries as they are (their format is chosen once the server has said the
+ * parameters' types, see paramFormats).
  */
 export function paramValues(params: Term): ParamValue[] {
   const list = params === '' ? [] : params
@@ -313,18 +318,34 @@ function errorText(err: unknown, query: string): string {
   return `${message}\n`
 }
 
-// Constant protocol messages: Describe portal '', Execute portal '' with no row limit, Sync.
+// Constant protocol messages: Describe portal '', Describe statement '', Execute portal '' with no row limit,
+// Flush, Sync.
 const DESCRIBE_PORTAL = Buffer.from([0x44, 0, 0, 0, 6, 0x50, 0])
+const DESCRIBE_STATEMENT = Buffer.from([0x44, 0, 0, 0, 6, 0x53, 0])
 const EXECUTE_ALL = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0])
+const FLUSH = Buffer.from([0x48, 0, 0, 0, 4])
 const SYNC = Buffer.from([0x53, 0, 0, 0, 4])
 
+/** Bind's format codes. */
+export const TEXT_FORMAT = 0
+export const BINARY_FORMAT = 1
+
 /**
- * The Parse and Bind messages for an unnamed statement with `params`, as a list of chunks: the large
- * Buffer parameters appear by reference (written with the socket's writev, never copied here).
+ * Bind's format for each parameter, given the types the server inferred for them (ParameterDescription's OIDs).
+ * A binary goes in binary format only where its bytes are that binary form as they are: any binary for
+ * `bytea`, 16 bytes for `uuid`. Everywhere else it goes as text, its bytes being the value's text as with
+ * PQexecParams in text format: `<<"1000">>` is 1000 for an int, and text stays byte for byte (the server refuses
+ * bytes that are not UTF-8, or a NUL, with its own "invalid byte sequence" error). Strings are always text.
  */
-export function extendedQueryChunks(text: string, params: readonly ParamValue[], largeThreshold = 64): Buffer[] {
+export function paramFormats(params: readonly ParamValue[], types: readonly number[]): number[] {
+  return params.map((p, i) =>
+    Buffer.isBuffer(p) && (types[i] === BYTEA_OID || (types[i] === UUID_OID && p.length === 16)) ? BINARY_FORMAT : TEXT_FORMAT,
+  )
+}
+
+/** Parse: 'P' Int32 len, String name '' (the unnamed statement), String query, Int16 0 parameter types. */
+export function parseMessage(text: string): Buffer {
   const textBytes = Buffer.byteLength(text, 'utf8')
-  // Parse: 'P' Int32 len, String name '', String query, Int16 0 parameter types
   const parse = Buffer.allocUnsafe(1 + 4 + 1 + textBytes + 1 + 2)
   parse[0] = 0x50
   parse.writeInt32BE(parse.length - 1, 1)
@@ -332,10 +353,18 @@ export function extendedQueryChunks(text: string, params: readonly ParamValue[],
   parse.write(text, 6, 'utf8')
   parse[6 + textBytes] = 0
   parse.writeInt16BE(0, 7 + textBytes)
+  return parse
+}
 
+/**
+ * The Bind message of the unnamed statement with `params` in `formats`, as a list of chunks: Buffer parameters
+ * longer than `largeThreshold` appear by reference (written with the socket's writev, never copied here),
+ * whatever their format.
+ */
+export function bindChunks(params: readonly ParamValue[], formats: readonly number[], largeThreshold = 64): Buffer[] {
   // Bind: 'B' Int32 len, String portal '', String statement '', Int16 n, Int16[n] formats,
   //       Int16 n, n × (Int32 len | -1, Byte[len]), Int16 0 result formats (all text)
-  const chunks: Buffer[] = [parse]
+  const chunks: Buffer[] = []
   const n = params.length
   const encoded: (Buffer | null)[] = params.map((p) => (p === null ? null : typeof p === 'string' ? Buffer.from(p, 'utf8') : p))
   let total = 4 + 1 + 1 + 2 + 2 * n + 2 + 4 * n + 2
@@ -346,7 +375,7 @@ export function extendedQueryChunks(text: string, params: readonly ParamValue[],
   head[5] = 0
   head[6] = 0
   head.writeInt16BE(n, 7)
-  for (let i = 0; i < n; i++) head.writeInt16BE(Buffer.isBuffer(params[i]) ? 1 : 0, 9 + 2 * i)
+  for (let i = 0; i < n; i++) head.writeInt16BE(formats[i] ?? TEXT_FORMAT, 9 + 2 * i)
   head.writeInt16BE(n, 9 + 2 * n)
   let pending: Buffer[] = [head]
   let pendingLen = head.length
@@ -377,16 +406,38 @@ export function extendedQueryChunks(text: string, params: readonly ParamValue[],
   return chunks
 }
 
+/** Parse then Bind (bindChunks), all parameters in text format unless `formats` says otherwise. */
+export function extendedQueryChunks(
+  text: string,
+  params: readonly ParamValue[],
+  formats: readonly number[] = params.map(() => TEXT_FORMAT),
+  largeThreshold = 64,
+): Buffer[] {
+  return [parseMessage(text), ...bindChunks(params, formats, largeThreshold)]
+}
+
+type Stream = NodeJS.WritableStream & { writable?: boolean; cork?: () => void; uncork?: () => void }
+
 /**
  * One request on a pg Client: select/2 runs `text` with the simple query protocol (several statements
  * allowed, as PQexec); select/3 runs one statement with parameters (as PQexecParams). `done` gets the
  * reply term once, when the server is ready for the next query or the connection failed.
+ *
+ * select/3 with no binary parameter is one round trip: Parse, Bind (all text), Describe portal, Execute, Sync.
+ * With a binary parameter the format of each depends on its type (paramFormats), which the server infers: first
+ * Parse, Describe statement, Flush; on its ParameterDescription, Bind, Execute, Sync (the statement's
+ * RowDescription, which follows, describes the rows). pg's Client does not route ParameterDescription to the
+ * query, so the query listens on the connection while it waits for it. If Parse or Describe fails, the server
+ * skips everything up to a Sync, so the query sends one: the ReadyForQuery that answers it is what lets pg send
+ * the next queued query.
  */
 export class TermQuery implements Submittable {
   private readonly enc: ResultEncoder
   private finished = false
   /** Whether the query reached the socket: one still queued in pg when the connection died never did. */
   private submitted = false
+  /** Waiting for the ParameterDescription on this connection (Parse, Describe statement and Flush sent). */
+  private describing: Connection | undefined
 
   constructor(
     readonly text: string,
@@ -401,20 +452,31 @@ export class TermQuery implements Submittable {
 
   submit(connection: Connection): void {
     this.submitted = true
-    if (this.params === undefined) {
+    const params = this.params
+    if (params === undefined) {
       connection.query(this.text)
       return
     }
-    const stream = connection.stream as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void }
-    stream.cork?.()
-    try {
-      for (const c of extendedQueryChunks(this.text, this.params)) stream.write(c)
-      stream.write(DESCRIBE_PORTAL)
-      stream.write(EXECUTE_ALL)
-      stream.write(SYNC)
-    } finally {
-      stream.uncork?.()
+    if (!params.some((p) => Buffer.isBuffer(p))) {
+      write(connection.stream, [...extendedQueryChunks(this.text, params), DESCRIBE_PORTAL, EXECUTE_ALL, SYNC])
+      return
     }
+    this.describing = connection
+    connection.on('parameterDescription', this.described)
+    write(connection.stream, [parseMessage(this.text), DESCRIBE_STATEMENT, FLUSH])
+  }
+
+  private readonly described = (msg: { dataTypeIDs: number[] }): void => {
+    const connection = this.describing
+    if (!connection) return
+    this.stopDescribing()
+    const params = this.params!
+    write(connection.stream, [...bindChunks(params, paramFormats(params, msg.dataTypeIDs)), EXECUTE_ALL, SYNC])
+  }
+
+  private stopDescribing(): void {
+    this.describing?.off('parameterDescription', this.described)
+    this.describing = undefined
   }
 
   handleRowDescription(msg: { fields: FieldInfo[] }): void {
@@ -444,6 +506,13 @@ export class TermQuery implements Submittable {
   handleCopyData(): void {}
 
   handleError(err: unknown): void {
+    const connection = this.describing
+    if (connection) {
+      this.stopDescribing()
+      // Parse or Describe failed: the server now waits for a Sync. pg has cleared its active query but sends the
+      // next one only on ReadyForQuery, which this Sync brings. (A socket error needs nothing sent.)
+      if (isServerError(err)) write(connection.stream, [SYNC])
+    }
     // libpq sends a query only on a live connection; one that never left pg's queue meets
     // PQsendQueryStart's "no connection" instead of the closed socket.
     // After the first result, pg_async's answer is that result: the seed clears what follows, errors too.
@@ -453,6 +522,7 @@ export class TermQuery implements Submittable {
   }
 
   handleReadyForQuery(): void {
+    this.stopDescribing()
     this.finish(this.enc.result())
   }
 
@@ -460,6 +530,17 @@ export class TermQuery implements Submittable {
     if (this.finished) return
     this.finished = true
     this.done(reply)
+  }
+}
+
+/** Writes `chunks` as one batch (writev); nothing on a socket that is gone. */
+function write(stream: Stream, chunks: readonly Buffer[]): void {
+  if (stream.writable === false) return
+  stream.cork?.()
+  try {
+    for (const c of chunks) stream.write(c)
+  } finally {
+    stream.uncork?.()
   }
 }
 
