@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import net from 'node:net'
 import pg from 'pg'
-import { Pid, Tuple, atom, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
+import { Float, Pid, Tuple, atom, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { startDrivers, type Drivers } from '../src/drivers/driver.js'
@@ -595,6 +595,39 @@ test('select/3 with binary parameters: a Parse error is reported and the connect
       ],
     ),
   )
+})
+
+test('a call_timeout or query_timeout that is not a non-negative integer or infinity raises invalid_timeout, before anything is sent', async () => {
+  const r = await erl.evalTerm(`
+    {ok, P} = pg_sync:connect(${str(pgUrl)}),
+    {ok, A} = pg_async:connect(${str(pgUrl)}),
+    Try = fun(Key, Value, F) ->
+      application:set_env(ts_cnode, Key, Value),
+      R = try F() catch error:E -> {raised, E} end,
+      application:unset_env(ts_cnode, Key),
+      R
+    end,
+    R = [Try(query_timeout, "300", fun() -> pg_sync:select(P, "select 1") end),
+         Try(query_timeout, -1, fun() -> pg_async:select(A, "select 1") end),
+         Try(query_timeout, 1.5, fun() -> pg_sync:select(P, "select $1::int", ["1"]) end),
+         Try(call_timeout, forever, fun() -> pg_sync:connect(${str(pgUrl)}) end),
+         Try(call_timeout, "60000", fun() -> next_perm:next_perm([1, 2, 3]) end),
+         Try(query_timeout, infinity, fun() -> pg_sync:select(P, "select 1") end),
+         Try(query_timeout, 0, fun() -> pg_async:select(A, "select 2") end),
+         pg_sync:select(P, "select 3")],
+    ok = pg_sync:disconnect(P), ok = pg_async:disconnect(A),
+    R`)
+  const raised = (key: string, v: Term) => tuple(A('raised'), tuple(A('invalid_timeout'), A(key), v))
+  eq(r, [
+    raised('query_timeout', '300'),
+    raised('query_timeout', -1),
+    raised('query_timeout', new Float(1.5)),
+    raised('call_timeout', A('forever')),
+    raised('call_timeout', '60000'),
+    ok([['?column?'], ['1']]),
+    tuple(A('error'), 'timeout expired\n'),
+    ok([['?column?'], ['3']]),
+  ])
 })
 
 test.run()

@@ -6,6 +6,9 @@
 %% application environment of ts_cnode:
 %%   call_timeout     driver requests: connect, disconnect, permutations (default 60000)
 %%   query_timeout    select/2,3 (default infinity, as PQexec waits for as long as it takes)
+%% A timeout set to anything but a non-negative integer or infinity raises
+%% error({invalid_timeout, Key, Value}) in the call that reads it, as receive ... after
+%% does for a bad timeout, rather than being replaced by the default unnoticed.
 %%   max_query_bytes  a query larger than this is refused before it is sent (default 32 MiB),
 %%                    so one request cannot swamp the distribution link
 -module(ts_cnode).
@@ -71,9 +74,10 @@ remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 env_timeout(Key, Default) ->
     case application:get_env(ts_cnode, Key) of
+        undefined -> Default;
         {ok, infinity} -> infinity;
         {ok, T} when is_integer(T), T >= 0 -> T;
-        _ -> Default
+        {ok, Bad} -> erlang:error({invalid_timeout, Key, Bad})
     end.
 
 %% gen_server:call that turns the caller-side exits (node down, no such process,
