@@ -3,6 +3,7 @@
 // dying, a million-element permutation while pings stay answered, and bad requests.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { existsSync } from 'node:fs'
 import net from 'node:net'
 import pg from 'pg'
 import { Float, Pid, Tuple, atom, isAtom, termEquals, termToBinary, tuple, type Term } from '../src/etf/index.js'
@@ -167,6 +168,89 @@ test('after a select times out (query_timeout), its late result is dropped: the 
     Rs`)
   const want = tuple(tuple(A('error'), 'timeout expired\n'), ok([['second'], ['2']]), ok([['third'], ['3']]), [])
   eq(r, [want, want])
+})
+
+test('a select that outlasts query_timeout is cancelled on the server: the sleep leaves pg_stat_activity and the next select answers at once (pg_sync, pg_async; TCP and Unix socket)', async () => {
+  // The Unix socket of a local server, when there is one (not under docker compose).
+  const socketDir = '/var/run/postgresql'
+  const u = new URL(pgUrl)
+  const local = ['127.0.0.1', 'localhost'].includes(u.hostname) && existsSync(`${socketDir}/.s.PGSQL.${u.port || 5432}`)
+  const viaSocket = `host=${socketDir} port=${u.port || 5432} dbname=${u.pathname.slice(1)} user=${decodeURIComponent(u.username)}`
+  if (!local) console.log('  (no local Unix socket: the cancel over a Unix socket is not tried)')
+  const app = `ts_cnode_cancel_${process.pid}`
+  const r = await erl.evalTerm(
+    `
+    {ok, Watch} = pg_sync:connect(${str(pgUrl)}),
+    Sleeping = fun(App) ->
+      {ok, [_, [N]]} = pg_sync:select(Watch, "select count(*) from pg_stat_activity where state = 'active' and application_name = '" ++ App ++ "'"),
+      N
+    end,
+    %% Polls until the sleep is gone from pg_stat_activity; far less than its 5 s.
+    Gone = fun G(App, 0) -> Sleeping(App) =:= "0";
+               G(App, K) -> case Sleeping(App) of "0" -> true; _ -> timer:sleep(100), G(App, K - 1) end
+           end,
+    Run = fun(M, ConnStr, App) ->
+      {ok, P} = M:connect(ConnStr ++ " application_name=" ++ App),
+      application:set_env(ts_cnode, query_timeout, 300),
+      T0 = erlang:monotonic_time(millisecond),
+      R1 = M:select(P, "select pg_sleep(5)"),
+      application:unset_env(ts_cnode, query_timeout),
+      Stopped = Gone(App, 20),
+      R2 = M:select(P, "select 1 as next"),
+      Ms = erlang:monotonic_time(millisecond) - T0,
+      ok = M:disconnect(P),
+      {messages, Left} = process_info(self(), messages),
+      {R1, Stopped, R2, Ms < 4000, Left}
+    end,
+    Rs = [Run(pg_sync, ${str(KV)}, "${app}_sync"), Run(pg_async, ${str(KV)}, "${app}_async")]
+         ++ [Run(pg_sync, ${str(viaSocket)}, "${app}_socket") || ${local}],
+    ok = pg_sync:disconnect(Watch),
+    Rs`,
+    60_000,
+  )
+  const want = tuple(tuple(A('error'), 'timeout expired\n'), true, ok([['next'], ['1']]), true, [])
+  eq(r, local ? [want, want, want] : [want, want])
+})
+
+test('a cancel reaches only the select it names; a select given up while it waits for its turn never runs', async () => {
+  const r = await erl.evalTerm(
+    `
+    {ok, P} = pg_async:connect(${str(pgUrl)}),
+    {ok, []} = pg_async:select(P, "create temp table never_run (id int)"),
+    %% A select that is over: a cancel naming its alias (or no select at all) leaves the one running alone.
+    Old = erlang:alias(),
+    P ! {'$ts_cnode_pg', Old, {select, "select 1"}},
+    receive {P, {data, {ok, _}}} -> ok end,
+    Cur = erlang:alias(),
+    P ! {'$ts_cnode_pg', Cur, {select, "select pg_sleep(0.5), 'kept' as k"}},
+    timer:sleep(100),
+    P ! {'$ts_cnode_pg_cancel', Old},
+    P ! {'$ts_cnode_pg_cancel', make_ref()},
+    R1 = receive {P, {data, D1}} -> D1 after 10000 -> no_data end,
+    %% Behind a sleep sent with no timeout, two inserts whose callers give up before their turn.
+    P ! {'$ts_cnode_pg', self(), {select, "select pg_sleep(0.6)"}},
+    application:set_env(ts_cnode, query_timeout, 100),
+    R2 = pg_sync:select(P, "insert into never_run values (1)"),
+    R3 = pg_async:select(P, "insert into never_run values ($1)", [<<"2">>]),
+    application:unset_env(ts_cnode, query_timeout),
+    R4 = receive {P, {data, D4}} -> D4 after 10000 -> no_data end,
+    R5 = pg_async:select(P, "select count(*) from never_run"),
+    ok = pg_async:disconnect(P),
+    {messages, Left} = process_info(self(), messages),
+    {R1, R2, R3, R4, R5, Left}`,
+    30_000,
+  )
+  eq(
+    r,
+    tuple(
+      ok([['pg_sleep', 'k'], [[], 'kept']]),
+      tuple(A('error'), 'timeout expired\n'),
+      tuple(A('error'), 'timeout expired\n'),
+      ok([['pg_sleep'], [[]]]),
+      ok([['count'], ['0']]),
+      [],
+    ),
+  )
 })
 
 test('a connect that outlasts call_timeout: {error, "timeout expired"}, and its session is gone, unlinked, with nothing left in the mailbox', async () => {

@@ -29,11 +29,15 @@ select(Port, Query) ->
 select(Port, Query, Params) ->
     pg_query:request(Port, fun(Q) -> {select, Q, Params} end, Query, fun query/2).
 
+%% A select that outlasts query_timeout is cancelled.
 query(Port, Command) ->
-    command(Port, Command, ts_cnode:query_timeout()).
+    command(Port, Command, ts_cnode:query_timeout(), fun(Alias) -> pg_query:cancel(Port, Alias) end).
 
 command(Port, Command, Timeout) ->
-    case ts_cnode_watch:command(Port, fun(ReplyTo) -> {?COMMAND, ReplyTo, Command} end, Timeout) of
+    command(Port, Command, Timeout, fun(_) -> ok end).
+
+command(Port, Command, Timeout, TimedOut) ->
+    case ts_cnode_watch:command(Port, fun(ReplyTo) -> {?COMMAND, ReplyTo, Command} end, Timeout, TimedOut) of
         {data, Data} -> Data;
         %% As pg_sync's calls say it: with the node's name.
         {'DOWN', noconnection} -> {error, ts_cnode:exit_message({nodedown, node(Port)})};

@@ -1,7 +1,7 @@
 %% What pg_sync and pg_async share: query text preparation, select's checks and connect's failures.
 -module(pg_query).
 
--export([prepare/1, request/4, connect/2, connect_error/1, port_data/3]).
+-export([prepare/1, request/4, cancel/2, connect/2, connect_error/1, port_data/3]).
 
 %% A query as the session wants it: a UTF-8 binary when the caller gave text.
 %% A list of bytes that forms valid UTF-8 is taken as UTF-8 (what the seed's port_control
@@ -31,6 +31,14 @@ request(Port, Make, Query, Send) when is_pid(Port), node(Port) =/= node() ->
     end;
 request(_Port, _Make, _Query, _Send) ->
     {error, "no connection to the server\n"}.
+
+%% What select/2,3 of both drivers do when query_timeout expires: tell the session that the caller gave up on
+%% the select whose reply goes to Alias. The session stops it: on the server (a CancelRequest) if it is
+%% running, or before it starts. Its late reply, if any, is dropped with the alias.
+-spec cancel(pid(), reference()) -> ok.
+cancel(Port, Alias) ->
+    _ = erlang:send(Port, {'$ts_cnode_pg_cancel', Alias}, [noconnect]),
+    ok.
 
 to_utf8(B) when is_binary(B) -> B;
 to_utf8(L) when is_list(L) ->

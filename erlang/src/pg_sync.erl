@@ -33,9 +33,11 @@ select(Port, Query) ->
 select(Port, Query, Params) ->
     pg_query:request(Port, fun(Q) -> {select, Q, Params} end, Query, fun call/2).
 
-%% No monitor per select: ts_cnode_watch answers if the session is gone.
+%% No monitor per select: ts_cnode_watch answers if the session is gone. A select that outlasts
+%% query_timeout is cancelled.
 call(Port, Command) ->
-    case ts_cnode_watch:call(Port, Command, ts_cnode:query_timeout()) of
+    Cancel = fun(Alias) -> pg_query:cancel(Port, Alias) end,
+    case ts_cnode_watch:call(Port, Command, ts_cnode:query_timeout(), Cancel) of
         {exit, Reason} -> {error, ts_cnode:exit_message(Reason)};
         Reply -> Reply
     end.

@@ -5,7 +5,8 @@
 %% tsnode@<the host part of node()>. Timeouts (milliseconds or infinity) come from the
 %% application environment of ts_cnode:
 %%   call_timeout     driver requests: connect, disconnect, permutations (default 60000)
-%%   query_timeout    select/2,3 (default infinity, as PQexec waits for as long as it takes)
+%%   query_timeout    select/2,3 (default infinity, as PQexec waits for as long as it takes);
+%%                    a select that outlasts it is cancelled (pg_query:cancel/2)
 %% A timeout set to anything but a non-negative integer or infinity raises
 %% error({invalid_timeout, Key, Value}) in the call that reads it, as receive ... after
 %% does for a bad timeout, rather than being replaced by the default unnoticed.

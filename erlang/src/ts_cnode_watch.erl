@@ -20,7 +20,7 @@
 %% caller notices within ?RECHECK ms), the caller monitors the session itself, as gen_server:call does.
 -module(ts_cnode_watch).
 
--export([call/3, command/3, watching/0]).
+-export([call/3, call/4, command/3, command/4, watching/0]).
 -export([init/2]).
 
 -define(NAME, ts_cnode_watch).
@@ -36,16 +36,23 @@
 %% {nodedown, Node}, timeout, ...).
 -spec call(pid(), term(), timeout()) -> term() | {exit, term()}.
 call(Pid, Request, Timeout) ->
+    call(Pid, Request, Timeout, fun(_) -> ok end).
+
+%% call/3, and when it times out, TimedOut(Alias) with the alias the reply would have come to (the
+%% request's tag, [alias | Alias]), so that the caller can tell the session which request it gave up on.
+-spec call(pid(), term(), timeout(), fun((reference()) -> term())) -> term() | {exit, term()}.
+call(Pid, Request, Timeout, TimedOut) ->
     Deadline = ts_cnode:deadline(Timeout),
     Alias = erlang:alias([reply]),
-    case wait_on(Pid, Alias) of
-        ok ->
-            erlang:send(Pid, {'$gen_call', {self(), [alias | Alias]}, Request}, [noconnect]),
-            receive_call(Pid, Alias, min(Timeout, ?RECHECK), Deadline);
-        unwatched ->
-            erlang:unalias(Alias),
-            ts_cnode:call(Pid, Request, Timeout)
-    end.
+    Result =
+        case wait_on(Pid, Alias) of
+            ok ->
+                erlang:send(Pid, {'$gen_call', {self(), [alias | Alias]}, Request}, [noconnect]),
+                receive_call(Pid, Alias, min(Timeout, ?RECHECK), Deadline);
+            unwatched ->
+                monitored_call(Pid, Request, Alias, Timeout)
+        end,
+    timed_out(Result, {exit, timeout}, TimedOut, Alias).
 
 %% pg_async's command: sends Make(ReplyTo) to the session and waits for its {Pid, {data, Reply}}, sent to
 %% ReplyTo, an alias of this call: once the call is over (answered, timed out, the session gone) the alias
@@ -53,8 +60,16 @@ call(Pid, Request, Timeout) ->
 %% -> {data, Reply} | {'DOWN', Reason} (the session is gone) | timeout
 -spec command(pid(), fun((reference()) -> term()), timeout()) -> {data, term()} | {'DOWN', term()} | timeout.
 command(Pid, Make, Timeout) ->
-    Deadline = ts_cnode:deadline(Timeout),
+    command(Pid, Make, Timeout, fun(_) -> ok end).
+
+%% command/3, and when it times out, TimedOut(ReplyTo).
+-spec command(pid(), fun((reference()) -> term()), timeout(), fun((reference()) -> term())) ->
+          {data, term()} | {'DOWN', term()} | timeout.
+command(Pid, Make, Timeout, TimedOut) ->
     Alias = erlang:alias([reply]),
+    timed_out(command(Pid, Make, Timeout, Alias, ts_cnode:deadline(Timeout)), timeout, TimedOut, Alias).
+
+command(Pid, Make, Timeout, Alias, Deadline) ->
     case wait_on(Pid, Alias) of
         ok ->
             erlang:send(Pid, Make(Alias), [noconnect]),
@@ -87,6 +102,30 @@ watching() ->
     end.
 
 %% ---------------------------------------------------------------------------------------------
+
+timed_out(TimeoutResult, TimeoutResult, TimedOut, Alias) ->
+    _ = TimedOut(Alias),
+    TimeoutResult;
+timed_out(Result, _TimeoutResult, _TimedOut, _Alias) ->
+    Result.
+
+%% A call without the watcher: monitored, as gen_server:call does, but with Alias as its tag.
+monitored_call(Pid, Request, Alias, Timeout) ->
+    MRef = erlang:monitor(process, Pid),
+    erlang:send(Pid, {'$gen_call', {self(), [alias | Alias]}, Request}, [noconnect]),
+    receive
+        {[alias | Alias], Reply} ->
+            erlang:demonitor(MRef, [flush]),
+            done(Alias),
+            Reply;
+        {'DOWN', MRef, process, _, Reason} ->
+            done(Alias),
+            {exit, call_exit(Pid, Reason)}
+    after Timeout ->
+        erlang:demonitor(MRef, [flush]),
+        done(Alias),
+        {exit, timeout}
+    end.
 
 wait_on(Pid, Alias) ->
     wait_on(Pid, Alias, 2).

@@ -416,6 +416,17 @@ export function extendedQueryChunks(
   return [parseMessage(text), ...bindChunks(params, formats, largeThreshold)]
 }
 
+/**
+ * Holds back a session's queries while a CancelRequest is on its way (`pending`): a query whose turn comes
+ * meanwhile is sent once it settles.
+ */
+export interface CancelGate {
+  pending: Promise<unknown> | undefined
+}
+
+/** The server's text for a statement cancelled on request (libpq's PQerrorMessage then). */
+export const QUERY_CANCELED = 'ERROR:  canceling statement due to user request\n'
+
 type Stream = NodeJS.WritableStream & { writable?: boolean; cork?: () => void; uncork?: () => void }
 
 /**
@@ -430,6 +441,11 @@ type Stream = NodeJS.WritableStream & { writable?: boolean; cork?: () => void; u
  * query, so the query listens on the connection while it waits for it. If Parse or Describe fails, the server
  * skips everything up to a Sync, so the query sends one: the ReadyForQuery that answers it is what lets pg send
  * the next queued query.
+ *
+ * A query given up by its caller (cancel()) that has not been executed is never executed: when its turn
+ * comes (or its parameters are described) it sends only a Sync, and answers with the server's cancel text.
+ * One that is executing is for the session to cancel on the server (a CancelRequest); while that request is
+ * on its way, the `gate` holds back the session's next query, so the request cannot reach a later one.
  */
 export class TermQuery implements Submittable {
   private readonly enc: ResultEncoder
@@ -438,6 +454,9 @@ export class TermQuery implements Submittable {
   private submitted = false
   /** Waiting for the ParameterDescription on this connection (Parse, Describe statement and Flush sent). */
   private describing: Connection | undefined
+  /** Sent for execution (a Query, or an Execute): from here only the server can stop it. */
+  private executing = false
+  private cancelled = false
 
   constructor(
     readonly text: string,
@@ -446,18 +465,43 @@ export class TermQuery implements Submittable {
     /** Answer with the first result of several statements (pg_async) instead of the last (pg_sync). */
     first: boolean,
     private readonly done: (reply: Term) => void,
+    private readonly gate?: CancelGate,
   ) {
     this.enc = new ResultEncoder(mode, first)
   }
 
+  /**
+   * The caller has given up on this query. Returns true if it is executing on the server, where only a
+   * CancelRequest can stop it; otherwise it never will be executed (or is over already).
+   */
+  cancel(): boolean {
+    if (this.finished) return false
+    this.cancelled = true
+    return this.executing
+  }
+
   submit(connection: Connection): void {
     this.submitted = true
+    const held = this.gate?.pending
+    if (held) void held.then(() => this.send(connection))
+    else this.send(connection)
+  }
+
+  private send(connection: Connection): void {
+    // The connection failed while the query was held back: it has its answer.
+    if (this.finished) return
+    if (this.cancelled) {
+      write(connection.stream, [SYNC])
+      return
+    }
     const params = this.params
     if (params === undefined) {
+      this.executing = true
       connection.query(this.text)
       return
     }
     if (!params.some((p) => Buffer.isBuffer(p))) {
+      this.executing = true
       write(connection.stream, [...extendedQueryChunks(this.text, params), DESCRIBE_PORTAL, EXECUTE_ALL, SYNC])
       return
     }
@@ -470,6 +514,11 @@ export class TermQuery implements Submittable {
     const connection = this.describing
     if (!connection) return
     this.stopDescribing()
+    if (this.cancelled) {
+      write(connection.stream, [SYNC])
+      return
+    }
+    this.executing = true
     const params = this.params!
     write(connection.stream, [...bindChunks(params, paramFormats(params, msg.dataTypeIDs)), EXECUTE_ALL, SYNC])
   }
@@ -523,6 +572,8 @@ export class TermQuery implements Submittable {
 
   handleReadyForQuery(): void {
     this.stopDescribing()
+    // Given up before it was executed: only a Sync went (after Parse and Describe, perhaps).
+    if (this.cancelled && !this.executing) return this.finish(this.enc.error(QUERY_CANCELED))
     this.finish(this.enc.result())
   }
 

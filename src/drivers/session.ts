@@ -8,15 +8,21 @@
 // The same commands as messages, for pg_async; the reply is the message {SessionPid, {data, Reply}} sent
 // to ReplyTo (a pid, or an alias that stops taking messages once the caller is done waiting):
 //   {'$ts_cnode_pg', ReplyTo, Command}
+// A caller that gives up on a select (query_timeout) says so, naming the alias its reply would have gone to
+// (the call's alias for pg_sync, ReplyTo for pg_async):
+//   {'$ts_cnode_pg_cancel', Alias}
+// The select is then cancelled: not run at all if it has not started, else with a CancelRequest to the server,
+// sent only while that select is the one executing.
 import type pg from 'pg'
-import { Pid, Ref, Tuple, atom, tuple, type Term } from '../etf/terms.js'
+import { ImproperList, Pid, Ref, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { ERROR, EXIT, NORMAL, OK } from '../runtime/atoms.js'
 import { samePid } from '../runtime/ids.js'
 import { BadRequestError, InvalidEncodingError } from './errors.js'
 import { PgConnectError, connectPg } from './pg-connect.js'
 import { NO_CONNECTION, SERVER_CLOSED_CONNECTION, formatServerError, type ServerErrorFields } from './pgerror.js'
-import { TermQuery, paramValues, termText, textTerm, type ResultMode } from './pg-result.js'
+import { sendCancelRequest } from './pg-cancel.js'
+import { QUERY_CANCELED, TermQuery, paramValues, termText, textTerm, type CancelGate, type ResultMode } from './pg-result.js'
 import { sessionReplies } from './reply-batch.js'
 
 const DATA = atom('data')
@@ -25,6 +31,10 @@ const DISCONNECT = atom('disconnect')
 const INFO = atom('info')
 /** The tag of a pg_async command message (pg_async.erl's ?COMMAND). */
 export const PG_ASYNC_COMMAND = atom('$ts_cnode_pg')
+/** The tag of a caller's "I gave up on this select" (pg_query.erl's cancel/2). */
+export const PG_CANCEL = atom('$ts_cnode_pg_cancel')
+/** How long a CancelRequest may take before the session's queries go on without waiting for it. */
+const CANCEL_TIMEOUT_MS = 10_000
 
 export interface SessionLimits {
   /** A query longer than this many bytes is refused with {error, Msg} (default 64 MiB). */
@@ -50,6 +60,8 @@ interface Waiting {
   answer: (reply: Term) => void
   /** pg_async's command: the first result of several statements, as the seed's PQgetResult gives. */
   first: boolean
+  /** The alias the reply goes to, by which the caller can cancel the command. */
+  tag: Ref | undefined
 }
 
 interface SessionState {
@@ -65,6 +77,10 @@ interface SessionState {
    * the next query, then "no connection to the server" to the ones after.
    */
   lostText?: string
+  /** The queries not yet answered whose caller can give up on them, with the alias that names them. */
+  cancellable: Map<TermQuery, Ref>
+  /** Holds back the next query while a CancelRequest is on its way. */
+  gate: CancelGate
 }
 
 /** Spawns a session process for `args.owner`. It links to the owner before doing anything else. */
@@ -81,7 +97,15 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
   init(args, ctx) {
     const { self } = ctx
     self.link(args.owner)
-    const state: SessionState = { args, status: 'connecting', waiting: [], queries: 0, inflight: 0 }
+    const state: SessionState = {
+      args,
+      status: 'connecting',
+      waiting: [],
+      queries: 0,
+      inflight: 0,
+      cancellable: new Map(),
+      gate: { pending: undefined },
+    }
     // The owner's death aborts self.signal, which ends a connection still being made.
     connectPg(args.conninfo, { signal: self.signal, env: args.env }).then(
       (client) => {
@@ -114,11 +138,12 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
       closeClient(state)
       return { stop: NORMAL, reply: OK }
     }
+    const tag = replyAlias(from)
     if (state.status === 'connecting') {
-      state.waiting.push({ command: request, answer, first: false })
+      state.waiting.push({ command: request, answer, first: false, tag })
       return { noreply: true }
     }
-    run(request, state, answer, false)
+    run(request, state, answer, false, tag)
     return { noreply: true }
   },
 
@@ -140,8 +165,14 @@ const sessionServer: GenServerCallbacks<SessionState, SessionArgs> = {
         answer(OK)
         return { stop: NORMAL }
       }
-      if (state.status === 'connecting') state.waiting.push({ command, answer, first: true })
-      else run(command, state, answer, true)
+      const tag = to instanceof Ref ? to : undefined
+      if (state.status === 'connecting') state.waiting.push({ command, answer, first: true, tag })
+      else run(command, state, answer, true, tag)
+      return undefined
+    }
+    if (msg instanceof Tuple && msg.length === 2 && msg.get(0) === PG_CANCEL && msg.get(1) instanceof Ref) {
+      cancel(msg.get(1) as Ref, state)
+      return undefined
     }
     return undefined
   },
@@ -161,7 +192,7 @@ function connected(result: Term, state: SessionState, ctx: GenServerContext) {
   if (cr.kind === 'sync') ctx.reply(cr.from, reply)
   else ctx.self.send(state.args.owner, tuple(ctx.self.pid, tuple(DATA, ok ? OK : result)))
   for (const w of state.waiting.splice(0)) {
-    if (ok) run(w.command, state, w.answer, w.first)
+    if (ok) run(w.command, state, w.answer, w.first, w.tag)
     else w.answer(tuple(ERROR, errorText(NO_CONNECTION, state)))
   }
   // A session whose connection failed has nothing to offer: it ends, unlinked first. The seed leaves its
@@ -174,7 +205,7 @@ function connected(result: Term, state: SessionState, ctx: GenServerContext) {
 
 /** `first`: of several statements, answer with the first result (pg_async, as the seed's PQgetResult) rather
  *  than the last (pg_sync, as PQexec). */
-function run(command: Term, state: SessionState, answer: (reply: Term) => void, first: boolean): void {
+function run(command: Term, state: SessionState, answer: (reply: Term) => void, first: boolean, tag?: Ref): void {
   const fail = (text: string) => answer(tuple(ERROR, errorText(text, state)))
   if (command === INFO) {
     answer(
@@ -221,12 +252,57 @@ function run(command: Term, state: SessionState, answer: (reply: Term) => void, 
   }
   state.queries++
   state.inflight++
-  client.query(
-    new TermQuery(text, params, state.args.mode, first, (reply) => {
+  const query = new TermQuery(
+    text,
+    params,
+    state.args.mode,
+    first,
+    (reply) => {
       state.inflight--
+      if (tag) state.cancellable.delete(query)
       answer(reply)
-    }),
+    },
+    state.gate,
   )
+  if (tag) state.cancellable.set(query, tag)
+  client.query(query)
+}
+
+/**
+ * The caller of the select answered at `tag` has given up on it. One not yet executed never will be; one
+ * executing is cancelled on the server, and the session's next query waits until the server has taken the
+ * CancelRequest (it has signalled the backend when it closes the connection), so the request cannot reach a
+ * later query. A select already answered is left alone.
+ */
+function cancel(tag: Ref, state: SessionState): void {
+  const w = state.waiting.findIndex((x) => x.tag !== undefined && termEquals(x.tag, tag))
+  if (w >= 0) {
+    // Still waiting for the connection: it is dropped (its caller no longer takes the answer).
+    state.waiting.splice(w, 1)[0].answer(tuple(ERROR, errorText(QUERY_CANCELED, state)))
+    return
+  }
+  let query: TermQuery | undefined
+  for (const [q, t] of state.cancellable)
+    if (termEquals(t, tag)) {
+      query = q
+      break
+    }
+  if (!query || !query.cancel()) return
+  const client = state.client as (pg.Client & { processID: number | null; secretKey: number | null }) | undefined
+  // Executing means no other query has been sent since, so a request already on its way is for this one.
+  if (!client || client.processID === null || client.secretKey === null || state.gate.pending) return
+  const target = { host: client.host, port: client.port }
+  state.gate.pending = sendCancelRequest(target, client.processID, client.secretKey, CANCEL_TIMEOUT_MS).finally(() => {
+    state.gate.pending = undefined
+  })
+}
+
+/** The alias of a gen_server call's From: {Pid, [alias | Alias]} (OTP 24+, what pg_sync sends), or {Pid, Ref}. */
+function replyAlias(from: Term): Ref | undefined {
+  const tag = from instanceof Tuple ? from.get(1) : undefined
+  if (tag instanceof Ref) return tag
+  if (tag instanceof ImproperList && tag.tail instanceof Ref) return tag.tail
+  return undefined
 }
 
 function connectionLostText(e: unknown): string {
