@@ -253,6 +253,63 @@ test('a cancel reaches only the select it names; a select given up while it wait
   )
 })
 
+test('a CancelRequest that reaches the server late never cancels the next select: the session holds that one until the server has taken the request', async () => {
+  // A proxy in front of the server that holds each CancelRequest connection for 1.5 s before passing it on.
+  const u = new URL(pgUrl)
+  let cancels = 0
+  const sockets = new Set<net.Socket>()
+  // Half-open allowed: the request's sender ends its side at once, and must not see the end of the proxy's
+  // before the server has answered.
+  const proxy = net.createServer({ allowHalfOpen: true }, (client) => {
+    sockets.add(client)
+    let ended = false
+    client.on('error', () => {})
+    client.once('end', () => void (ended = true))
+    client.once('data', (first) => {
+      client.pause()
+      const isCancel = first.length >= 8 && first.readInt32BE(4) === 80877102
+      if (isCancel) cancels++
+      const forward = () => {
+        const server = net.connect(Number(u.port || 5432), u.hostname)
+        sockets.add(server)
+        server.on('error', () => client.destroy())
+        server.write(first)
+        if (ended) server.end()
+        else client.pipe(server)
+        server.pipe(client)
+      }
+      if (isCancel) setTimeout(forward, 1500)
+      else forward()
+    })
+  })
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+  const port = (proxy.address() as net.AddressInfo).port
+  const conninfo = `host=127.0.0.1 port=${port} dbname=${u.pathname.slice(1)} user=${decodeURIComponent(u.username)} sslmode=disable`
+  try {
+    const r = await erl.evalTerm(
+      `
+      {ok, P} = pg_async:connect(${str(conninfo)}),
+      Self = self(),
+      %% The second select waits in the session's queue behind the first.
+      spawn(fun() -> timer:sleep(30), P ! {'$ts_cnode_pg', Self, {select, "select pg_sleep(2), 'second' as s"}} end),
+      %% The first is given up after 100 ms: its CancelRequest reaches the server 1.5 s later, when the first
+      %% has ended (at 0.6 s) and the second would be running.
+      application:set_env(ts_cnode, query_timeout, 100),
+      R1 = pg_async:select(P, "select pg_sleep(0.6)"),
+      application:unset_env(ts_cnode, query_timeout),
+      R2 = receive {P, {data, D}} -> D after 15000 -> no_data end,
+      ok = pg_async:disconnect(P),
+      {R1, R2}`,
+      30_000,
+    )
+    eq(r, tuple(tuple(A('error'), 'timeout expired\n'), ok([['pg_sleep', 's'], [[], 'second']])))
+    assert.is(cancels, 1, 'one CancelRequest went to the server')
+  } finally {
+    for (const s of sockets) s.destroy()
+    proxy.close()
+  }
+})
+
 test('a connect that outlasts call_timeout: {error, "timeout expired"}, and its session is gone, unlinked, with nothing left in the mailbox', async () => {
   // A server that accepts and never answers (nor reads): the connection is never made.
   const accepted: net.Socket[] = []
