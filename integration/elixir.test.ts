@@ -10,13 +10,15 @@ import * as assert from 'uvu/assert'
 import { atom, canonicalKey, isTuple, Pid, type Term } from '../src/etf/terms.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
-import { Epmd, cleanup, shortHost, tempDir, track } from './harness.js'
+import { startDrivers, type Drivers } from '../src/drivers/driver.js'
+import { Epmd, cleanup, compileShippedModules, pgUrl, requirePostgres, shortHost, tempDir, track } from './harness.js'
 
 const COOKIE = 'ts_cnode_test_cookie'
 const TS = `ts_elixir@${shortHost}`
 const haveElixir = spawnSync('elixir', ['--version'], { stdio: 'ignore' }).status === 0
 let epmd: Epmd
 let node: Node
+let drivers: Drivers | undefined
 
 test.before(async () => {
   if (!haveElixir) return
@@ -53,6 +55,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
+  await drivers?.stop()
   await node?.stop()
   await cleanup()
 })
@@ -101,6 +104,25 @@ end
 IO.puts("ELIXIR_OK")
 `
 
+// The Erlang driver modules called from Elixir as an Elixir user writes it: strings (binaries) and nil as
+// parameters, a map where a list belongs.
+const PG_SCRIPT = String.raw`
+url = System.fetch_env!("PG_URL")
+{:ok, c} = :pg_sync.connect(url)
+{:ok, []} = :pg_sync.select(c, "create temp table u (id int, name text, tag text, score float8, ok bool)")
+{:ok, '1'} = :pg_sync.select(c, "insert into u values ($1, $2, $3, $4, $5)", ["1000", "ann", nil, "2.5", "f"])
+{:ok, [['id', 'name', 'tag', 'score', 'ok'], ['1000', 'ann', [], '2.5', 'f']]} = :pg_sync.select(c, "select * from u")
+{:ok, [['?column?'], ['t']]} = :pg_sync.select(c, "select $1::jsonb = '{\"a\": 1}'", [~s({"a": 1})])
+{:error, msg} = :pg_sync.select(c, "select $1", %{host: "x"})
+"ts-cnode: parameters must be a list, got \#{host => <<\"x\">>}\n" = List.to_string(msg)
+:ok = :pg_sync.disconnect(c)
+{:ok, a} = :pg_async.connect(url, [:binary])
+{:ok, [["n"], ["1001"]]} = :pg_async.select(a, "select $1::int + 1 as n", ["1000"])
+{:ok, [["bytea"], [<<0, 255, 1>>]]} = :pg_async.select(a, "select $1::bytea", [<<0, 255, 1>>])
+:ok = :pg_async.disconnect(a)
+IO.puts("ELIXIR_PG_OK")
+`
+
 if (!haveElixir) console.log("elixir.test.ts: skipped: no `elixir` here (scripts/provision.sh installs Debian's elixir when run as root)")
 // Counted as skipped, not passed, when there is no elixir.
 const elixirTest = haveElixir ? test : test.skip
@@ -129,6 +151,33 @@ elixirTest('Elixir: GenServer.call/cast, send, :erpc.call and Process.monitor on
   assert.ok(out.includes('ELIXIR_OK'), `elixir exited ${code}:\n${out}`)
   assert.is(code, 0)
   assert.ok(node.runtime.whereis(atom('ts_kv')) === undefined, 'the gen_server stopped on the cast')
+})
+
+elixirTest('Elixir: pg_sync and pg_async with Elixir strings and nil as parameters ("1000" is 1000 for an int)', async () => {
+  await requirePostgres()
+  drivers = await startDrivers(node, { count: 16 })
+  const beams = await compileShippedModules()
+  const dir = tempDir('ts-cnode-elixir-pg-')
+  const script = path.join(dir, 'pg_client.exs')
+  writeFileSync(script, PG_SCRIPT)
+  const child = track(
+    spawn('elixir', ['--sname', `elixir_pg@${shortHost}`, '--cookie', COOKIE, '-pa', beams, script], {
+      env: { ...process.env, ERL_EPMD_PORT: String(epmd.port), TS_CNODE_NODE: TS, PG_URL: pgUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  const code = await new Promise<number | null>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.once('exit', (c) => {
+      clearTimeout(t)
+      resolve(c)
+    })
+  })
+  assert.ok(out.includes('ELIXIR_PG_OK'), `elixir exited ${code}:\n${out}`)
+  assert.is(code, 0)
 })
 
 test.run()
