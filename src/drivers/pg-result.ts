@@ -1,6 +1,6 @@
 // Query results as the seeds' Erlang terms, and query text / parameters from Erlang terms.
 // Wire messages written here follow the PostgreSQL frontend/backend protocol ("Message Formats":
-// Parse, Bind, Describe, Execute, Sync); results arrive through pg's Submittable interface as text,
+// Parse, Bind, Describe, Execute, Flush, Sync); results arrive through pg's Submittable interface as text,
 // exactly what libpq's PQgetvalue gives, never parsed into JS dates or numbers.
 import type { Connection, Submittable } from 'pg'
 import { Float, ImproperList, atom, isAtom, listToString, tuple, type Term } from '../etf/terms.js'
