@@ -123,6 +123,9 @@ test('npm start as a user runs it: erl types the printed calls, no secret is pri
   assert.is(await erl.eval('next_perm:next_perm([1,2,3])'), '[1,3,2]')
   assert.is(await backends(app), 1, 'the session holds one Postgres connection')
   assert.match(await epmd.names(), /name tsnode at port/)
+  // A second session busy with a long select when the node stops: it is cancelled, not run to its end.
+  await erl.eval(`spawn(fun() -> {ok, P} = ${connect}, pg_sync:select(P, "select pg_sleep(60)") end), ok`)
+  await eventually(async () => (await backends(app)) === 2, 'the sleeping session')
 
   // What a supervisor does: SIGTERM to the process it started (npm), not to its process group.
   cli.proc.kill('SIGTERM')

@@ -436,6 +436,27 @@ test('an owner killed mid-session: its backend leaves pg_stat_activity', async (
   await eventually(async () => (await count()) === 0, 'the backend to leave pg_stat_activity')
 })
 
+test('an owner killed while its select runs: the select is cancelled on the server, not run to its end', async () => {
+  const app = `ts_cnode_drv_sleep_${process.pid}_${Date.now()}`
+  const active = async () =>
+    (await admin.query("select count(*)::int as n from pg_stat_activity where application_name = $1 and state = 'active'", [app])).rows[0].n
+  for (const mod of ['pg_sync', 'pg_async']) {
+    const owner = (await erl.evalTerm(`
+      Self = self(),
+      P = spawn(fun() ->
+            {ok, Port} = ${mod}:connect(${str(`${KV} application_name=${app}`)}),
+            Self ! {connected, self()},
+            ${mod}:select(Port, "select pg_sleep(60)")
+          end),
+      receive {connected, P} -> P after 20000 -> timeout end`)) as Pid
+    assert.instance(owner, Pid)
+    await eventually(async () => (await active()) === 1, `${mod}: the sleep to run`)
+    await erl.evalTerm(`exit(binary_to_term(${erlBinary(owner)}), kill)`)
+    // Far less than the sleep's 60 s: without a CancelRequest the backend runs it to its end.
+    await eventually(async () => (await active()) === 0, `${mod}: the sleep to leave pg_stat_activity`, 15_000)
+  }
+})
+
 test('an owner that returns without disconnecting: its connection closes too, as a port would', async () => {
   const app = `ts_cnode_drv_normal_${process.pid}_${Date.now()}`
   const count = async () => (await admin.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [app])).rows[0].n

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { Node } from './node.js'
 import { startDrivers, type Drivers } from './drivers/driver.js'
 import { connectPg } from './drivers/pg-connect.js'
+import { sessionCancels } from './drivers/session.js'
 import { startEmbeddedDb, type EmbeddedDb } from './embedded-db.js'
 import { consoleLogger, type LogLevel, type Logger } from './logger.js'
 
@@ -263,6 +264,7 @@ export async function run(opts: CliOptions, log: Logger): Promise<Running> {
       stopping ??= (async () => {
         await drivers.stop()
         await node.stop() // ends every process (sessions close their Postgres connections), unregisters, tells peers
+        await sessionCancels() // the queries those sessions were running, cancelled before this process exits
         await db?.stop()
       })()
       return stopping

@@ -1,6 +1,6 @@
 // The seed drivers: the some_driver_NN pool, pg sessions, permutations, libpq connection strings.
 export { startDrivers, driverName, type DriverOptions, type Drivers, type DriverStats } from './driver.js'
-export { spawnSession, PG_ASYNC_COMMAND, DEFAULT_SESSION_LIMITS, type SessionArgs, type SessionLimits } from './session.js'
+export { spawnSession, sessionCancels, PG_ASYNC_COMMAND, DEFAULT_SESSION_LIMITS, type SessionArgs, type SessionLimits } from './session.js'
 export { nextPermutation, prevPermutation, permute, type PermutationKind } from './permutation.js'
 export { PermutationPool, type PermutationPoolOptions } from './perm-pool.js'
 export { parseConninfo, resolveConninfo, LIBPQ_KEYWORDS, type ResolvedConninfo, type ConnTarget, type SslMode } from './conninfo.js'

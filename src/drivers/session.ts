@@ -321,5 +321,24 @@ function closeClient(state: SessionState): void {
   const c = state.client
   state.client = undefined
   state.status = 'failed'
-  if (c) void c.end().catch(() => {})
+  if (!c) return
+  // A query still running would run on to its end on the server: closing the socket does not stop it (the
+  // backend notices only when it next writes). Its session ending (owner dead, disconnect, node stopping)
+  // cancels it, as query_timeout does.
+  const key = c as pg.Client & { processID: number | null; secretKey: number | null }
+  if (state.inflight > 0 && key.processID !== null && key.secretKey !== null) {
+    const sent = sendCancelRequest({ host: c.host, port: c.port }, key.processID, key.secretKey, CANCEL_TIMEOUT_MS)
+    cancelsInFlight.add(sent)
+    void sent.finally(() => cancelsInFlight.delete(sent))
+  }
+  void c.end().catch(() => {})
+}
+
+/** CancelRequests sent by sessions that ended, until the server has taken them. */
+const cancelsInFlight = new Set<Promise<boolean>>()
+
+/** Resolves once the CancelRequests of ended sessions are taken (or given up, at most 10 s): a process that
+ *  exits after stopping its node waits for this, or the queries its sessions were running run on. */
+export async function sessionCancels(): Promise<void> {
+  await Promise.all([...cancelsInFlight])
 }
