@@ -759,6 +759,22 @@ test('select/3 with binary parameters: a Parse error is reported and the connect
   )
 })
 
+test('select/3 with more than 32,767 parameters: as text up to 65,535; with a binary among them, a clear error; the node and the session carry on', async () => {
+  const r = await erl.eval(`
+    {ok, C} = pg_sync:connect(${str(KV)}),
+    Sql = fun(N) -> "select array_length(array[" ++ string:join([[$$ | integer_to_list(I)] || I <- lists:seq(1, N)], ",") ++ "]::int[], 1)" end,
+    Text = pg_sync:select(C, Sql(40000), lists:seq(1, 40000)),
+    Bin = pg_sync:select(C, Sql(40000), [<<"1">> | lists:seq(2, 40000)]),
+    After = pg_sync:select(C, "select 1 as one"),
+    Async = pg_async:select(C, Sql(40000), lists:seq(1, 40000)),
+    pg_sync:disconnect(C),
+    {Text, Bin, After, Async}`)
+  assert.is(
+    r,
+    '{{ok,[["array_length"],["40000"]]},{error,"ts-cnode: too many parameters with a binary among them: 40000 (at most 32767; pass the values as strings)\\n"},{ok,[["one"],["1"]]},{ok,[["array_length"],["40000"]]}}',
+  )
+})
+
 test('a call_timeout or query_timeout that is not a non-negative integer or infinity raises invalid_timeout, before anything is sent', async () => {
   const r = await erl.evalTerm(`
     {ok, P} = pg_sync:connect(${str(pgUrl)}),

@@ -144,7 +144,12 @@ export function paramValues(params: Term): ParamValue[] {
   if (typeof list === 'string') return Array.from(list, (c) => String(c.codePointAt(0)))
   if (!Array.isArray(list)) throw new BadRequestError(`parameters must be a list, got ${show(params)}`)
   if (list.length > 65535) throw new BadRequestError(`too many parameters: ${list.length} (at most 65535)`)
-  return list.map((p, i) => paramValue(p, i + 1))
+  const values = list.map((p, i) => paramValue(p, i + 1))
+  // With a binary among them the server is asked for their types, and pg reads the count of its answer as a
+  // signed 16-bit number: more than 32767 would break that connection's reading.
+  if (values.length > 32767 && values.some((v) => Buffer.isBuffer(v)))
+    throw new BadRequestError(`too many parameters with a binary among them: ${values.length} (at most 32767; pass the values as strings)`)
+  return values
 }
 
 function paramValue(p: Term, n: number): ParamValue {
@@ -374,9 +379,9 @@ export function bindChunks(params: readonly ParamValue[], formats: readonly numb
   head.writeInt32BE(total, 1)
   head[5] = 0
   head[6] = 0
-  head.writeInt16BE(n, 7)
+  head.writeUInt16BE(n, 7)
   for (let i = 0; i < n; i++) head.writeInt16BE(formats[i] ?? TEXT_FORMAT, 9 + 2 * i)
-  head.writeInt16BE(n, 9 + 2 * n)
+  head.writeUInt16BE(n, 9 + 2 * n)
   let pending: Buffer[] = [head]
   let pendingLen = head.length
   const flushPending = () => {
@@ -488,6 +493,25 @@ export class TermQuery implements Submittable {
   }
 
   private send(connection: Connection): void {
+    try {
+      this.sendNow(connection)
+    } catch (e) {
+      this.failedToSend(connection, e)
+    }
+  }
+
+  /**
+   * What could not be written (an encoding limit) is this query's error, never an exception out of pg's
+   * socket handlers (that would end the process); the Sync brings the ReadyForQuery pg waits for to go on.
+   */
+  private failedToSend(connection: Connection, e: unknown): void {
+    this.stopDescribing()
+    this.executing = false
+    write(connection.stream, [SYNC])
+    this.finish(this.enc.error(`ts-cnode: could not send the query: ${e instanceof Error ? e.message : String(e)}\n`))
+  }
+
+  private sendNow(connection: Connection): void {
     // The connection failed while the query was held back: it has its answer.
     if (this.finished) return
     if (this.cancelled) {
@@ -513,6 +537,14 @@ export class TermQuery implements Submittable {
   private readonly described = (msg: { dataTypeIDs: number[] }): void => {
     const connection = this.describing
     if (!connection) return
+    try {
+      this.bindDescribed(connection, msg)
+    } catch (e) {
+      this.failedToSend(connection, e)
+    }
+  }
+
+  private bindDescribed(connection: Connection, msg: { dataTypeIDs: number[] }): void {
     this.stopDescribing()
     if (this.cancelled) {
       write(connection.stream, [SYNC])
