@@ -28,8 +28,8 @@ test('npm pack holds the built package; installed elsewhere it imports, type-che
     cwd: consumer,
     maxBuffer: 64 << 20,
   })
-  const imported = await run(process.execPath, ['-e', "import('ts-cnode').then((m) => console.log(typeof m.Node, typeof m.termToBinary, typeof m.atom))"], { cwd: consumer })
-  assert.is(imported.stdout.trim(), 'function function function')
+  const imported = await run(process.execPath, ['-e', "import('ts-cnode').then((m) => console.log(typeof m.Node, typeof m.termToBinary, typeof m.atom, typeof m.sessionCancels))"], { cwd: consumer })
+  assert.is(imported.stdout.trim(), 'function function function function')
 
   writeFileSync(
     path.join(consumer, 'index.ts'),

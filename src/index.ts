@@ -47,7 +47,7 @@ export * from './epmd/errors.js'
 export { consoleLogger, silentLogger, defaultLogger, type Logger, type LogLevel } from './logger.js'
 
 // The seed drivers (some_driver_NN, pg sessions, permutations), for a node of your own.
-export { startDrivers, driverName, type DriverOptions, type Drivers, type DriverStats } from './drivers/index.js'
+export { startDrivers, driverName, sessionCancels, type DriverOptions, type Drivers, type DriverStats } from './drivers/index.js'
 export { BadRequestError, ConninfoError, PermutationWorkerError, PgConnectError } from './drivers/index.js'
 
 // EPMD: the client calls and the embedded server; the embedded database for trying the drivers.

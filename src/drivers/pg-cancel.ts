@@ -33,9 +33,14 @@ export function cancelRequestMessage(processID: number, secretKey: number): Buff
  */
 export function sendCancelRequest(target: CancelTarget, processID: number, secretKey: number, timeoutMs = 10_000): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = target.host.startsWith('/')
-      ? net.connect(`${target.host}/.s.PGSQL.${target.port}`)
-      : net.connect(target.port, target.host)
+    let socket: net.Socket
+    try {
+      socket = target.host.startsWith('/') ? net.connect(`${target.host}/.s.PGSQL.${target.port}`) : net.connect(target.port, target.host)
+    } catch {
+      // An address net refuses outright (a bad port): no request, as for a refused connection.
+      resolve(false)
+      return
+    }
     let sent = false
     const done = (ok: boolean) => {
       clearTimeout(timer)

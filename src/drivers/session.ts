@@ -35,6 +35,8 @@ export const PG_ASYNC_COMMAND = atom('$ts_cnode_pg')
 export const PG_CANCEL = atom('$ts_cnode_pg_cancel')
 /** How long a CancelRequest may take before the session's queries go on without waiting for it. */
 const CANCEL_TIMEOUT_MS = 10_000
+/** The same when the session ends (its node may be stopping). */
+const END_CANCEL_TIMEOUT_MS = 3_000
 
 export interface SessionLimits {
   /** A query longer than this many bytes is refused with {error, Msg} (default 64 MiB). */
@@ -288,13 +290,20 @@ function cancel(tag: Ref, state: SessionState): void {
       break
     }
   if (!query || !query.cancel()) return
-  const client = state.client as (pg.Client & { processID: number | null; secretKey: number | null }) | undefined
   // Executing means no other query has been sent since, so a request already on its way is for this one.
-  if (!client || client.processID === null || client.secretKey === null || state.gate.pending) return
-  const target = { host: client.host, port: client.port }
-  state.gate.pending = sendCancelRequest(target, client.processID, client.secretKey, CANCEL_TIMEOUT_MS).finally(() => {
-    state.gate.pending = undefined
-  })
+  if (!state.client || state.gate.pending) return
+  const sent = cancelBackend(state.client, CANCEL_TIMEOUT_MS)
+  if (sent)
+    state.gate.pending = sent.finally(() => {
+      state.gate.pending = undefined
+    })
+}
+
+/** A CancelRequest for what the client's backend is running, if the server gave the client its key. */
+function cancelBackend(client: pg.Client, timeoutMs: number): Promise<boolean> | undefined {
+  const key = client as pg.Client & { processID: number | null; secretKey: number | null }
+  if (key.processID === null || key.secretKey === null) return undefined
+  return sendCancelRequest({ host: client.host, port: client.port }, key.processID, key.secretKey, timeoutMs)
 }
 
 /** The alias of a gen_server call's From: {Pid, [alias | Alias]} (OTP 24+, what pg_sync sends), or {Pid, Ref}. */
@@ -325,9 +334,10 @@ function closeClient(state: SessionState): void {
   // A query still running would run on to its end on the server: closing the socket does not stop it (the
   // backend notices only when it next writes). Its session ending (owner dead, disconnect, node stopping)
   // cancels it, as query_timeout does.
-  const key = c as pg.Client & { processID: number | null; secretKey: number | null }
-  if (state.inflight > 0 && key.processID !== null && key.secretKey !== null) {
-    const sent = sendCancelRequest({ host: c.host, port: c.port }, key.processID, key.secretKey, CANCEL_TIMEOUT_MS)
+  // Shorter than a query_timeout cancel may take: a stopping node waits for these (sessionCancels), and a
+  // container's stop grace period is 10 s.
+  const sent = state.inflight > 0 ? cancelBackend(c, END_CANCEL_TIMEOUT_MS) : undefined
+  if (sent) {
     cancelsInFlight.add(sent)
     void sent.finally(() => cancelsInFlight.delete(sent))
   }
@@ -337,7 +347,7 @@ function closeClient(state: SessionState): void {
 /** CancelRequests sent by sessions that ended, until the server has taken them. */
 const cancelsInFlight = new Set<Promise<boolean>>()
 
-/** Resolves once the CancelRequests of ended sessions are taken (or given up, at most 10 s): a process that
+/** Resolves once the CancelRequests of ended sessions are taken (or given up, at most 3 s): a process that
  *  exits after stopping its node waits for this, or the queries its sessions were running run on. */
 export async function sessionCancels(): Promise<void> {
   await Promise.all([...cancelsInFlight])
