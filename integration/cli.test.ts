@@ -58,6 +58,9 @@ test('flags mirror erl and bad ones are refused with a usage error', () => {
   assert.is(parseArgs(['--port', '4370'], {}).port, 4370)
   assert.is(withoutPassword('postgres://u:s3cret@h:5432/db?x=1'), 'postgres://u:PASSWORD@h:5432/db?x=1')
   assert.is(withoutPassword('postgresql://u@h/db'), 'postgresql://u@h/db')
+  assert.is(withoutPassword('postgresql://u@h/db?sslmode=require&password=s3cret'), 'postgresql://u@h/db?sslmode=require&password=PASSWORD')
+  assert.is(withoutPassword("host=db user=u password=s3cret dbname=x"), 'host=db user=u password=PASSWORD dbname=x')
+  assert.is(withoutPassword("password = 's3 c\\'ret' host=db"), 'password = PASSWORD host=db')
   assert.throws(() => parseArgs(['--db', 'none', '--db-dir', '/tmp/x'], {}), (e: unknown) => e instanceof UsageError)
 })
 
@@ -84,13 +87,17 @@ test('a SIGTERM while the node is still starting stops it cleanly once started (
   })
   proc.stdout!.on('data', (d) => (out += d))
   proc.stderr!.on('data', (d) => (out += d))
-  await sleep(700)
-  assert.not.match(out, /is up/, 'still starting when signalled')
-  proc.kill('SIGTERM')
-  const [code, signal] = await new Promise<[number | null, string | null]>((r) => proc.once('exit', (c, sig) => r([c, sig])))
-  assert.equal([code, signal], [0, null], out)
-  assert.match(out, /node early@\S+ stopped/)
-  assert.not.match(await epmd.names(), /name early /)
+  const exited = new Promise<[number | null, string | null]>((r) => proc.once('exit', (c, sig) => r([c, sig])))
+  try {
+    await sleep(700)
+    assert.not.match(out, /is up/, 'still starting when signalled')
+    proc.kill('SIGTERM')
+    assert.equal(await exited, [0, null], out)
+    assert.match(out, /node early@\S+ stopped/)
+    assert.not.match(await epmd.names(), /name early /)
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+  }
 })
 
 test('npm start as a user runs it: erl types the printed calls, no secret is printed; SIGTERM to npm alone leaves nothing behind', async () => {

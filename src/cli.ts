@@ -187,9 +187,13 @@ export function instructions(node: Node, opts: CliOptions, ebin: string | undefi
   return lines.join('\n')
 }
 
-/** A libpq URL with its password (if any) replaced by PASSWORD; anything else as it is. */
-export function withoutPassword(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1PASSWORD@')
+/** A libpq connection string with its passwords replaced by PASSWORD: a URL's user:password@ and its
+ *  ?password= parameter, and a key/value string's password=... (quoted or not). */
+export function withoutPassword(conninfo: string): string {
+  return conninfo
+    .replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1PASSWORD@')
+    .replace(/([?&]password=)[^&#]*/gi, '$1PASSWORD')
+    .replace(/(^|\s)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']\S*)/g, '$1$2PASSWORD')
 }
 
 export interface Running {
