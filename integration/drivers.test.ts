@@ -284,14 +284,27 @@ test('a CancelRequest that reaches the server late never cancels the next select
   })
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
   const port = (proxy.address() as net.AddressInfo).port
-  const conninfo = `host=127.0.0.1 port=${port} dbname=${u.pathname.slice(1)} user=${decodeURIComponent(u.username)} sslmode=disable`
+  const app = `ts_cnode_late_cancel_${process.pid}_${Date.now()}`
+  const conninfo = `host=127.0.0.1 port=${port} dbname=${u.pathname.slice(1)} user=${decodeURIComponent(u.username)} sslmode=disable application_name=${app}`
   try {
     const r = await erl.evalTerm(
       `
       {ok, P} = pg_async:connect(${str(conninfo)}),
       Self = self(),
-      %% The second select waits in the session's queue behind the first.
-      spawn(fun() -> timer:sleep(30), P ! {'$ts_cnode_pg', Self, {select, "select pg_sleep(2), 'second' as s"}} end),
+      %% The second select waits in the session's queue behind the first: it is sent once the first runs (seen
+      %% through a session of its own, straight to the server).
+      spawn(fun() ->
+        {ok, W} = pg_sync:connect(${str(KV)}),
+        Running = fun Poll() ->
+          case pg_sync:select(W, "select count(*) from pg_stat_activity where state = 'active' and application_name = '${app}'") of
+            {ok, [_, ["1"]]} -> ok;
+            _ -> timer:sleep(10), Poll()
+          end
+        end,
+        Running(),
+        P ! {'$ts_cnode_pg', Self, {select, "select pg_sleep(2), 'second' as s"}},
+        pg_sync:disconnect(W)
+      end),
       %% The first is given up after 100 ms: its CancelRequest reaches the server 1.5 s later, when the first
       %% has ended (at 0.6 s) and the second would be running.
       application:set_env(ts_cnode, query_timeout, 100),

@@ -103,7 +103,6 @@ test('CallExitError and NoProcError name the server alike, as Erlang writes it: 
 test('a call to oneself rejects at once with CallingSelfError (gen_server:call exits calling_self), by pid, name or {Name, Node}', async () => {
   const rt = newRt()
   // Each call is given 2 s: without the check it would wait that long and fail TimeoutError.
-  const t0 = Date.now()
   const seen: unknown[] = []
   await rt.startGenServer<null>(
     {
@@ -118,7 +117,6 @@ test('a call to oneself rejects at once with CallingSelfError (gen_server:call e
     { name: 'selfish' },
   )
   assert.is(await rt.call('selfish', A('go'), { timeout: 15_000 }), A('done'))
-  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`)
   assert.is(seen.length, 5)
   for (const e of seen) {
     assert.instance(e, CallingSelfError)
