@@ -389,6 +389,15 @@ test('EPMD killed and restarted: the TS node registers again and is found by nam
   await own.stop()
 })
 
+test('an embedded EPMD with no other node registered stops without a warning', async () => {
+  const logs = recorder()
+  const m = new DistManager({ name: name('tsq'), cookie: COOKIE, epmdPort: await freePort(), logger: logs })
+  await m.start()
+  assert.ok(m.embeddedEpmd)
+  await m.stop()
+  assert.not.ok(logs.lines.some((l) => l.startsWith('warn:')), logs.lines.join('\n'))
+})
+
 test('no EPMD on the port: the TS node serves an embedded one that real erl nodes use', async () => {
   const port = await freePort()
   const logs = recorder()
@@ -405,6 +414,7 @@ test('no EPMD on the port: the TS node serves an embedded one that real erl node
   await m.stop()
   const warned = logs.lines.find((l) => l.startsWith('warn: stopping the embedded EPMD'))
   assert.ok(warned && warned.includes(a.nodeName.split('@')[0]) && warned.includes(b.nodeName.split('@')[0]), logs.lines.join('\n'))
+  assert.not.ok(warned!.includes(m.nodeName.name.split('@')[0]), `its own name is not among them: ${warned}`)
   await a.stop()
   await b.stop()
 })

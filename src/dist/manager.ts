@@ -340,7 +340,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     if (embedded) {
       // Unlike the daemon erl starts, this EPMD ends with this process: nodes registered with it stay up but
       // can no longer be found by name.
-      const others = embedded.names().map((n) => n.name)
+      // This node's own entry may still be listed: its unregistration (closing the socket) is on its way.
+      const others = embedded.names().map((n) => n.name).filter((n) => n !== this.alive)
       if (others.length > 0)
         this.log.warn(
           `stopping the embedded EPMD on port ${embedded.port}: ${others.join(', ')} registered with it and can no longer be found by name (start epmd -daemon before the nodes to keep it)`,
