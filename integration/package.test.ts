@@ -41,7 +41,10 @@ console.log(node.name, back)
 `,
   )
   const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')
-  await run(process.execPath, [tsc, '--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(repoRoot, 'node_modules', '@types'), 'index.ts'], { cwd: consumer })
+  const types = ['--types', 'node', '--typeRoots', path.join(repoRoot, 'node_modules', '@types')]
+  await run(process.execPath, [tsc, '--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', ...types, 'index.ts'], { cwd: consumer })
+  // CommonJS resolution without esModuleInterop (tsc's defaults): the declarations must not need it.
+  await run(process.execPath, [tsc, '--strict', '--noEmit', '--module', 'commonjs', '--target', 'es2022', ...types, 'index.ts'], { cwd: consumer })
 
   const help = await run(process.execPath, [path.join(consumer, 'node_modules', 'ts-cnode', 'bin', 'ts-cnode.js'), '--help'], { cwd: consumer })
   assert.match(help.stdout, /^Usage: ts-cnode/)

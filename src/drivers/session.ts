@@ -13,7 +13,7 @@
 //   {'$ts_cnode_pg_cancel', Alias}
 // The select is then cancelled: not run at all if it has not started, else with a CancelRequest to the server,
 // sent only while that select is the one executing.
-import type pg from 'pg'
+import type * as pg from 'pg'
 import { ImproperList, Pid, Ref, Tuple, atom, termEquals, tuple, type Term } from '../etf/terms.js'
 import { spawnGenServer, type From, type GenServerCallbacks, type GenServerContext, type Process, type Runtime } from '../runtime/index.js'
 import { ERROR, EXIT, NORMAL, OK } from '../runtime/atoms.js'
