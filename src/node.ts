@@ -19,6 +19,7 @@ import { startPg, type PgScope } from './runtime/pg.js'
 import type { Process, ProcessFn, Timed } from './runtime/process.js'
 import { Runtime, type Dest, type SpawnOptions } from './runtime/runtime.js'
 import type { ControlMessage, Transport } from './runtime/signals.js'
+import { isTimeout, timeoutRefusal } from './timers.js'
 
 export interface NodeOptions extends DistManagerOptions {
   /**
@@ -74,8 +75,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.logger = opts.logger ?? defaultLogger
     this.maxPendingSignals = opts.maxPendingSignals ?? DEFAULT_MAX_PENDING_SIGNALS
     const ct = opts.callTimeout
-    if (ct !== undefined && !(typeof ct === 'number' && ct >= 0))
-      throw new DistConfigError(`callTimeout must be a number of milliseconds (>= 0) or Infinity, not ${String(ct)}`)
+    if (ct !== undefined && !isTimeout(ct)) throw new DistConfigError(timeoutRefusal('callTimeout', ct))
     this.callTimeout = ct
     this.manager = new DistManager(opts)
     // A connection is visible only when both sides publish (dist_util's adjust_flags): every connection of

@@ -10,10 +10,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * a string or a negative number is refused, as gen:call's guard refuses what is neither infinity nor an
  * integer >= 0, rather than taken as 0 or as no limit.
  */
-export function checkTimeout(timeout: unknown): void {
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0))
-    throw new BadArgError(`timeout must be a number of milliseconds (>= 0) or Infinity, not ${String(timeout)}`)
+export function checkTimeout(timeout: unknown, what = 'timeout'): void {
+  if (timeout !== undefined && !isTimeout(timeout)) throw new BadArgError(timeoutRefusal(what, timeout))
 }
+
+/** A timeout: a number of milliseconds >= 0, or Infinity (not NaN, not a string). */
+export const isTimeout = (v: unknown): v is number => typeof v === 'number' && v >= 0
+
+export const timeoutRefusal = (what: string, v: unknown): string =>
+  `${what} must be a number of milliseconds (>= 0) or Infinity, not ${String(v)}`
 
 /** Runs fn after ms milliseconds (any finite ms); clear() cancels it. The timer keeps the process alive. */
 export function longTimeout(fn: () => void, ms: number): { clear(): void } {

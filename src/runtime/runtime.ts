@@ -39,6 +39,7 @@ import { PG, type PgScope } from './pg.js'
 export { pidKey, refKey, samePid, sameRef, toAtom, type Name } from './ids.js'
 export { exitReasonOf, jsErrorReason } from './reasons.js'
 import { SPAWN_REPLY_FLAG_LINK, SPAWN_REPLY_FLAG_MONITOR, type ControlMessage, type Transport } from './signals.js'
+import { checkTimeout } from '../timers.js'
 
 /** Where a message can go: a pid, an alias, a registered name, or a name on a node. */
 export type Dest = Pid | Ref | Name | Tuple | { name: Name; node: Atom | string }
@@ -156,8 +157,7 @@ export class Runtime {
 
   constructor(opts: RuntimeOptions) {
     const ct = opts.callTimeout ?? DEFAULT_CALL_TIMEOUT
-    if (!(typeof ct === 'number' && ct >= 0))
-      throw new BadArgError(`callTimeout must be a number of milliseconds (>= 0) or Infinity, not ${String(ct)}`)
+    checkTimeout(ct, 'callTimeout')
     this.callTimeout = ct
     this.nodeName = toAtom(opts.node, 'node')
     this._creation = opts.creation
