@@ -127,17 +127,9 @@ if (!haveElixir) console.log("elixir.test.ts: skipped: no `elixir` here (scripts
 // Counted as skipped, not passed, when there is no elixir.
 const elixirTest = haveElixir ? test : test.skip
 
-elixirTest('Elixir: GenServer.call/cast, send, :erpc.call and Process.monitor on TypeScript processes', async () => {
-  const dir = tempDir('ts-cnode-elixir-')
-  const script = path.join(dir, 'client.exs')
-  // ~c sigils are Elixir 1.15+: Debian's 1.14 writes charlists with single quotes.
-  writeFileSync(script, SCRIPT.replaceAll('~c"chars"', "'chars'"))
-  const child = track(
-    spawn('elixir', ['--sname', `elixir_client@${shortHost}`, '--cookie', COOKIE, script], {
-      env: { ...process.env, ERL_EPMD_PORT: String(epmd.port), TS_NODE: TS },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  )
+/** Runs `elixir args` against this test's EPMD (killed after 60 s): its exit code and everything it printed. */
+async function runElixir(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const child = track(spawn('elixir', args, { env: { ...process.env, ERL_EPMD_PORT: String(epmd.port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] }))
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
@@ -148,6 +140,15 @@ elixirTest('Elixir: GenServer.call/cast, send, :erpc.call and Process.monitor on
       resolve(c)
     })
   })
+  return { code, out }
+}
+
+elixirTest('Elixir: GenServer.call/cast, send, :erpc.call and Process.monitor on TypeScript processes', async () => {
+  const dir = tempDir('ts-cnode-elixir-')
+  const script = path.join(dir, 'client.exs')
+  // ~c sigils are Elixir 1.15+: Debian's 1.14 writes charlists with single quotes.
+  writeFileSync(script, SCRIPT.replaceAll('~c"chars"', "'chars'"))
+  const { code, out } = await runElixir(['--sname', `elixir_client@${shortHost}`, '--cookie', COOKIE, script], { TS_NODE: TS })
   assert.ok(out.includes('ELIXIR_OK'), `elixir exited ${code}:\n${out}`)
   assert.is(code, 0)
   assert.ok(node.runtime.whereis(atom('ts_kv')) === undefined, 'the gen_server stopped on the cast')
@@ -160,21 +161,9 @@ elixirTest('Elixir: pg_sync and pg_async with Elixir strings and nil as paramete
   const dir = tempDir('ts-cnode-elixir-pg-')
   const script = path.join(dir, 'pg_client.exs')
   writeFileSync(script, PG_SCRIPT)
-  const child = track(
-    spawn('elixir', ['--sname', `elixir_pg@${shortHost}`, '--cookie', COOKIE, '-pa', beams, script], {
-      env: { ...process.env, ERL_EPMD_PORT: String(epmd.port), TS_CNODE_NODE: TS, PG_URL: pgUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  )
-  let out = ''
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
-  const code = await new Promise<number | null>((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.once('exit', (c) => {
-      clearTimeout(t)
-      resolve(c)
-    })
+  const { code, out } = await runElixir(['--sname', `elixir_pg@${shortHost}`, '--cookie', COOKIE, '-pa', beams, script], {
+    TS_CNODE_NODE: TS,
+    PG_URL: pgUrl,
   })
   assert.ok(out.includes('ELIXIR_PG_OK'), `elixir exited ${code}:\n${out}`)
   assert.is(code, 0)

@@ -113,11 +113,19 @@ timed_out(Result, _TimeoutResult, _TimedOut, _Alias) ->
 monitored_call(Pid, Request, Alias, Timeout) ->
     MRef = erlang:monitor(process, Pid),
     erlang:send(Pid, {'$gen_call', {self(), [alias | Alias]}, Request}, [noconnect]),
+    monitored_reply(Pid, MRef, Alias, Timeout).
+
+%% The reply tagged Alias, or Pid's end (seen through MRef, or reported by a watcher), or the timeout.
+monitored_reply(Pid, MRef, Alias, Timeout) ->
     receive
         {[alias | Alias], Reply} ->
             erlang:demonitor(MRef, [flush]),
             done(Alias),
             Reply;
+        {Alias, {'DOWN', Reason}} ->
+            erlang:demonitor(MRef, [flush]),
+            done(Alias),
+            {exit, call_exit(Pid, Reason)};
         {'DOWN', MRef, process, _, Reason} ->
             done(Alias),
             {exit, call_exit(Pid, Reason)}
@@ -212,24 +220,7 @@ await_call(Pid, Alias, Deadline) ->
                 true ->
                     receive_call(Pid, Alias, min(Left, ?RECHECK), Deadline);
                 false ->
-                    MRef = erlang:monitor(process, Pid),
-                    receive
-                        {[alias | Alias], Reply} ->
-                            erlang:demonitor(MRef, [flush]),
-                            done(Alias),
-                            Reply;
-                        {Alias, {'DOWN', Reason}} ->
-                            erlang:demonitor(MRef, [flush]),
-                            done(Alias),
-                            {exit, call_exit(Pid, Reason)};
-                        {'DOWN', MRef, process, _, Reason} ->
-                            done(Alias),
-                            {exit, call_exit(Pid, Reason)}
-                    after Left ->
-                        erlang:demonitor(MRef, [flush]),
-                        done(Alias),
-                        {exit, timeout}
-                    end
+                    monitored_reply(Pid, erlang:monitor(process, Pid), Alias, Left)
             end
     end.
 
