@@ -572,16 +572,19 @@ test('zero copy: copyThreshold moves the line; bitstrings and nested binaries fo
   })
 })
 
-test('viewMin: binaries over copyThreshold but under it get a buffer of their own, exactly their size', () => {
-  const input = termToBinary([Buffer.alloc(100, 1), Buffer.alloc(200, 2), Buffer.alloc(10, 3)])
-  const [a, b, c] = binaryToTerm(input, { viewMin: 200 }) as Buffer[]
+test('viewMin: binaries over copyThreshold but under it get a copy in memory at most 8 times their size', () => {
+  const input = termToBinary([Buffer.alloc(100, 1), Buffer.alloc(2000, 2), Buffer.alloc(10, 3), Buffer.alloc(3000, 4)])
+  const [a, b, c, d] = binaryToTerm(input, { viewMin: 3000 }) as Buffer[]
   assert.is.not(a.buffer, input.buffer)
-  assert.is(a.buffer.byteLength, 100, 'its own memory, not a pool')
+  assert.is(a.buffer.byteLength, 100, 'its own memory: a pool slab would be 80 times its size')
   assert.ok(a.every((x) => x === 1))
-  assert.is(b.buffer, input.buffer, 'viewMin bytes and more: a view')
+  assert.is.not(b.buffer, input.buffer)
+  assert.ok(b.buffer.byteLength <= 8 * 2000, `a copy in at most 8 times its size, not ${b.buffer.byteLength}`)
+  assert.ok(b.every((x) => x === 2))
+  assert.is(d.buffer, input.buffer, 'viewMin bytes and more: a view')
   assert.is.not(c.buffer, input.buffer)
-  const [d] = binaryToTerm(input) as Buffer[]
-  assert.is(d.buffer, input.buffer, 'default 0: a view')
+  const [e] = binaryToTerm(input) as Buffer[]
+  assert.is(e.buffer, input.buffer, 'default 0: a view')
 })
 
 test.run()
