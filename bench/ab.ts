@@ -4,6 +4,7 @@
 // median of the round-by-round ratios against the first variant.
 //   AB_VARIANTS='TS_BENCH_FRAGMENTS=1;TS_BENCH_FRAGMENTS=0' AB_SHAPES=bin_1m:4,small_tuple:1 npx tsx bench/ab.ts
 //   (AB_ROUNDS=5, AB_MS=2000 per window; a variant is comma-separated NAME=value pairs; empty = defaults;
+//   TS_BENCH_SCRIPT=<tree>/bench/build/js/bench/ts-echo.js runs another tree's build, e.g. an older commit's;
 //   the variant `cnode` is the erl_interface echo C-node of bench/cnode, whose echoes are counted by the client;
 //   AB_OUTPUT=prefix writes what each node printed to prefix.<variant>, e.g. with TS_BENCH_V8_FLAGS=--trace-gc)
 import { writeFileSync } from 'node:fs'
@@ -42,7 +43,9 @@ async function main(): Promise<void> {
         const [k, v] = [kv.slice(0, eq), kv.slice(eq + 1)]
         env[k] = v
       }
-      nodes.push(await Target.start(`ts echo node ${i}`, process.execPath, [...tsBuild.nodeArgs, tsBuild.script], env))
+      // TS_BENCH_SCRIPT: another tree's built ts-echo.js (its bench/build/js/bench/ts-echo.js), to compare commits.
+      const script = env.TS_BENCH_SCRIPT ?? tsBuild.script
+      nodes.push(await Target.start(`ts echo node ${i}`, process.execPath, [...(env.TS_BENCH_SCRIPT ? [] : tsBuild.nodeArgs), script], env))
     }
     for (const t of nodes) await client.eval(`bench_client:echo('${t.node}', small_tuple, 1, 0, 1)`)
     for (const s of shapes) {
