@@ -338,6 +338,14 @@ test('erpc:call with a timeout into a slow TypeScript function', async () => {
   )
 })
 
+test('node.rpc into Erlang: io output goes to the TS node, input reads eof (as a -noshell erl with no input)', async () => {
+  const E = erl.nodeName
+  assert.is(await node.rpc(E, 'io', 'get_line', ['prompt> ']), A('eof'))
+  assert.is(await node.rpc(E, 'io', 'read', ['term> ']), A('eof'))
+  assert.is(await node.rpc(E, 'io', 'format', ['written ~p~n', [[1]]]), A('ok'))
+  assert.ok(termEquals(await node.rpc(E, 'io', 'columns', []), tuple(A('error'), A('enotsup'))))
+})
+
 test('node.rpc into Erlang: a result, throw, error, exit, undef', async () => {
   const E = erl.nodeName
   assert.ok(termEquals(await node.rpc(E, 'lists', 'reverse', [[1, 2, 3]]), [3, 2, 1]))

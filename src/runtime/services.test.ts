@@ -10,7 +10,7 @@ import { erpcReason, rexReply } from './services.js'
 const A = atom
 const newRt = () => new Runtime({ node: 'ts@host', creation: 2, logger: silentLogger })
 
-test('the io server answers put_chars with ok and input requests with {error, enotsup}', async () => {
+test('the io server answers put_chars with ok, input requests with eof (a -noshell erl at the end of its input), others with {error, enotsup}', async () => {
   const rt = newRt()
   const gl = rt.groupLeader!
   const replies = await rt.withProcess(async (self) => {
@@ -21,6 +21,9 @@ test('the io server answers put_chars with ok and input requests with {error, en
       tuple(A('requests'), [tuple(A('put_chars'), A('latin1'), 'a')]),
       tuple(A('get_line'), A('unicode'), 'prompt> '),
       A('getopts'),
+      tuple(A('get_chars'), A('unicode'), '', 3),
+      tuple(A('get_until'), A('unicode'), '', A('io_lib'), A('fread'), ['~d']),
+      tuple(A('get_geometry'), A('columns')),
     ]
     for (const [i, r] of reqs.entries()) {
       self.send(gl, tuple(A('io_request'), self.pid, i, r))
@@ -28,7 +31,7 @@ test('the io server answers put_chars with ok and input requests with {error, en
     }
     return out
   })
-  const expect = [A('ok'), A('ok'), A('ok'), tuple(A('error'), A('enotsup')), []]
+  const expect = [A('ok'), A('ok'), A('ok'), A('eof'), [], A('eof'), A('eof'), tuple(A('error'), A('enotsup'))]
   replies.forEach((r, i) => assert.ok(termEquals(r, tuple(A('io_reply'), i, expect[i])), `request ${i}`))
 })
 

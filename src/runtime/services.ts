@@ -27,6 +27,9 @@ const IO_REPLY = atom('io_reply')
 const PUT_CHARS = atom('put_chars')
 const REQUESTS = atom('requests')
 const ENOTSUP = atom('enotsup')
+const EOF = atom('eof')
+/** Input requests: answered eof, as a `-noshell` erl whose standard input is at its end answers them. */
+const INPUT_REQUESTS = new Set([atom('get_line'), atom('get_chars'), atom('get_until'), atom('get_password')])
 const GETOPTS = atom('getopts')
 const SETOPTS = atom('setopts')
 
@@ -157,7 +160,7 @@ export function rexServer(fns: FunctionRegistry): GenServerCallbacks<null, undef
   }
 }
 
-/** An io server that accepts output (logged at debug level) and refuses input. */
+/** An io server that accepts output (logged at debug level) and has no input: reads get eof. */
 export function ioServerBody(): ProcessFn {
   const answer = (self: Process, req: Term): Term => {
     if (req instanceof Tuple && req.get(0) === PUT_CHARS) {
@@ -173,6 +176,7 @@ export function ioServerBody(): ProcessFn {
     }
     if (req === GETOPTS) return []
     if (req instanceof Tuple && req.get(0) === SETOPTS) return OK
+    if (req instanceof Tuple && INPUT_REQUESTS.has(req.get(0) as Atom)) return EOF
     return tuple(ERROR, ENOTSUP)
   }
   return async (self: Process) => {
