@@ -231,6 +231,16 @@ test('maxQueueSize counts what is sent above the high-water mark: one large mess
   r.close()
 })
 
+test('a socket error (the peer reset the connection) closes it as connection_closed, as erl reports it, and is logged', async () => {
+  const log = logger()
+  const { b, y } = pair({ logger: log })
+  const bClosed = once(b, 'close')
+  y.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
+  const [reason] = await bClosed
+  assert.is(reason, 'connection_closed')
+  assert.ok(log.lines.some((l) => l.startsWith('info: ') && l.includes('ECONNRESET')), log.lines.join('\n'))
+})
+
 test('close: both sides see it; send() throws and whenWritable() rejects afterwards', async () => {
   const { a, b } = pair()
   const bClosed = once(b, 'close')

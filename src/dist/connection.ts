@@ -130,7 +130,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     s.on('drain', this.onDrain)
     s.on('end', () => this.close('connection_closed'))
     s.on('close', () => this.close('connection_closed'))
-    s.on('error', (e: Error & { code?: string }) => this.close(`socket error: ${e.code ?? e.message}`))
+    // A reset or broken pipe is the peer gone, as a close is: nodedown says connection_closed, as erl's net_kernel
+    // does for any socket failure, and the error itself is logged.
+    s.on('error', (e: Error & { code?: string }) => {
+      if (this.closedReason === undefined)
+        this.log.info(`connection to ${this.peer.name} failed: ${e.code ?? e.message}`, { node: this.peer.name, reason: e.code ?? e.message })
+      this.close('connection_closed')
+    })
     this.timer = setInterval(this.onTick, this.tickMs)
     this.timer.unref()
     // Reading starts once the creator has had the chance to attach its 'control' listener.
