@@ -62,6 +62,8 @@ test('flags mirror erl and bad ones are refused with a usage error', () => {
   assert.is(withoutPassword("host=db user=u password=s3cret dbname=x"), 'host=db user=u password=PASSWORD dbname=x')
   assert.is(withoutPassword("password = 's3 c\\'ret' host=db"), 'password = PASSWORD host=db')
   assert.throws(() => parseArgs(['--db', 'none', '--db-dir', '/tmp/x'], {}), (e: unknown) => e instanceof UsageError)
+  assert.throws(() => parseArgs(['-sname', 'x@127.0.0.1'], {}), (e: unknown) => e instanceof UsageError && /use -name/.test((e as Error).message))
+  assert.is(parseArgs(['-name', 'x@127.0.0.1'], {}).name, 'x@127.0.0.1')
 })
 
 test('the --db database is tried once at start: a warning when it does not answer, with no password shown', async () => {

@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { cleanup, Epmd, ErlNode, eventually, freePort, shortHost, sleep } from './harness.js'
 import { DistManager, type DistManagerOptions } from '../src/dist/manager.js'
 import type { Connection } from '../src/dist/connection.js'
+import { NodeUnreachableError } from '../src/dist/errors.js'
 import { atom, isTuple, Pid, termEquals, Tuple, type Term } from '../src/etf/terms.js'
 import type { Logger } from '../src/logger.js'
 
@@ -104,6 +105,33 @@ for (const variant of [
     await erl.stop()
   })
 }
+
+test('short and long names do not mix: a node connects only to nodes of its own kind, as erl refuses the other', async () => {
+  const { m: short } = await tsNode()
+  const { m: long } = await tsNode({ name: `${name('tsl')}@127.0.0.1`, longNames: true })
+  const le = name('le')
+  const se = name('se')
+  const longErl = await ErlNode.start({ name: `${le}@127.0.0.1`, longNames: true, epmdPort: epmd.port })
+  const shortErl = await ErlNode.start({ name: se, epmdPort: epmd.port })
+  const refused = async (m: DistManager, peer: string, why: RegExp) => {
+    const e = await m.connect(peer).then(
+      () => undefined,
+      (x: unknown) => x,
+    )
+    assert.instance(e, NodeUnreachableError, `${m.nodeName.name} -> ${peer}`)
+    assert.match((e as Error).message, why)
+    assert.is(await m.ping(peer), 'pang')
+  }
+  await refused(short, `${le}@127.0.0.1`, /uses short names .* 127\.0\.0\.1 is a fully qualified host name or an address/)
+  await refused(long, `${se}@${shortHost}`, /uses long names .* is not a fully qualified host name/)
+  // Each kind still reaches its own.
+  assert.is(await short.ping(`${se}@${shortHost}`), 'pong')
+  assert.is(await long.ping(`${le}@127.0.0.1`), 'pong')
+  // As in erl, erl refuses the other kind too (the reference this follows).
+  assert.is(await shortErl.eval(`net_adm:ping('${le}@127.0.0.1')`), 'pang')
+  await longErl.stop()
+  await shortErl.stop()
+})
 
 test('a node started with a dynamic name (-sname undefined) is named by the TS node (NAME_ME)', async () => {
   const { m } = await tsNode()

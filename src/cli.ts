@@ -112,6 +112,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     }
   }
   if (!/^[A-Za-z0-9_-]+(@[^@\s]+)?$/.test(o.name)) throw new UsageError(`bad node name ${o.name}`)
+  // As erl -sname refuses one ("Can't set short node name!"): a host with dots makes a long name.
+  if (!o.longNames && o.name.includes('@') && o.name.slice(o.name.indexOf('@') + 1).includes('.'))
+    throw new UsageError(`-sname ${o.name}: a short name's host has no dots (an FQDN or an address is a long name: use -name)`)
   if (o.dbDir !== undefined && o.db !== 'embedded') throw new UsageError('--db-dir is for the embedded database (--db embedded) only')
   if (o.tls && (!o.tls.cert || !o.tls.key || !o.tls.ca)) throw new UsageError('TLS needs all of --tls-cert, --tls-key and --tls-ca')
   return o

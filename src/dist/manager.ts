@@ -174,6 +174,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
   /** Owns the replies to calls the manager makes itself (ping); pid id 0 is reserved for it. */
   pid!: Pid
   private readonly opts: DistManagerOptions
+  /** Whether this node uses long names: it connects only to nodes of the same kind. */
+  private readonly longNames: boolean
   private readonly log: Logger
   private readonly cookie: string
   private readonly offered: bigint
@@ -203,6 +205,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     this.opts = opts
     this.log = opts.logger ?? defaultLogger
     this.nodeName = atom(fullNodeName(opts.name, opts.longNames))
+    // Given, or what the name says: a host with dots (an FQDN, an address) is a long name.
+    this.longNames = opts.longNames ?? this.nodeName.name.slice(this.nodeName.name.indexOf('@') + 1).includes('.')
     this.cookie = opts.cookie ?? readDefaultCookie()
     this.offered =
       DEFAULT_FLAGS | (opts.fragments ? DFLAG_FRAGMENTS : 0n) | (opts.flags ?? 0n) | (opts.hidden === false ? DFLAG_PUBLISHED : 0n)
@@ -414,10 +418,26 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
       )
     let p = this.pendingOut.get(name)
     if (!p) {
+      const refused = this.nameStyleRefusal(name)
+      if (refused !== undefined) return Promise.reject(new NodeUnreachableError(name, refused))
       p = this.startConnect(name)
       void p.promise.catch(() => {})
     }
     return withDeadline(p.promise, `connecting to ${name}`, opts.timeout, opts.signal)
+  }
+
+  /**
+   * Why this node does not connect to `name`, if it does not: a node of short names connects only to short
+   * names (a host without dots) and one of long names only to long ones, as erl's net_kernel refuses the other
+   * kind ("System running to use fully qualified hostnames"), so a cluster never mixes the two. A connection
+   * the other node sets up is taken, as erl takes it.
+   */
+  private nameStyleRefusal(name: string): string | undefined {
+    const host = name.slice(name.indexOf('@') + 1)
+    if (host.includes('.') === this.longNames) return undefined
+    return this.longNames
+      ? `this node uses long names (-name) and ${host} is not a fully qualified host name`
+      : `this node uses short names (-sname) and ${host} is a fully qualified host name or an address`
   }
 
   private startConnect(name: string): PendingOut {
