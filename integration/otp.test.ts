@@ -292,6 +292,25 @@ test('the erlang BIFs a health check or an observer calls over rpc: node, nodes,
   assert.equal(r.elements.map((x) => formatTerm(x)), [TS, TS, 'true', `[${TS}]`, 'true', 'undefined', 'true', 'true', 'undef', 'badarg'])
 })
 
+test('disconnecting: node.disconnect(N) and erlang:disconnect_node/1 over rpc close the connection as erl does (nodedown, then a reconnect)', async () => {
+  const N = `'${TS}'`
+  const E = erl.nodeName
+  await erl.eval(`pong = net_adm:ping(${N})`)
+  const down = new Promise<string>((r) => node.once('nodedown', (_n, reason) => r(reason)))
+  // erl watches the TS node go, from a process that outlives the eval.
+  await erl.eval(`register(qa_nd, spawn(fun() -> monitor_node(${N}, true), receive M -> receive {get, P} -> P ! {got, M} end end end)), ok`)
+  assert.is(node.disconnect(E), true)
+  assert.is(await down, 'disconnect')
+  assert.is(await erl.eval(`qa_nd ! {get, self()}, receive {got, M} -> M after 5000 -> none end`), `{nodedown,${TS}}`)
+  assert.not.ok(node.nodes().some((n) => n.name === E), 'no longer connected')
+  assert.is(node.disconnect('never_connected@nowhere'), true)
+  // The BIF over rpc: erl asks the TS node to drop a node it is not connected to (its own link would go with
+  // the answer), and gets true; a non-atom is badarg.
+  assert.is(await erl.eval(`erpc:call(${N}, erlang, disconnect_node, ['other@nowhere'])`), 'true')
+  assert.is(await erl.eval(`try erpc:call(${N}, erlang, disconnect_node, ["x"]) catch error:{exception, E, _} -> E end`), 'badarg')
+  assert.is(await node.ping(E), 'pong')
+})
+
 test('nodes/0,1 on a hidden TypeScript node list every peer as hidden (as erl -hidden); a visible one tells them apart', async () => {
   // A connection is visible only if both sides publish: erl -hidden answers nodes() = [] and
   // nodes(hidden) = [Peer] to a visible peer; the hidden TS node (the default) must answer the same.

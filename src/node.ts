@@ -88,6 +88,7 @@ export class Node extends EventEmitter<NodeEvents> {
         const visible = published && c !== undefined && (c.peerFlags & DFLAG_PUBLISHED) !== 0n
         return kind === 'visible' ? visible : !visible
       }),
+      (node) => this.disconnect(node),
     )
     this.manager.on('control', (msg: ControlMessage) => this.rt?.handleControl(msg))
     this.manager.on('nodeup', (node: Atom) => {
@@ -350,6 +351,15 @@ export class Node extends EventEmitter<NodeEvents> {
   /** net_adm:ping/1: 'pong' if `node` answers net_kernel's is_auth, 'pang' otherwise. */
   ping(node: Atom | string, opts: Timed = {}): Promise<'pong' | 'pang'> {
     return this.manager.ping(node, opts)
+  }
+
+  /**
+   * erlang:disconnect_node/1: closes the connection to `node` (its links get noconnection, its monitors DOWN,
+   * 'nodedown' says `disconnect`); true, also when there was none, as erlang:disconnect_node answers.
+   */
+  disconnect(node: Atom | string): boolean {
+    this.manager.connection(node)?.close('disconnect')
+    return true
   }
 
   /** Connected nodes. */

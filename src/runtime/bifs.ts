@@ -13,7 +13,7 @@ const ERLANG = atom('erlang')
 /** What the node knows of its connections: nodes(Kind) for Kind visible, hidden or connected. */
 export type NodesOf = (kind: 'visible' | 'hidden' | 'connected') => Atom[]
 
-export function registerErlangBifs(fns: FunctionRegistry, nodesOf: NodesOf): void {
+export function registerErlangBifs(fns: FunctionRegistry, nodesOf: NodesOf, disconnect: (node: Atom) => boolean): void {
   const bif = (name: string, arities: number[], impl: (args: Term[], rt: Runtime) => Term) =>
     fns.register(ERLANG, name, (args, { self }) => {
       if (!arities.includes(args.length)) throw new ErlangError(UNDEF, [tuple(ERLANG, atom(name), args, [])])
@@ -45,6 +45,7 @@ export function registerErlangBifs(fns: FunctionRegistry, nodesOf: NodesOf): voi
     return rt.whereis(args[0] as Atom) ?? atom('undefined')
   })
   bif('registered', [0], (_args, rt) => rt.registered())
+  bif('disconnect_node', [1], (args) => (args[0] instanceof Atom ? disconnect(args[0]) : badarg('disconnect_node', args)))
   bif('is_process_alive', [1], (args, rt) => {
     const p = args[0]
     if (!(p instanceof Pid) || p.node !== rt.nodeName) return badarg('is_process_alive', args)
