@@ -69,6 +69,14 @@ test('sys:get_state/1 returns the TypeScript state; one the codec cannot encode 
   )
 })
 
+test('the node\'s own servers (rex, pg) have a state sys shows, as erl\'s have', async () => {
+  const N = `'${TS}'`
+  assert.is(await erl.eval(`sys:get_state({rex, ${N}})`), '#{}')
+  assert.is(await erl.eval(`sys:get_state({pg, ${N}})`), '{state,pg}')
+  const status = await erl.eval(`sys:get_status({pg, ${N}})`)
+  assert.not.match(status, /not_a_term/)
+})
+
 test('sys:get_status/1: the gen_server shape, which erl picks apart as it would its own', async () => {
   const s = await node.startGenServer(counter([]), { name: 'ts_status' })
   const st = await erl.evalTerm(`sys:get_status(${srv('ts_status')}, 2000)`)

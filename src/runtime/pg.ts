@@ -73,7 +73,8 @@ export class PgScope {
     this.proc = spawnGenServer(
       this.rt,
       {
-        init: () => null,
+        // What sys:get_state shows: the scope (its groups are pg:which_groups/1's to tell).
+        init: () => tuple(atom('state'), this.name),
         handleCast: (req) => this.onCast(req),
         handleInfo: (msg) => this.onInfo(msg),
         terminate: () => {

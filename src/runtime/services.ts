@@ -111,7 +111,7 @@ export function spawnResolver(fns: FunctionRegistry): SpawnResolver {
 }
 
 /** rex: the rpc server that rpc:call falls back to, rpc:block_call and rpc:cast use, and hidden C nodes ask. */
-export function rexServer(fns: FunctionRegistry): GenServerCallbacks<null, undefined> {
+export function rexServer(fns: FunctionRegistry): GenServerCallbacks<Map<Term, Term>, undefined> {
   const run = async (self: Process, m: Term, f: Term, a: Term): Promise<Term> => {
     const args = asArgs(a)
     if (!(m instanceof Atom && f instanceof Atom && args !== undefined)) return tuple(BADRPC, tuple(EXIT, atom('badarg')))
@@ -122,7 +122,8 @@ export function rexServer(fns: FunctionRegistry): GenServerCallbacks<null, undef
     self.spawn(async (worker) => reply(worker, from, await run(worker, m, f, a)))
   }
   return {
-    init: () => null,
+    // rex's state on erl is a map too (of the nodes it watches): sys:get_state shows a term, not null.
+    init: () => new Map<Term, Term>(),
     async handleCall(req, from, _state, ctx) {
       if (req instanceof Tuple && req.length === 5 && req.get(0) === CALL) {
         spawnCall(ctx.self, req.get(1), req.get(2), req.get(3), from)
