@@ -11,7 +11,7 @@ import { Node } from '../src/node.js'
 import { atom, Pid, Tuple, tuple } from '../src/etf/terms.js'
 import type { DistTlsOptions } from '../src/dist/manager.js'
 import { silentLogger, type Logger } from '../src/logger.js'
-import { parseArgs, run, UsageError } from '../src/cli.js'
+import { instructions, parseArgs, run, UsageError } from '../src/cli.js'
 
 const COOKIE = 'ts_cnode_tls_cookie'
 let epmd: Epmd
@@ -166,6 +166,16 @@ test('the CLI flags: --tls-cert/--tls-key/--tls-ca start a TLS node that erl rea
   )
   const running = await run(opts, silentLogger)
   try {
+    // The banner's erl line is for TLS: an erl started with exactly its flags (the optfile as the banner
+    // describes it) reaches the node.
+    const banner = instructions(running.node, opts, undefined, undefined)
+    const flags = /erl -sname demo -setcookie "\$COOKIE"( -proto_dist inet_tls -ssl_dist_optfile ssl_dist\.conf)/.exec(banner)
+    assert.ok(flags, banner)
+    assert.match(banner, new RegExp(`cacertfile, "${pki.ca.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`))
+    const optfile = erlSslOptFile(pki.dir, uname('banner'), erlCert, pki.ca)
+    const byBanner = await ErlNode.start({ name: uname('bnr'), cookie: COOKIE, epmdPort: epmd.port, args: flags![1].trim().replace('ssl_dist.conf', optfile).split(' ') })
+    assert.is(await byBanner.eval(`net_adm:ping('${running.node.name.name}')`), 'pong')
+    await byBanner.stop()
     const erl = await erlTls(uname('tlse'), erlCert, { failIfNoPeerCert: true })
     assert.is(await erl.eval(`net_adm:ping('${running.node.name.name}')`), 'pong')
     assert.is(await erl.eval(`gen_server:call({some_driver_01, '${running.node.name.name}'}, whoami)`), 'some_driver_01')

@@ -164,11 +164,12 @@ export function instructions(node: Node, opts: CliOptions, ebin: string | undefi
   // given on the command line appear as placeholders.
   const cookie = opts.cookie !== undefined ? ` -setcookie "$COOKIE"` : ''
   const pa = ebin ? ` -pa ${ebin}` : ''
+  const tls = opts.tls ? ' -proto_dist inet_tls -ssl_dist_optfile ssl_dist.conf' : ''
   const lines = [
     `ts-cnode: node ${full} is up (${opts.hidden ? 'hidden' : 'visible'}, ${node.runtime.registered().length} registered processes).`,
     '',
     'In another terminal:',
-    `  ${envPrefix}erl ${erlName}${cookie}${pa}`,
+    `  ${envPrefix}erl ${erlName}${cookie}${tls}${pa}`,
     `  1> net_adm:ping('${full}').`,
     '  pong',
   ]
@@ -182,6 +183,13 @@ export function instructions(node: Node, opts: CliOptions, ebin: string | undefi
   }
   lines.push(`  ${dbUrl ? 5 : 2}> next_perm:next_perm([1,2,3]).`, '  [1,3,2]')
   if (opts.cookie !== undefined) lines.push('', '($COOKIE: the cookie given to -setcookie.)')
+  if (opts.tls)
+    lines.push(
+      '',
+      '(This node speaks TLS only: ssl_dist.conf gives erl a certificate the --tls-ca CA signed and that CA, e.g.',
+      `   [{server, [{certfile, "erl.pem"}, {keyfile, "erl.key"}, {cacertfile, "${opts.tls.ca}"}, {verify, verify_peer}]},`,
+      `    {client, [{certfile, "erl.pem"}, {keyfile, "erl.key"}, {cacertfile, "${opts.tls.ca}"}, {verify, verify_peer}]}].)`,
+    )
   if (withoutPassword(dbUrl ?? '') !== (dbUrl ?? '')) lines.push('', '(PASSWORD: the password of the --db URL.)')
   if (opts.name !== 'tsnode' || opts.longNames) {
     lines.push('', `(The Erlang modules find this node through: export TS_CNODE_NODE=${full})`)
