@@ -2,7 +2,7 @@
 // synced), and global's locks that name the ts-cnode node are held with global's semantics.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { atom, type Term } from '../src/etf/terms.js'
+import { atom, termToBinary, type Term } from '../src/etf/index.js'
 import { silentLogger } from '../src/logger.js'
 import { Node } from '../src/node.js'
 import { Epmd, ErlNode, cleanup, eventually, shortHost } from './harness.js'
@@ -14,6 +14,11 @@ let b: ErlNode
 let node: Node
 const TS = `ts_global@${shortHost}`
 
+/** An Erlang expression for term_to_binary(t), to hand a TS pid to erl. */
+function erlTerm(t: Term): string {
+  return `<<${[...termToBinary(t)].join(',')}>>`
+}
+
 test.before(async () => {
   epmd = await Epmd.start()
   ;[a, b] = await Promise.all([
@@ -22,6 +27,8 @@ test.before(async () => {
   ])
   node = new Node({ name: TS, cookie: COOKIE, epmdPort: epmd.port, hidden: false, logger: silentLogger })
   await node.start()
+  // A resolve function of the user's, run by global:resolve_it on this node: keeps the second pid.
+  node.registerFunction('qa_resolve', 'pick', ([, , pid2]) => pid2)
 })
 
 test.after(async () => {
@@ -90,6 +97,36 @@ test('a TypeScript process registered as a global name through an erl node: foun
   assert.equal(got, [atom('hello_from_erl')])
   node.send(p.pid, atom('stop'))
   await eventually(async () => (await a.eval('global:whereis_name(ts_service)')) === 'undefined', 'the name to go with the process', 1000)
+})
+
+test('global:resolve_it/4 on the ts-cnode node (what global calls on the node of a pid whose name clashed): the standard methods, a registered one, undef', async () => {
+  // Node names order the pids as global's minmax does: erl_global_a < ts_global.
+  const waiter = () => node.spawn(async (self) => void (await self.receive((m) => m === atom('never'))))
+  const r = await a.eval(
+    `Ts = '${TS}',
+     Me = self(),
+     Erl = spawn(fun() -> receive M -> Me ! {erl_got, M} end end),
+     Watch = fun(P) -> monitor(process, P) end,
+     %% random_exit_name: the larger node's pid is killed, the smaller's returned.
+     TsPid1 = binary_to_term(${erlTerm(waiter().pid)}), R1 = Watch(TsPid1),
+     Kept1 = rpc:call(Ts, global, resolve_it, [fun global:random_exit_name/3, clash1, Erl, TsPid1]),
+     Down1 = receive {'DOWN', R1, process, _, Why1} -> Why1 after 5000 -> none end,
+     %% random_notify_name: the larger pid by node gets {global_name_conflict, Name}; on one node, minmax
+     %% keeps the second.
+     Kept2 = rpc:call(Ts, global, resolve_it, [fun global:random_notify_name/3, clash2, self(), Erl]),
+     Told2 = receive {global_name_conflict, clash2} -> told after 5000 -> not_told end,
+     %% notify_all_name: both are told, none keeps it.
+     None = rpc:call(Ts, global, resolve_it, [fun global:notify_all_name/3, clash3, self(), Erl]),
+     Mine = receive {global_name_conflict, clash3, Erl} -> told after 5000 -> not_told end,
+     Theirs = receive {erl_got, {global_name_conflict, clash3, Me}} -> told after 5000 -> not_told end,
+     Undef = case rpc:call(Ts, global, resolve_it, [fun no_such:resolver/3, clash5, self(), Erl]) of
+               {badrpc, {'EXIT', {undef, _}}} -> undef;
+               Other -> Other
+             end,
+     {Kept1 =:= Erl, Down1, Kept2 =:= Erl, Told2, None, Mine, Theirs,
+      rpc:call(Ts, global, resolve_it, [fun qa_resolve:pick/3, clash4, self(), Erl]) =:= Erl, Undef}`,
+  )
+  assert.is(r, '{true,killed,true,told,none,told,told,true,undef}')
 })
 
 test('global locks on the ts-cnode node: one requester at a time, released by del_lock and by the holder dying', async () => {

@@ -12,8 +12,10 @@
 // is held by one requester id at a time, by any number of processes, each monitored and released when it
 // dies. Names are not taken part in: global:register_name/2 on erl only asks the nodes it has exchanged
 // names with, which this node never is.
-import { Atom, Pid, Ref, Tuple, atom, canonicalKey, termEquals, tuple, type Term } from '../etf/terms.js'
-import { DOWN, GEN_CAST } from './atoms.js'
+import { Atom, ExportFun, Pid, Ref, Tuple, atom, canonicalKey, termEquals, tuple, type Term } from '../etf/terms.js'
+import { BADARG, DOWN, GEN_CAST, UNDEF } from './atoms.js'
+import { ErlangError } from './errors.js'
+import type { FunctionRegistry, RpcFunction } from './functions.js'
 import { pidKey } from './ids.js'
 import type { GenServerCallbacks } from './genserver.js'
 import type { Process } from './process.js'
@@ -95,6 +97,50 @@ export function globalServer(): GenServerCallbacks<GlobalState, undefined> {
       }
       return { state }
     },
+  }
+}
+
+const GLOBAL = atom('global')
+const RANDOM_EXIT_NAME = atom('random_exit_name')
+const RANDOM_NOTIFY_NAME = atom('random_notify_name')
+const NOTIFY_ALL_NAME = atom('notify_all_name')
+const NAME_CONFLICT = atom('global_name_conflict')
+const KILL = atom('kill')
+const NONE = atom('none')
+
+/**
+ * global:resolve_it/4. When two partitions that registered one name with different pids meet, erl's global
+ * calls rpc:call(node(Pid2), global, resolve_it, [Method, Name, Pid1, Pid2]) on the node of the pid it holds
+ * (global:exchange_names): for a pid of this node, here. Without it the call was undef, global kept one pid
+ * and nobody was told (the other process lived on under no name). The resolve functions global exports run as
+ * global runs them (the larger node's pid killed or notified, the smaller's kept); a user's M:F/3 runs if
+ * registered here with registerFunction, and is undef otherwise (global then keeps one pid, as before).
+ */
+export function resolveIt(fns: FunctionRegistry): RpcFunction {
+  return async (args, ctx) => {
+    const [method, name, pid1, pid2] = args
+    if (args.length !== 4 || !(method instanceof ExportFun) || method.arity !== 3 || !(pid1 instanceof Pid) || !(pid2 instanceof Pid))
+      throw new ErlangError(BADARG, [tuple(GLOBAL, atom('resolve_it'), args, [])])
+    // minmax/2: by node name.
+    const [min, max] = pid1.node.name < pid2.node.name ? [pid1, pid2] : [pid2, pid1]
+    const self = ctx.self
+    if (method.module === GLOBAL && method.function === RANDOM_EXIT_NAME) {
+      self.runtime.logger.info(`global: name conflict over ${String(name)}: terminating ${max}`)
+      self.sendExit(max, KILL)
+      return min
+    }
+    if (method.module === GLOBAL && method.function === RANDOM_NOTIFY_NAME) {
+      self.send(max, tuple(NAME_CONFLICT, name))
+      return min
+    }
+    if (method.module === GLOBAL && method.function === NOTIFY_ALL_NAME) {
+      self.send(pid1, tuple(NAME_CONFLICT, name, pid2))
+      self.send(pid2, tuple(NAME_CONFLICT, name, pid1))
+      return NONE
+    }
+    const impl = fns.get(method.module, method.function)
+    if (impl === undefined) throw new ErlangError(UNDEF, [tuple(method.module, method.function, [name, pid1, pid2], [])])
+    return impl([name, pid1, pid2], { self, module: method.module, function: method.function })
   }
 }
 

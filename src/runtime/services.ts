@@ -7,7 +7,7 @@ import { Atom, Pid, Tuple, atom, tuple, type Term } from '../etf/terms.js'
 import { ERPC, ERROR, EXECUTE_CALL, EXECUTE_CAST, EXIT, EXIT_CLASS, OK, RETURN, THROW, UNDEF } from './atoms.js'
 import type { FunctionRegistry, Outcome } from './functions.js'
 import { reply, spawnGenServer, type From, type GenServerCallbacks } from './genserver.js'
-import { GLOBAL_NAME_SERVER, globalServer } from './global.js'
+import { GLOBAL_NAME_SERVER, globalServer, resolveIt } from './global.js'
 import { startPg } from './pg.js'
 import type { Process, ProcessFn } from './process.js'
 import type { Runtime, SpawnResolver } from './runtime.js'
@@ -195,6 +195,7 @@ export function installServices(rt: Runtime, fns: FunctionRegistry): void {
   rt.setSpawnResolver(spawnResolver(fns))
   spawnGenServer(rt, rexServer(fns), { name: REX })
   spawnGenServer(rt, globalServer(), { name: GLOBAL_NAME_SERVER })
+  if (!fns.has(atom('global'), atom('resolve_it'))) fns.register('global', 'resolve_it', resolveIt(fns))
   startPg(rt)
   const io = rt.spawn(ioServerBody())
   rt.groupLeader = io.pid
