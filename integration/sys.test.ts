@@ -69,12 +69,14 @@ test('sys:get_state/1 returns the TypeScript state; one the codec cannot encode 
   )
 })
 
-test('the node\'s own servers (rex, pg) have a state sys shows, as erl\'s have', async () => {
+test('the node\'s own servers (rex, pg) have a state sys shows, as erl\'s have; net_kernel refuses sys requests at once', async () => {
   const N = `'${TS}'`
   assert.is(await erl.eval(`sys:get_state({rex, ${N}})`), '#{}')
   assert.is(await erl.eval(`sys:get_state({pg, ${N}})`), '{state,pg}')
   const status = await erl.eval(`sys:get_status({pg, ${N}})`)
   assert.not.match(status, /not_a_term/)
+  // net_kernel (the distribution layer's, no process with a state) answers a sys request at once.
+  assert.is(await erl.eval(`try sys:get_state({net_kernel, ${N}}, 5000) catch error:E -> E end`), '{unknown_system_msg,get_state}')
 })
 
 test('sys:get_status/1: the gen_server shape, which erl picks apart as it would its own', async () => {
