@@ -26,10 +26,12 @@ client_port() ->
 -spec port_names() -> tuple().
 port_names() ->
     case application:get_env(ts_cnode, drivers) of
-        {ok, N} when is_integer(N), N > 0, N =/= 16 ->
+        undefined -> ?PORT_NAMES();
+        {ok, 16} -> ?PORT_NAMES();
+        {ok, N} when is_integer(N), N > 0, N < 100 ->
             list_to_tuple([driver_name(I) || I <- lists:seq(1, N)]);
-        _ ->
-            ?PORT_NAMES()
+        %% As the node's --drivers: 1..99. Anything else is a mistake to say, not a default to fall back to.
+        {ok, Bad} -> erlang:error({invalid_env, drivers, Bad})
     end.
 
 %% some_driver_01 for 1: two digits at least, as the guide names them.

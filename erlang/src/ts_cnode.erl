@@ -11,7 +11,8 @@
 %% error({invalid_timeout, Key, Value}) in the call that reads it, as receive ... after
 %% does for a bad timeout, rather than being replaced by the default unnoticed.
 %%   max_query_bytes  a query larger than this is refused before it is sent (default 32 MiB),
-%%                    so one request cannot swamp the distribution link
+%%                    so one request cannot swamp the distribution link; a value that is not a
+%%                    non-negative integer raises error({invalid_env, max_query_bytes, Value})
 -module(ts_cnode).
 
 -export([node/0, call_timeout/0, query_timeout/0, max_query_bytes/0]).
@@ -60,8 +61,9 @@ query_timeout() -> env_timeout(query_timeout, ?DEFAULT_QUERY_TIMEOUT).
 -spec max_query_bytes() -> non_neg_integer().
 max_query_bytes() ->
     case application:get_env(ts_cnode, max_query_bytes) of
+        undefined -> ?DEFAULT_MAX_QUERY_BYTES;
         {ok, N} when is_integer(N), N >= 0 -> N;
-        _ -> ?DEFAULT_MAX_QUERY_BYTES
+        {ok, Bad} -> erlang:error({invalid_env, max_query_bytes, Bad})
     end.
 
 %% A timeout as a point in monotonic time, and what is left of it (ms, or infinity).
