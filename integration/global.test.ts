@@ -119,14 +119,23 @@ test('global:resolve_it/4 on the ts-cnode node (what global calls on the node of
      None = rpc:call(Ts, global, resolve_it, [fun global:notify_all_name/3, clash3, self(), Erl]),
      Mine = receive {global_name_conflict, clash3, Erl} -> told after 5000 -> not_told end,
      Theirs = receive {erl_got, {global_name_conflict, clash3, Me}} -> told after 5000 -> not_told end,
+     %% The default method as global:register_name/2 stores it (a local fun of global), taken from global's table.
+     Dflt = spawn(fun() -> receive never -> ok end end),
+     yes = global:register_name(qa_default_method, Dflt),
+     DefaultMethod = element(3, hd(ets:lookup(global_names, qa_default_method))),
+     TsPid6 = binary_to_term(${erlTerm(waiter().pid)}), R6 = Watch(TsPid6),
+     Kept6 = rpc:call(Ts, global, resolve_it, [DefaultMethod, clash6, Erl, TsPid6]),
+     Down6 = receive {'DOWN', R6, process, _, Why6} -> Why6 after 5000 -> none end,
+     global:unregister_name(qa_default_method), exit(Dflt, kill),
      Undef = case rpc:call(Ts, global, resolve_it, [fun no_such:resolver/3, clash5, self(), Erl]) of
                {badrpc, {'EXIT', {undef, _}}} -> undef;
                Other -> Other
              end,
      {Kept1 =:= Erl, Down1, Kept2 =:= Erl, Told2, None, Mine, Theirs,
-      rpc:call(Ts, global, resolve_it, [fun qa_resolve:pick/3, clash4, self(), Erl]) =:= Erl, Undef}`,
+      rpc:call(Ts, global, resolve_it, [fun qa_resolve:pick/3, clash4, self(), Erl]) =:= Erl, Undef,
+      is_function(DefaultMethod, 3) andalso element(2, erlang:fun_info(DefaultMethod, type)) =:= local, Kept6 =:= Erl, Down6}`,
   )
-  assert.is(r, '{true,killed,true,told,none,told,told,true,undef}')
+  assert.is(r, '{true,killed,true,told,none,told,told,true,undef,true,true,killed}')
 })
 
 test('global locks on the ts-cnode node: one requester at a time, released by del_lock and by the holder dying', async () => {

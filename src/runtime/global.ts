@@ -12,7 +12,7 @@
 // is held by one requester id at a time, by any number of processes, each monitored and released when it
 // dies. Names are not taken part in: global:register_name/2 on erl only asks the nodes it has exchanged
 // names with, which this node never is.
-import { Atom, ExportFun, Pid, Ref, Tuple, atom, canonicalKey, termEquals, tuple, type Term } from '../etf/terms.js'
+import { Atom, ExportFun, Fun, Pid, Ref, Tuple, atom, canonicalKey, termEquals, tuple, type Term } from '../etf/terms.js'
 import { BADARG, DOWN, GEN_CAST, UNDEF } from './atoms.js'
 import { ErlangError } from './errors.js'
 import type { FunctionRegistry, RpcFunction } from './functions.js'
@@ -115,32 +115,36 @@ const NONE = atom('none')
  * and nobody was told (the other process lived on under no name). The resolve functions global exports run as
  * global runs them (the larger node's pid killed or notified, the smaller's kept); a user's M:F/3 runs if
  * registered here with registerFunction, and is undef otherwise (global then keeps one pid, as before).
+ * global:register_name/2's default method is the local `fun random_exit_name/3` of global (a NEW_FUN_EXT of
+ * module global, not an export fun): that one is random_exit_name too. Other local funs cannot run here.
  */
 export function resolveIt(fns: FunctionRegistry): RpcFunction {
   return async (args, ctx) => {
     const [method, name, pid1, pid2] = args
-    if (args.length !== 4 || !(method instanceof ExportFun) || method.arity !== 3 || !(pid1 instanceof Pid) || !(pid2 instanceof Pid))
+    // The default method as global:register_name/2 passes it (a local fun of global) is random_exit_name.
+    const m = method instanceof Fun && method.module === GLOBAL && method.arity === 3 ? new ExportFun(GLOBAL, RANDOM_EXIT_NAME, 3) : method
+    if (args.length !== 4 || !(m instanceof ExportFun) || m.arity !== 3 || !(pid1 instanceof Pid) || !(pid2 instanceof Pid))
       throw new ErlangError(BADARG, [tuple(GLOBAL, atom('resolve_it'), args, [])])
     // minmax/2: by node name.
     const [min, max] = pid1.node.name < pid2.node.name ? [pid1, pid2] : [pid2, pid1]
     const self = ctx.self
-    if (method.module === GLOBAL && method.function === RANDOM_EXIT_NAME) {
+    if (m.module === GLOBAL && m.function === RANDOM_EXIT_NAME) {
       self.runtime.logger.info(`global: name conflict over ${String(name)}: terminating ${max}`)
       self.sendExit(max, KILL)
       return min
     }
-    if (method.module === GLOBAL && method.function === RANDOM_NOTIFY_NAME) {
+    if (m.module === GLOBAL && m.function === RANDOM_NOTIFY_NAME) {
       self.send(max, tuple(NAME_CONFLICT, name))
       return min
     }
-    if (method.module === GLOBAL && method.function === NOTIFY_ALL_NAME) {
+    if (m.module === GLOBAL && m.function === NOTIFY_ALL_NAME) {
       self.send(pid1, tuple(NAME_CONFLICT, name, pid2))
       self.send(pid2, tuple(NAME_CONFLICT, name, pid1))
       return NONE
     }
-    const impl = fns.get(method.module, method.function)
-    if (impl === undefined) throw new ErlangError(UNDEF, [tuple(method.module, method.function, [name, pid1, pid2], [])])
-    return impl([name, pid1, pid2], { self, module: method.module, function: method.function })
+    const impl = fns.get(m.module, m.function)
+    if (impl === undefined) throw new ErlangError(UNDEF, [tuple(m.module, m.function, [name, pid1, pid2], [])])
+    return impl([name, pid1, pid2], { self, module: m.module, function: m.function })
   }
 }
 
