@@ -185,6 +185,8 @@ export interface ErlNodeOptions {
   /** Extra `erl` arguments, e.g. ['-kernel', 'net_ticktime', '4'] or ['+S', '16']. */
   args?: string[]
   env?: Record<string, string>
+  /** The directory erl runs in (for relative paths in its arguments). */
+  cwd?: string
   /** Milliseconds to wait for the node to come up. */
   startTimeout?: number
 }
@@ -237,6 +239,7 @@ export class ErlNode {
     ]
     const proc = track(
       spawn('erl', args, {
+        cwd: opts.cwd,
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, ERL_EPMD_PORT: String(opts.epmdPort), ...opts.env },
       }),

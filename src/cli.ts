@@ -164,7 +164,8 @@ export function instructions(node: Node, opts: CliOptions, ebin: string | undefi
   // given on the command line appear as placeholders.
   const cookie = opts.cookie !== undefined ? ` -setcookie "$COOKIE"` : ''
   const pa = ebin ? ` -pa ${ebin}` : ''
-  const tls = opts.tls ? ' -proto_dist inet_tls -ssl_dist_optfile ssl_dist.conf' : ''
+  // ./ : erl reads a bare file name through erl_prim_loader, which does not find it (bad_ssl_dist_optfile).
+  const tls = opts.tls ? ' -proto_dist inet_tls -ssl_dist_optfile ./ssl_dist.conf' : ''
   const lines = [
     `ts-cnode: node ${full} is up (${opts.hidden ? 'hidden' : 'visible'}, ${node.runtime.registered().length} registered processes).`,
     '',
