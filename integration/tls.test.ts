@@ -4,7 +4,7 @@
 // (and erl refuses us when ours is not trusted). The certificates are made for the test by openssl.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { cleanup, Epmd, ErlNode, shortHost } from './harness.js'
@@ -178,8 +178,12 @@ test('the CLI flags: --tls-cert/--tls-key/--tls-ca start a TLS node that erl rea
     const dir = mkdtempSync(path.join(tmpdir(), 'ts-cnode-banner-'))
     copyFileSync(erlSslOptFile(pki.dir, uname('banner'), erlCert, pki.ca), path.join(dir, flags![2]))
     const byBanner = await ErlNode.start({ name: uname('bnr'), cookie: COOKIE, epmdPort: epmd.port, cwd: dir, args: flags![1].trim().split(' ') })
-    assert.is(await byBanner.eval(`net_adm:ping('${running.node.name.name}')`), 'pong')
-    await byBanner.stop()
+    try {
+      assert.is(await byBanner.eval(`net_adm:ping('${running.node.name.name}')`), 'pong')
+    } finally {
+      await byBanner.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
     const erl = await erlTls(uname('tlse'), erlCert, { failIfNoPeerCert: true })
     assert.is(await erl.eval(`net_adm:ping('${running.node.name.name}')`), 'pong')
     assert.is(await erl.eval(`gen_server:call({some_driver_01, '${running.node.name.name}'}, whoami)`), 'some_driver_01')
