@@ -9,6 +9,7 @@ import { encodeControl } from './dist/control.js'
 import { DEFAULT_FLAGS, DFLAG_PUBLISHED } from './dist/flags.js'
 import { encodeTerm, Writer } from './etf/index.js'
 import { ConnectionClosedError, DistConfigError, NotStartedError, UnsupportedByPeerError, WriteQueueFullError } from './dist/errors.js'
+import { BadArgError } from './runtime/errors.js'
 import { Atom, Pid, atom, type Term } from './etf/terms.js'
 import { defaultLogger, type Logger } from './logger.js'
 import { registerErlangBifs } from './runtime/bifs.js'
@@ -358,6 +359,7 @@ export class Node extends EventEmitter<NodeEvents> {
    * 'nodedown' says `disconnect`); true, also when there was none, as erlang:disconnect_node answers.
    */
   disconnect(node: Atom | string): boolean {
+    if (!(node instanceof Atom) && typeof node !== 'string') throw new BadArgError(`disconnect takes a node name, not ${String(node)}`)
     this.manager.connection(node)?.close('disconnect')
     return true
   }

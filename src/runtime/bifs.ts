@@ -45,7 +45,8 @@ export function registerErlangBifs(fns: FunctionRegistry, nodesOf: NodesOf, disc
     return rt.whereis(args[0] as Atom) ?? atom('undefined')
   })
   bif('registered', [0], (_args, rt) => rt.registered())
-  bif('disconnect_node', [1], (args) => (args[0] instanceof Atom ? disconnect(args[0]) : badarg('disconnect_node', args)))
+  // erlang:disconnect_node(<<"x">>) is false on erl, not badarg.
+  bif('disconnect_node', [1], (args) => (args[0] instanceof Atom ? disconnect(args[0]) : false))
   bif('is_process_alive', [1], (args, rt) => {
     const p = args[0]
     if (!(p instanceof Pid) || p.node !== rt.nodeName) return badarg('is_process_alive', args)
