@@ -166,9 +166,10 @@ test('wrong cookie in each direction is refused while a good peer keeps being se
     }
     return n
   })()
-  const [inbound, outbound] = await Promise.all([bad.eval(`net_adm:ping('${ts}')`), m.ping(`${badName}@${shortHost}`)])
-  assert.is(inbound, 'pang')
-  assert.is(outbound, 'pang')
+  // One direction after the other: attempts made at the same moment meet as a simultaneous connect, which
+  // one side gives up before any cookie is checked (so that direction logs no cookie warning).
+  assert.is(await bad.eval(`net_adm:ping('${ts}')`), 'pang')
+  assert.is(await m.ping(`${badName}@${shortHost}`), 'pang')
   stop = true
   assert.ok((await traffic) > 0)
   assert.not.ok(goodConn.closed)
