@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Node } from './node.js'
+import { isLongNodeName, nodeHost } from './dist/handshake.js'
 import { startDrivers, type Drivers } from './drivers/driver.js'
 import { connectPg } from './drivers/pg-connect.js'
 import { sessionCancels } from './drivers/session.js'
@@ -113,7 +114,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   }
   if (!/^[A-Za-z0-9_-]+(@[^@\s]+)?$/.test(o.name)) throw new UsageError(`bad node name ${o.name}`)
   // As erl -sname refuses one ("Can't set short node name!"): a host with dots makes a long name.
-  if (!o.longNames && o.name.includes('@') && o.name.slice(o.name.indexOf('@') + 1).includes('.'))
+  if (!o.longNames && isLongNodeName(o.name))
     throw new UsageError(`-sname ${o.name}: a short name's host has no dots (an FQDN or an address is a long name: use -name)`)
   if (o.dbDir !== undefined && o.db !== 'embedded') throw new UsageError('--db-dir is for the embedded database (--db embedded) only')
   if (o.tls && (!o.tls.cert || !o.tls.key || !o.tls.ca)) throw new UsageError('TLS needs all of --tls-cert, --tls-key and --tls-ca')
@@ -156,7 +157,7 @@ export function ensureErlangModules(log: Logger, root = repoRoot): string | unde
 /** What to type in erl, printed on start. */
 export function instructions(node: Node, opts: CliOptions, ebin: string | undefined, dbUrl: string | undefined): string {
   const full = node.name.name
-  const host = full.slice(full.indexOf('@') + 1)
+  const host = nodeHost(full)
   const epmdPort = opts.epmdPort ?? 4369
   const envPrefix = epmdPort !== 4369 ? `ERL_EPMD_PORT=${epmdPort} ` : ''
   const erlName = opts.longNames ? `-name demo@${host}` : '-sname demo'

@@ -154,6 +154,12 @@ export function isValidNodeName(name: string, nameMe = false): boolean {
   return parts.length === 2 && parts[0].length > 0 && parts[1].length > 0
 }
 
+/** The host part of `Name@Host` ('' when there is none). */
+export const nodeHost = (name: string): string => (name.includes('@') ? name.slice(name.indexOf('@') + 1) : '')
+
+/** A long name (-name): its host has dots, an FQDN or an address; a short name's (-sname) has none. */
+export const isLongNodeName = (name: string): boolean => nodeHost(name).includes('.')
+
 // --- message encoders/decoders (exported for tests) --------------------------------------------
 
 export function encodeSendName(flags: bigint, creation: number, name: string): Buffer {

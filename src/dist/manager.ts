@@ -36,7 +36,9 @@ import {
   dynamicNodeName,
   genCreation,
   initiateHandshake,
+  isLongNodeName,
   isValidNodeName,
+  nodeHost,
   type AcceptDecision,
   type HandshakeResult,
   type PeerHello,
@@ -206,7 +208,7 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
     this.log = opts.logger ?? defaultLogger
     this.nodeName = atom(fullNodeName(opts.name, opts.longNames))
     // Given, or what the name says: a host with dots (an FQDN, an address) is a long name.
-    this.longNames = opts.longNames ?? this.nodeName.name.slice(this.nodeName.name.indexOf('@') + 1).includes('.')
+    this.longNames = opts.longNames ?? isLongNodeName(this.nodeName.name)
     this.cookie = opts.cookie ?? readDefaultCookie()
     this.offered =
       DEFAULT_FLAGS | (opts.fragments ? DFLAG_FRAGMENTS : 0n) | (opts.flags ?? 0n) | (opts.hidden === false ? DFLAG_PUBLISHED : 0n)
@@ -433,8 +435,8 @@ export class DistManager extends EventEmitter<DistManagerEvents> {
    * the other node sets up is taken, as erl takes it.
    */
   private nameStyleRefusal(name: string): string | undefined {
-    const host = name.slice(name.indexOf('@') + 1)
-    if (host.includes('.') === this.longNames) return undefined
+    if (isLongNodeName(name) === this.longNames) return undefined
+    const host = nodeHost(name)
     return this.longNames
       ? `this node uses long names (-name) and ${host} is not a fully qualified host name`
       : `this node uses short names (-sname) and ${host} is a fully qualified host name or an address`
