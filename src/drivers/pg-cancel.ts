@@ -7,6 +7,7 @@
 // process ID and the key, and the server takes it before any authentication (libpq 17's PQcancelCreate is the
 // first to encrypt it).
 import * as net from 'node:net'
+import { unixSocketPath } from './pg-connect.js'
 
 export const CANCEL_REQUEST_CODE = 80877102
 
@@ -35,7 +36,7 @@ export function sendCancelRequest(target: CancelTarget, processID: number, secre
   return new Promise((resolve) => {
     let socket: net.Socket
     try {
-      socket = target.host.startsWith('/') ? net.connect(`${target.host}/.s.PGSQL.${target.port}`) : net.connect(target.port, target.host)
+      socket = target.host.startsWith('/') ? net.connect(unixSocketPath(target.host, target.port)) : net.connect(target.port, target.host)
     } catch {
       // An address net refuses outright (a bad port): no request, as for a refused connection.
       resolve(false)

@@ -37,6 +37,9 @@ export interface PgConnectOptions {
 // it continues on the same socket; pg cannot).
 const noSslServers = new Set<string>()
 
+/** The server's Unix socket in directory `dir`, as libpq names it. */
+export const unixSocketPath = (dir: string, port: number): string => path.join(dir, `.s.PGSQL.${port}`)
+
 /** Connects as PQconnectdb(conninfo) would; throws PgConnectError (libpq's text) or ConninfoError. */
 export async function connectPg(conninfo: string, opts: PgConnectOptions = {}): Promise<pg.Client> {
   let info: ResolvedConninfo
@@ -72,7 +75,7 @@ async function addressesOf(
   lookup: NonNullable<PgConnectOptions['lookup']>,
 ): Promise<AttemptAddress[]> {
   if (t.socketDir !== undefined)
-    return [{ displayedHost: t.host, port: t.port, socketPath: path.join(t.socketDir, `.s.PGSQL.${t.port}`) }]
+    return [{ displayedHost: t.host, port: t.port, socketPath: unixSocketPath(t.socketDir, t.port) }]
   if (t.hostaddr !== undefined) {
     if (!net.isIP(t.hostaddr))
       throw new PgConnectError(`could not parse network address "${t.hostaddr}": Name or service not known\n`)
