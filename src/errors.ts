@@ -7,3 +7,8 @@ export class DistError extends Error {
     this.name = new.target.name
   }
 }
+
+/** The `code` of an error's socket `cause` (EADDRINUSE, ECONNREFUSED...), else `otherwise`: for messages. */
+export function causeCode(options: { cause?: unknown } | undefined, otherwise: string): string {
+  return (options?.cause as { code?: string } | undefined)?.code ?? otherwise
+}

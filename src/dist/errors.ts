@@ -1,6 +1,6 @@
 // Typed errors of the distribution layer. Every one is a DistError with a stable `code` ('ERR_DIST_…').
 
-import { DistError } from '../errors.js'
+import { DistError, causeCode } from '../errors.js'
 
 /** The connection setup failed. `peer` is the other node's name when it was known at the time. */
 export class HandshakeError extends DistError {
@@ -154,7 +154,7 @@ export class DistListenError extends DistError {
     readonly port: number,
     options?: { cause?: unknown },
   ) {
-    const why = (options?.cause as { code?: string } | undefined)?.code ?? 'listen failed'
+    const why = causeCode(options, 'listen failed')
     super(`cannot listen for distribution connections on ${host}:${port}: ${why}`, options)
   }
 }

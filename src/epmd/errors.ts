@@ -1,6 +1,6 @@
 // Typed errors of the EPMD client and server. Every one is an EpmdError (code 'ERR_EPMD…').
 
-import { DistError } from '../errors.js'
+import { DistError, causeCode } from '../errors.js'
 
 export class EpmdError extends DistError {
   override readonly code: string = 'ERR_EPMD'
@@ -30,7 +30,7 @@ export class EpmdConnectError extends EpmdError {
     readonly port: number,
     options?: { cause?: unknown },
   ) {
-    const why = (options?.cause as { code?: string } | undefined)?.code ?? 'connection failed'
+    const why = causeCode(options, 'connection failed')
     super(`cannot reach EPMD at ${host}:${port}: ${why}`, options)
   }
 }
@@ -77,7 +77,7 @@ export class EpmdListenError extends EpmdError {
     readonly port: number,
     options?: { cause?: unknown },
   ) {
-    const why = (options?.cause as { code?: string } | undefined)?.code ?? 'listen failed'
+    const why = causeCode(options, 'listen failed')
     super(`cannot listen for EPMD on ${host}:${port}: ${why}`, options)
   }
 }
