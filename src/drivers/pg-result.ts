@@ -493,22 +493,23 @@ export class TermQuery implements Submittable {
   }
 
   private send(connection: Connection): void {
-    try {
-      this.sendNow(connection)
-    } catch (e) {
-      this.failedToSend(connection, e)
-    }
+    this.writeStep(connection, () => this.sendNow(connection))
   }
 
   /**
-   * What could not be written (an encoding limit) is this query's error, never an exception out of pg's
-   * socket handlers (that would end the process); the Sync brings the ReadyForQuery pg waits for to go on.
+   * Runs a step that writes to the server. What could not be written (an encoding limit) is this query's error,
+   * never an exception out of pg's socket handlers (that would end the process); the Sync brings the
+   * ReadyForQuery pg waits for to go on.
    */
-  private failedToSend(connection: Connection, e: unknown): void {
-    this.stopDescribing()
-    this.executing = false
-    write(connection.stream, [SYNC])
-    this.finish(this.enc.error(`ts-cnode: could not send the query: ${e instanceof Error ? e.message : String(e)}\n`))
+  private writeStep(connection: Connection, step: () => void): void {
+    try {
+      step()
+    } catch (e) {
+      this.stopDescribing()
+      this.executing = false
+      write(connection.stream, [SYNC])
+      this.finish(this.enc.error(`ts-cnode: could not send the query: ${e instanceof Error ? e.message : String(e)}\n`))
+    }
   }
 
   private sendNow(connection: Connection): void {
@@ -536,12 +537,7 @@ export class TermQuery implements Submittable {
 
   private readonly described = (msg: { dataTypeIDs: number[] }): void => {
     const connection = this.describing
-    if (!connection) return
-    try {
-      this.bindDescribed(connection, msg)
-    } catch (e) {
-      this.failedToSend(connection, e)
-    }
+    if (connection) this.writeStep(connection, () => this.bindDescribed(connection, msg))
   }
 
   private bindDescribed(connection: Connection, msg: { dataTypeIDs: number[] }): void {
